@@ -1,0 +1,44 @@
+//! Frames a client sends over the WebSocket. Imperative names; each carries a request
+//! `id` that the server echoes on the reply, except `typing`, which has no reply.
+
+use crate::ids::{ConversationId, MessageId, RequestId};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientFrame {
+    /// Send a text message. Replied to by `ack` once the message is durable. Resending
+    /// the same `client_msg_id` to the same conversation returns the same ack and never
+    /// creates a second message.
+    SendMessage {
+        id: RequestId,
+        conversation_id: ConversationId,
+        client_msg_id: String,
+        text: String,
+    },
+    /// Recall one's own message within the recall window, or anyone's as a group admin.
+    /// Replied to by `ack` for the recall entry.
+    RecallMessage {
+        id: RequestId,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+    },
+    /// Move the caller's read pointer forward to `seq` (never backwards). Replied to by `done`.
+    MarkRead {
+        id: RequestId,
+        conversation_id: ConversationId,
+        seq: i64,
+    },
+    /// The user is typing. Ephemeral: forwarded to the other members, never stored, rate-limited.
+    Typing { conversation_id: ConversationId },
+    /// Fetch up to `limit` stream entries with seq greater than `after_seq`, oldest first.
+    /// Replied to by `synced`.
+    Sync {
+        id: RequestId,
+        conversation_id: ConversationId,
+        after_seq: i64,
+        limit: Option<u32>,
+    },
+    /// Application-level liveness check. Replied to by `pong`.
+    Ping { id: RequestId },
+}

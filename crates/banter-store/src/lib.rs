@@ -1,0 +1,199 @@
+//! Banter's storage seam.
+//!
+//! The server talks to the database only through the [`Store`] trait. Each backend
+//! (SQLite now; PostgreSQL and MySQL implement the same trait) owns its SQL text and its
+//! `migrations/`, and one conformance suite (`tests/conformance`) runs against every backend.
+//!
+//! Business rules that must hold atomically (membership, friendship, blocks, gapless
+//! seqs, idempotent sends) are enforced here, inside the transaction that writes.
+
+mod error;
+mod record;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use banter_protocol::model::{
+    ConversationDetail, ConversationSummary, FriendRequest, Message, Role, UserProfile,
+};
+use banter_protocol::{ConversationId, FriendRequestId, MessageId, UserId};
+
+pub use error::{StoreError, StoreResult};
+pub use record::*;
+
+/// Opens the backend named by a database URL (`sqlite://…`, later `postgres://…`, `mysql://…`)
+/// and runs its migrations.
+pub async fn open(url: &str, options: &OpenOptions) -> StoreResult<std::sync::Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(
+            sqlite::SqliteStore::open(url, options).await?,
+        ))
+    } else {
+        Err(StoreError::Config(format!(
+            "unsupported database URL scheme in {:?}; use sqlite://",
+            url.split(':').next().unwrap_or("")
+        )))
+    }
+}
+
+/// Everything Banter keeps. Implementations are cheap to share (`Arc<dyn Store>`) and
+/// safe to call from many tasks at once; no method blocks the async runtime.
+///
+/// Methods that act on a conversation on behalf of a user return
+/// [`StoreError::NotFound`] both when the conversation does not exist and when the user
+/// is not a member, so ids cannot be probed.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // ---- accounts and sessions ----
+
+    /// Fails with [`StoreError::UsernameTaken`] if the username exists in any letter case.
+    async fn create_user(&self, user: NewUser) -> StoreResult<UserProfile>;
+    async fn user(&self, id: UserId) -> StoreResult<UserProfile>;
+    /// Looks a user up by username, regardless of case.
+    async fn user_by_username(&self, username: &str) -> StoreResult<UserProfile>;
+    /// The stored password hash (a PHC string) and the user, by username regardless of case.
+    async fn credentials(&self, username: &str) -> StoreResult<Credentials>;
+    async fn password_hash(&self, id: UserId) -> StoreResult<String>;
+    async fn update_profile(&self, id: UserId, update: ProfileUpdate) -> StoreResult<UserProfile>;
+    /// Replaces the password hash and revokes every session of the user but `keep`.
+    /// Returns the revoked sessions so that their live connections can be closed.
+    async fn change_password(
+        &self,
+        id: UserId,
+        password_hash: String,
+        keep: SessionId,
+    ) -> StoreResult<Vec<SessionId>>;
+
+    async fn create_session(&self, session: NewSession) -> StoreResult<SessionId>;
+    /// The live (unexpired) session whose token hashes to `token_hash`.
+    async fn session_by_token_hash(&self, token_hash: &[u8], now_ms: i64) -> StoreResult<Session>;
+    async fn delete_session(&self, id: SessionId) -> StoreResult<()>;
+
+    // ---- friends and blocks ----
+
+    /// Fails with `Blocked` if either user blocked the other, `Conflict` if they are
+    /// already friends or a pending request exists between them, `InvalidInput` for oneself.
+    async fn create_friend_request(
+        &self,
+        from: UserId,
+        to: UserId,
+        greeting: Option<String>,
+    ) -> StoreResult<FriendRequest>;
+    /// Pending requests: (incoming, outgoing).
+    async fn friend_requests(
+        &self,
+        user: UserId,
+    ) -> StoreResult<(Vec<FriendRequest>, Vec<FriendRequest>)>;
+    /// The recipient accepts or rejects a pending request. Accepting makes both friends.
+    async fn answer_friend_request(
+        &self,
+        recipient: UserId,
+        id: FriendRequestId,
+        accept: bool,
+    ) -> StoreResult<FriendRequest>;
+    /// The sender withdraws a pending request.
+    async fn cancel_friend_request(
+        &self,
+        sender: UserId,
+        id: FriendRequestId,
+    ) -> StoreResult<FriendRequest>;
+    /// Friends with the time the friendship began, oldest first.
+    async fn friends(&self, user: UserId) -> StoreResult<Vec<(UserProfile, i64)>>;
+    async fn friend_ids(&self, user: UserId) -> StoreResult<Vec<UserId>>;
+    async fn remove_friend(&self, user: UserId, friend: UserId) -> StoreResult<()>;
+    /// Blocking also drops pending requests between the two. Blocking twice is a no-op.
+    async fn block(&self, user: UserId, blocked: UserId) -> StoreResult<()>;
+    async fn unblock(&self, user: UserId, blocked: UserId) -> StoreResult<()>;
+    async fn blocked_users(&self, user: UserId) -> StoreResult<Vec<UserProfile>>;
+
+    // ---- conversations ----
+
+    /// The direct conversation between the two users, created on first use. Fails with
+    /// `Blocked` if either blocked the other and, when `require_friendship`, `NotFriends`.
+    async fn open_direct(
+        &self,
+        user: UserId,
+        peer: UserId,
+        require_friendship: bool,
+    ) -> StoreResult<ConversationId>;
+    /// Creates a group owned by `owner` with `members` (who must be the owner's friends)
+    /// and appends its `group_created` notice.
+    async fn create_group(
+        &self,
+        owner: UserId,
+        name: String,
+        members: Vec<UserId>,
+    ) -> StoreResult<Appended>;
+    /// The caller's conversations, newest activity first. `peer_online` is left `None`:
+    /// presence is not the store's to know.
+    async fn conversations(&self, user: UserId) -> StoreResult<Vec<ConversationSummary>>;
+    async fn conversation(
+        &self,
+        user: UserId,
+        id: ConversationId,
+    ) -> StoreResult<ConversationDetail>;
+    /// Whether `user` is a member; for ephemeral frames such as typing.
+    async fn is_member(&self, user: UserId, id: ConversationId) -> StoreResult<bool>;
+
+    /// Applies a group change made by `actor`, checks the actor's role, and appends the
+    /// change's system notice to the stream. The returned recipients are the members
+    /// after the change plus anyone it removed, so every affected device hears of it.
+    async fn change_group(
+        &self,
+        actor: UserId,
+        id: ConversationId,
+        change: GroupChange,
+    ) -> StoreResult<Appended>;
+
+    // ---- the message stream ----
+
+    /// Appends a batch of sends in ONE transaction (group commit). Each send is checked on
+    /// its own: a refused send yields its error without failing the others. A send whose
+    /// `(conversation, sender, client_msg_id)` already exists yields the stored message
+    /// with `duplicate = true` and writes nothing. Seqs are assigned per conversation
+    /// under the conversation row's lock, so they are gapless even with several writers.
+    /// If the transaction itself fails, every send gets the error and nothing is written.
+    async fn append_messages(
+        &self,
+        sends: &[NewMessage],
+        policy: SendPolicy,
+    ) -> Vec<StoreResult<Appended>>;
+    /// Recalls `target`: the sender within `window_ms` of sending, or a group admin at any
+    /// time. Blanks the text and appends a `recall` entry to the stream.
+    async fn recall_message(
+        &self,
+        actor: UserId,
+        id: ConversationId,
+        target: MessageId,
+        window_ms: i64,
+    ) -> StoreResult<Appended>;
+    /// Up to `limit` entries with seq > `after_seq`, oldest first.
+    async fn messages_after(
+        &self,
+        user: UserId,
+        id: ConversationId,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Page>;
+    /// Up to `limit` entries with seq < `before_seq`, returned oldest first.
+    async fn messages_before(
+        &self,
+        user: UserId,
+        id: ConversationId,
+        before_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Page>;
+    /// Moves the user's read pointer forward to `seq`, clamped to the conversation's last
+    /// seq; never backwards. Returns the pointer after the update and the members to tell.
+    async fn mark_read(&self, user: UserId, id: ConversationId, seq: i64) -> StoreResult<ReadMark>;
+}
+
+/// Convenience checks shared by backends.
+pub fn ensure_admin(role: Role) -> StoreResult<()> {
+    if role.is_admin() {
+        Ok(())
+    } else {
+        Err(StoreError::Forbidden(
+            "only the group's owner or admins may do this".into(),
+        ))
+    }
+}
