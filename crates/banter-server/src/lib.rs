@@ -1,1 +1,147 @@
-//! placeholder
+//! The Banter server as a library: [`Server::start`] builds the state from a [`Config`],
+//! binds, and serves the REST API, the WebSocket gateway and the web client until shut down.
+//! `main.rs` is thin glue around it, and tests start servers in-process the same way.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod fanout;
+pub mod gateway;
+pub mod state;
+pub mod web;
+pub mod writer;
+
+use anyhow::Context;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderValue};
+use axum::routing::get;
+use axum::Router;
+use banter_store::{OpenOptions, SendPolicy};
+pub use config::Config;
+use fanout::LocalBus;
+use gateway::hub::Hub;
+use state::AppState;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// A running server.
+pub struct Server {
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Server {
+    /// Opens the store (running migrations), binds the listen address and starts serving.
+    pub async fn start(config: Config) -> anyhow::Result<Server> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data folder {}", config.data_dir.display()))?;
+        let options = OpenOptions {
+            durability: config.durability,
+            connections_max: config.limits.database_connections_max,
+        };
+        let store = banter_store::open(&config.database_url, &options)
+            .await
+            .context("opening the database")?;
+        let hub = Arc::new(Hub::default());
+        let bus: Arc<dyn fanout::Bus> = Arc::new(LocalBus::new(hub.clone()));
+        let policy = SendPolicy {
+            direct_requires_friendship: config.direct_requires_friendship,
+        };
+        let (writer, writer_task) = writer::Writer::spawn(
+            store.clone(),
+            bus.clone(),
+            policy,
+            config.limits.write_batch_max,
+            config.limits.write_queue_max,
+        );
+        let shutdown = CancellationToken::new();
+        let connections = TaskTracker::new();
+        let state = AppState {
+            connection_slots: Arc::new(Semaphore::new(config.limits.connections_max)),
+            config: Arc::new(config),
+            store,
+            hub,
+            bus,
+            writer,
+            shutdown: shutdown.clone(),
+            connections: connections.clone(),
+        };
+        let listener = tokio::net::TcpListener::bind(state.config.listen)
+            .await
+            .with_context(|| format!("binding {}", state.config.listen))?;
+        let addr = listener.local_addr()?;
+        let app = router(state);
+        let stop = shutdown.clone();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+                .context("serving HTTP")?;
+            // HTTP has stopped; WebSocket connections are finishing their pending acks.
+            connections.close();
+            connections.wait().await;
+            // Every holder of the writer is gone now, so its queue closes; it commits
+            // what was accepted and stops.
+            writer_task.await.context("message writer task")?;
+            tracing::info!("shut down cleanly");
+            Ok(())
+        });
+        Ok(Server {
+            addr,
+            shutdown,
+            task,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A token that starts a graceful shutdown when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Waits until the server has shut down (after the shutdown token was cancelled).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await.context("server task")?
+    }
+
+    /// Shuts down gracefully: stops accepting, acks and persists what was accepted,
+    /// closes sockets with 1001.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.wait().await
+    }
+}
+
+/// All routes with their shared layers.
+pub fn router(state: AppState) -> Router {
+    let body_max = state.config.limits.request_body_bytes_max;
+    Router::new()
+        .merge(api::router())
+        .route("/ws", get(gateway::upgrade))
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(web::serve)
+        .layer(DefaultBodyLimit::max(body_max))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(web::CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,192 @@
+//! Accounts and sessions: register, log in and out, profile, password, user lookup.
+
+use super::extract::{ApiJson, ApiPath};
+use crate::auth::{self, AuthUser};
+use crate::error::{ApiError, ApiResult};
+use crate::gateway::hub::Kick;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use banter_protocol::api::{
+    ChangePasswordRequest, LoginRequest, LoginResponse, RegisterRequest, UpdateProfileRequest,
+};
+use banter_protocol::model::UserProfile;
+use banter_protocol::ErrorBody;
+use banter_store::{NewSession, NewUser, ProfileUpdate, StoreError};
+
+pub const NICKNAME_CHARS_MAX: usize = 64;
+pub const SIGNATURE_CHARS_MAX: usize = 200;
+pub const AVATAR_URL_BYTES_MAX: usize = 1024;
+pub const DEVICE_NAME_CHARS_MAX: usize = 64;
+
+fn check_len(field: &str, value: &str, max: usize) -> ApiResult<()> {
+    if value.chars().count() > max {
+        return Err(ApiError::invalid_input(format!(
+            "{field} is longer than {max} characters"
+        )));
+    }
+    Ok(())
+}
+
+fn check_nickname(nickname: &str) -> ApiResult<()> {
+    if nickname.trim().is_empty() {
+        return Err(ApiError::invalid_input("nickname must not be empty"));
+    }
+    check_len("nickname", nickname, NICKNAME_CHARS_MAX)
+}
+
+/// Only http(s) URLs: an avatar is rendered as an image source by clients.
+fn check_avatar_url(url: &str) -> ApiResult<()> {
+    if url.is_empty() {
+        return Ok(());
+    }
+    check_len("avatar_url", url, AVATAR_URL_BYTES_MAX)?;
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(ApiError::invalid_input(
+            "avatar_url must be an http:// or https:// URL",
+        ));
+    }
+    Ok(())
+}
+
+#[utoipa::path(post, path = "/accounts", tag = "accounts", request_body = RegisterRequest,
+    responses((status = 201, body = UserProfile), (status = 400, body = ErrorBody), (status = 409, description = "username_taken", body = ErrorBody)))]
+pub async fn register(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<RegisterRequest>,
+) -> ApiResult<(StatusCode, Json<UserProfile>)> {
+    auth::validate_username(&req.username)?;
+    auth::validate_password(&req.password)?;
+    let nickname = req.nickname.unwrap_or_else(|| req.username.clone());
+    check_nickname(&nickname)?;
+    let password_hash = auth::hash_password(req.password).await?;
+    let user = state
+        .store
+        .create_user(NewUser {
+            username: req.username,
+            nickname,
+            password_hash,
+        })
+        .await?;
+    tracing::info!(user_id = %user.id, "account registered");
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+#[utoipa::path(post, path = "/sessions", tag = "accounts", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, description = "invalid_credentials", body = ErrorBody)))]
+pub async fn login(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> ApiResult<Json<LoginResponse>> {
+    let device_name = req.device_name.unwrap_or_default();
+    check_len("device_name", &device_name, DEVICE_NAME_CHARS_MAX)?;
+    let credentials = match state.store.credentials(&req.username).await {
+        Ok(c) => c,
+        Err(StoreError::NotFound) => {
+            // Spend the same time as a real check so response time does not reveal
+            // which usernames exist.
+            let _ = auth::hash_password(req.password).await;
+            return Err(auth::invalid_credentials());
+        }
+        Err(err) => return Err(err.into()),
+    };
+    if !auth::verify_password(req.password, credentials.password_hash).await? {
+        return Err(auth::invalid_credentials());
+    }
+    let (token, token_hash) = auth::new_token();
+    let expires_at_ms = auth::now_ms() + state.config.limits.session_ttl.as_millis() as i64;
+    state
+        .store
+        .create_session(NewSession {
+            user_id: credentials.user_id,
+            token_hash,
+            device_name,
+            expires_at_ms,
+        })
+        .await?;
+    let user = state.store.user(credentials.user_id).await?;
+    tracing::info!(user_id = %user.id, "logged in");
+    Ok(Json(LoginResponse {
+        token,
+        expires_at_ms,
+        user,
+    }))
+}
+
+#[utoipa::path(delete, path = "/sessions/current", tag = "accounts", security(("bearer" = [])),
+    responses((status = 204, description = "token revoked"), (status = 401, body = ErrorBody)))]
+pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> ApiResult<StatusCode> {
+    state.store.delete_session(auth.session_id).await?;
+    state
+        .hub
+        .kick_sessions(auth.user_id, &[auth.session_id], Kick::Revoked);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/me", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = UserProfile), (status = 401, body = ErrorBody)))]
+pub async fn me(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<UserProfile>> {
+    Ok(Json(state.store.user(auth.user_id).await?))
+}
+
+#[utoipa::path(patch, path = "/me", tag = "accounts", security(("bearer" = [])), request_body = UpdateProfileRequest,
+    responses((status = 200, body = UserProfile), (status = 400, body = ErrorBody)))]
+pub async fn update_me(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(req): ApiJson<UpdateProfileRequest>,
+) -> ApiResult<Json<UserProfile>> {
+    if let Some(nickname) = &req.nickname {
+        check_nickname(nickname)?;
+    }
+    if let Some(url) = &req.avatar_url {
+        check_avatar_url(url)?;
+    }
+    if let Some(signature) = &req.signature {
+        check_len("signature", signature, SIGNATURE_CHARS_MAX)?;
+    }
+    let update = ProfileUpdate {
+        nickname: req.nickname,
+        avatar_url: req.avatar_url,
+        signature: req.signature,
+    };
+    Ok(Json(
+        state.store.update_profile(auth.user_id, update).await?,
+    ))
+}
+
+#[utoipa::path(put, path = "/me/password", tag = "accounts", security(("bearer" = [])), request_body = ChangePasswordRequest,
+    responses((status = 204, description = "changed; every other session revoked"), (status = 401, body = ErrorBody)))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(req): ApiJson<ChangePasswordRequest>,
+) -> ApiResult<StatusCode> {
+    auth::validate_password(&req.new_password)?;
+    let stored = state.store.password_hash(auth.user_id).await?;
+    if !auth::verify_password(req.old_password, stored).await? {
+        return Err(auth::invalid_credentials());
+    }
+    let hash = auth::hash_password(req.new_password).await?;
+    let revoked = state
+        .store
+        .change_password(auth.user_id, hash, auth.session_id)
+        .await?;
+    state
+        .hub
+        .kick_sessions(auth.user_id, &revoked, Kick::Revoked);
+    tracing::info!(user_id = %auth.user_id, revoked = revoked.len(), "password changed");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/users/{username}", tag = "accounts", security(("bearer" = [])),
+    params(("username" = String, Path, description = "exact username, any letter case")),
+    responses((status = 200, body = UserProfile), (status = 404, body = ErrorBody)))]
+pub async fn user_by_username(
+    State(state): State<AppState>,
+    _auth: AuthUser,
+    ApiPath(username): ApiPath<String>,
+) -> ApiResult<Json<UserProfile>> {
+    Ok(Json(state.store.user_by_username(&username).await?))
+}

@@ -1,0 +1,161 @@
+//! Conversation list, direct conversations, detail with read pointers, history and read marks.
+
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::Json;
+use banter_protocol::api::{MarkReadRequest, MessagePage, OpenDirectRequest, ReadPointer};
+use banter_protocol::model::{ConversationDetail, ConversationKind, ConversationSummary};
+use banter_protocol::{ConversationId, ErrorBody, ServerEvent};
+use serde::Deserialize;
+
+pub const HISTORY_PAGE_DEFAULT: u32 = 50;
+pub const HISTORY_PAGE_MAX: u32 = 200;
+
+/// Fills in what the store cannot know: whether a direct chat's peer is online.
+pub fn with_presence(state: &AppState, mut summary: ConversationSummary) -> ConversationSummary {
+    if summary.kind == ConversationKind::Direct {
+        summary.peer_online = summary.peer.as_ref().map(|p| state.hub.is_online(p.id));
+    }
+    summary
+}
+
+#[utoipa::path(get, path = "/conversations", tag = "conversations", security(("bearer" = [])),
+    responses((status = 200, body = [ConversationSummary])))]
+pub async fn list(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> ApiResult<Json<Vec<ConversationSummary>>> {
+    let list = state.store.conversations(auth.user_id).await?;
+    Ok(Json(
+        list.into_iter().map(|s| with_presence(&state, s)).collect(),
+    ))
+}
+
+#[utoipa::path(post, path = "/conversations/direct", tag = "conversations", security(("bearer" = [])),
+    request_body = OpenDirectRequest,
+    responses((status = 200, body = ConversationSummary), (status = 403, description = "blocked or not_friends", body = ErrorBody)))]
+pub async fn open_direct(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(req): ApiJson<OpenDirectRequest>,
+) -> ApiResult<Json<ConversationSummary>> {
+    if req.user_id == auth.user_id {
+        return Err(ApiError::invalid_input(
+            "a direct conversation needs another user",
+        ));
+    }
+    let id = state
+        .store
+        .open_direct(
+            auth.user_id,
+            req.user_id,
+            state.config.direct_requires_friendship,
+        )
+        .await?;
+    let detail = state.store.conversation(auth.user_id, id).await?;
+    Ok(Json(with_presence(&state, detail.summary)))
+}
+
+#[utoipa::path(get, path = "/conversations/{id}", tag = "conversations", security(("bearer" = [])),
+    params(("id" = i64, Path)), responses((status = 200, body = ConversationDetail), (status = 404, body = ErrorBody)))]
+pub async fn detail(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<ConversationDetail>> {
+    let mut detail = state
+        .store
+        .conversation(auth.user_id, ConversationId(id))
+        .await?;
+    detail.summary = with_presence(&state, detail.summary);
+    Ok(Json(detail))
+}
+
+/// Which page of history: after a seq (catching up), before one (scrolling back), or the latest.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    /// Entries with seq greater than this, oldest first.
+    pub after_seq: Option<i64>,
+    /// Entries with seq less than this (the page just before it), oldest first.
+    pub before_seq: Option<i64>,
+    /// 1–200, default 50.
+    pub limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/conversations/{id}/messages", tag = "conversations", security(("bearer" = [])),
+    params(("id" = i64, Path), HistoryQuery),
+    responses((status = 200, body = MessagePage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn messages(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(query): ApiQuery<HistoryQuery>,
+) -> ApiResult<Json<MessagePage>> {
+    let limit = query.limit.unwrap_or(HISTORY_PAGE_DEFAULT);
+    if !(1..=HISTORY_PAGE_MAX).contains(&limit) {
+        return Err(ApiError::invalid_input(format!(
+            "limit must be 1-{HISTORY_PAGE_MAX}"
+        )));
+    }
+    let id = ConversationId(id);
+    let page = match (query.after_seq, query.before_seq) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid_input(
+                "give after_seq or before_seq, not both",
+            ))
+        }
+        (Some(after), None) => {
+            state
+                .store
+                .messages_after(auth.user_id, id, after.max(0), limit)
+                .await?
+        }
+        (None, Some(before)) => {
+            state
+                .store
+                .messages_before(auth.user_id, id, before, limit)
+                .await?
+        }
+        (None, None) => {
+            state
+                .store
+                .messages_before(auth.user_id, id, i64::MAX, limit)
+                .await?
+        }
+    };
+    Ok(Json(MessagePage {
+        messages: page.messages,
+        has_more: page.has_more,
+    }))
+}
+
+#[utoipa::path(post, path = "/conversations/{id}/read", tag = "conversations", security(("bearer" = [])),
+    params(("id" = i64, Path)), request_body = MarkReadRequest,
+    responses((status = 200, body = ReadPointer), (status = 404, body = ErrorBody)))]
+pub async fn mark_read(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<MarkReadRequest>,
+) -> ApiResult<Json<ReadPointer>> {
+    let conversation_id = ConversationId(id);
+    let mark = state
+        .store
+        .mark_read(auth.user_id, conversation_id, req.seq)
+        .await?;
+    if mark.advanced {
+        let event = ServerEvent::ReadUpdated {
+            conversation_id,
+            user_id: auth.user_id,
+            seq: mark.read_seq,
+        };
+        state.publish(mark.recipients, &event);
+    }
+    Ok(Json(ReadPointer {
+        read_seq: mark.read_seq,
+    }))
+}

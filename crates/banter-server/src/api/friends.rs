@@ -1,0 +1,212 @@
+//! Friends, friend requests and blocks. Every change reaches the other side's devices in
+//! real time; on next login the lists here show the same state.
+
+use super::extract::{ApiJson, ApiPath};
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use banter_protocol::api::{CreateFriendRequest, FriendRequestList};
+use banter_protocol::model::{Friend, FriendRequest, UserProfile};
+use banter_protocol::{ErrorBody, FriendRequestId, ServerEvent, UserId};
+
+pub const GREETING_CHARS_MAX: usize = 200;
+
+#[utoipa::path(get, path = "/friends", tag = "friends", security(("bearer" = [])),
+    responses((status = 200, body = [Friend])))]
+pub async fn list(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Vec<Friend>>> {
+    let friends = state.store.friends(auth.user_id).await?;
+    Ok(Json(
+        friends
+            .into_iter()
+            .map(|(user, since_ms)| Friend {
+                online: state.hub.is_online(user.id),
+                user,
+                since_ms,
+            })
+            .collect(),
+    ))
+}
+
+#[utoipa::path(delete, path = "/friends/{user_id}", tag = "friends", security(("bearer" = [])),
+    params(("user_id" = i64, Path)), responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn remove(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(friend): ApiPath<i64>,
+) -> ApiResult<StatusCode> {
+    let friend = UserId(friend);
+    state.store.remove_friend(auth.user_id, friend).await?;
+    state.publish(
+        vec![auth.user_id],
+        &ServerEvent::FriendRemoved { user_id: friend },
+    );
+    state.publish(
+        vec![friend],
+        &ServerEvent::FriendRemoved {
+            user_id: auth.user_id,
+        },
+    );
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/friend-requests", tag = "friends", security(("bearer" = [])),
+    responses((status = 200, body = FriendRequestList)))]
+pub async fn requests(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> ApiResult<Json<FriendRequestList>> {
+    let (incoming, outgoing) = state.store.friend_requests(auth.user_id).await?;
+    Ok(Json(FriendRequestList { incoming, outgoing }))
+}
+
+#[utoipa::path(post, path = "/friend-requests", tag = "friends", security(("bearer" = [])), request_body = CreateFriendRequest,
+    responses((status = 201, body = FriendRequest), (status = 403, description = "blocked", body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create_request(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(req): ApiJson<CreateFriendRequest>,
+) -> ApiResult<(StatusCode, Json<FriendRequest>)> {
+    let greeting = req.greeting.filter(|g| !g.trim().is_empty());
+    if greeting
+        .as_ref()
+        .is_some_and(|g| g.chars().count() > GREETING_CHARS_MAX)
+    {
+        return Err(ApiError::invalid_input(format!(
+            "greeting is longer than {GREETING_CHARS_MAX} characters"
+        )));
+    }
+    let request = state
+        .store
+        .create_friend_request(auth.user_id, req.user_id, greeting)
+        .await?;
+    state.publish(
+        vec![request.to.id],
+        &ServerEvent::FriendRequestReceived {
+            request: request.clone(),
+        },
+    );
+    // The sender's other devices show it among outgoing requests.
+    state.publish(
+        vec![auth.user_id],
+        &ServerEvent::FriendRequestUpdated {
+            request: request.clone(),
+        },
+    );
+    Ok((StatusCode::CREATED, Json(request)))
+}
+
+#[utoipa::path(post, path = "/friend-requests/{id}/accept", tag = "friends", security(("bearer" = [])),
+    params(("id" = i64, Path)), responses((status = 200, body = FriendRequest), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn accept(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<FriendRequest>> {
+    let request = state
+        .store
+        .answer_friend_request(auth.user_id, FriendRequestId(id), true)
+        .await?;
+    let (from, to) = (request.from.clone(), request.to.clone());
+    state.publish(
+        vec![from.id, to.id],
+        &ServerEvent::FriendRequestUpdated {
+            request: request.clone(),
+        },
+    );
+    state.publish(
+        vec![from.id],
+        &ServerEvent::FriendAdded { user: to.clone() },
+    );
+    state.publish(
+        vec![to.id],
+        &ServerEvent::FriendAdded { user: from.clone() },
+    );
+    // New friends learn each other's presence at once, not at the next reconnect.
+    for (watcher, watched) in [(from.id, to.id), (to.id, from.id)] {
+        if state.hub.is_online(watched) {
+            state.publish(
+                vec![watcher],
+                &ServerEvent::PresenceChanged {
+                    user_id: watched,
+                    online: true,
+                },
+            );
+        }
+    }
+    Ok(Json(request))
+}
+
+#[utoipa::path(post, path = "/friend-requests/{id}/reject", tag = "friends", security(("bearer" = [])),
+    params(("id" = i64, Path)), responses((status = 200, body = FriendRequest), (status = 404, body = ErrorBody)))]
+pub async fn reject(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<FriendRequest>> {
+    let request = state
+        .store
+        .answer_friend_request(auth.user_id, FriendRequestId(id), false)
+        .await?;
+    state.publish(
+        vec![request.from.id, request.to.id],
+        &ServerEvent::FriendRequestUpdated {
+            request: request.clone(),
+        },
+    );
+    Ok(Json(request))
+}
+
+#[utoipa::path(post, path = "/friend-requests/{id}/cancel", tag = "friends", security(("bearer" = [])),
+    params(("id" = i64, Path)), responses((status = 200, body = FriendRequest), (status = 404, body = ErrorBody)))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<FriendRequest>> {
+    let request = state
+        .store
+        .cancel_friend_request(auth.user_id, FriendRequestId(id))
+        .await?;
+    state.publish(
+        vec![request.from.id, request.to.id],
+        &ServerEvent::FriendRequestUpdated {
+            request: request.clone(),
+        },
+    );
+    Ok(Json(request))
+}
+
+#[utoipa::path(get, path = "/blocks", tag = "friends", security(("bearer" = [])),
+    responses((status = 200, body = [UserProfile])))]
+pub async fn blocks(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> ApiResult<Json<Vec<UserProfile>>> {
+    Ok(Json(state.store.blocked_users(auth.user_id).await?))
+}
+
+/// The blocked user is not told.
+#[utoipa::path(put, path = "/blocks/{user_id}", tag = "friends", security(("bearer" = [])),
+    params(("user_id" = i64, Path)), responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn block(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(user): ApiPath<i64>,
+) -> ApiResult<StatusCode> {
+    state.store.block(auth.user_id, UserId(user)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(delete, path = "/blocks/{user_id}", tag = "friends", security(("bearer" = [])),
+    params(("user_id" = i64, Path)), responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn unblock(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(user): ApiPath<i64>,
+) -> ApiResult<StatusCode> {
+    state.store.unblock(auth.user_id, UserId(user)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,235 @@
+//! Group management. Each change is an entry in the group's stream (a system notice with
+//! its own seq), so devices that sync later see it too; users who join or leave are also
+//! told directly with `conversation_joined` / `conversation_left`.
+
+use super::conversations::with_presence;
+use super::extract::{ApiJson, ApiPath};
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use banter_protocol::api::{
+    AddMembersRequest, CreateGroupRequest, RenameGroupRequest, SetRoleRequest,
+    TransferOwnershipRequest,
+};
+use banter_protocol::model::{ConversationSummary, Role};
+use banter_protocol::{ConversationId, ErrorBody, ServerEvent, UserId};
+use banter_store::{Appended, GroupChange};
+
+pub const GROUP_NAME_CHARS_MAX: usize = 64;
+pub const GROUP_MEMBERS_ADDED_MAX: usize = 500;
+
+fn check_name(name: &str) -> ApiResult<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > GROUP_NAME_CHARS_MAX {
+        return Err(ApiError::invalid_input(format!(
+            "group name must be 1-{GROUP_NAME_CHARS_MAX} characters"
+        )));
+    }
+    Ok(name.to_string())
+}
+
+fn check_member_count(ids: &[UserId]) -> ApiResult<()> {
+    if ids.len() > GROUP_MEMBERS_ADDED_MAX {
+        return Err(ApiError::invalid_input(format!(
+            "at most {GROUP_MEMBERS_ADDED_MAX} members at a time"
+        )));
+    }
+    Ok(())
+}
+
+/// Tells each newly joined user about the conversation, with their own view of it.
+async fn announce_joined(state: &AppState, id: ConversationId, users: &[UserId]) {
+    for user in users {
+        match state.store.conversation(*user, id).await {
+            Ok(detail) => {
+                let conversation = with_presence(state, detail.summary);
+                state.publish(
+                    vec![*user],
+                    &ServerEvent::ConversationJoined { conversation },
+                );
+            }
+            Err(err) => tracing::warn!(error = %err, "could not announce a joined conversation"),
+        }
+    }
+}
+
+fn publish_notice(state: &AppState, appended: &Appended) {
+    let event = ServerEvent::MessageCreated {
+        message: appended.message.clone(),
+    };
+    state.publish(appended.recipients.clone(), &event);
+}
+
+#[utoipa::path(post, path = "/groups", tag = "groups", security(("bearer" = [])), request_body = CreateGroupRequest,
+    responses((status = 201, body = ConversationSummary), (status = 403, description = "not_friends", body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(req): ApiJson<CreateGroupRequest>,
+) -> ApiResult<(StatusCode, Json<ConversationSummary>)> {
+    let name = check_name(&req.name)?;
+    check_member_count(&req.member_ids)?;
+    let appended = state
+        .store
+        .create_group(auth.user_id, name, req.member_ids)
+        .await?;
+    let id = appended.message.conversation_id;
+    let others: Vec<UserId> = appended
+        .recipients
+        .iter()
+        .copied()
+        .filter(|u| *u != auth.user_id)
+        .collect();
+    announce_joined(&state, id, &others).await;
+    publish_notice(&state, &appended);
+    let detail = state.store.conversation(auth.user_id, id).await?;
+    // The creator's other devices learn of the group too.
+    state.publish(
+        vec![auth.user_id],
+        &ServerEvent::ConversationJoined {
+            conversation: detail.summary.clone(),
+        },
+    );
+    Ok((StatusCode::CREATED, Json(detail.summary)))
+}
+
+async fn apply(
+    state: &AppState,
+    actor: UserId,
+    id: i64,
+    change: GroupChange,
+) -> ApiResult<StatusCode> {
+    let id = ConversationId(id);
+    let (joined, left): (Vec<UserId>, Vec<UserId>) = match &change {
+        GroupChange::AddMembers(users) => (users.clone(), vec![]),
+        GroupChange::RemoveMember(user) => (vec![], vec![*user]),
+        GroupChange::Leave => (vec![], vec![actor]),
+        _ => (vec![], vec![]),
+    };
+    let disband = matches!(change, GroupChange::Disband);
+    let appended = state.store.change_group(actor, id, change).await?;
+    publish_notice(state, &appended);
+    announce_joined(state, id, &joined).await;
+    let left = if disband {
+        appended.recipients.clone()
+    } else {
+        left
+    };
+    state.publish(
+        left,
+        &ServerEvent::ConversationLeft {
+            conversation_id: id,
+        },
+    );
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(patch, path = "/groups/{id}", tag = "groups", security(("bearer" = [])), params(("id" = i64, Path)),
+    request_body = RenameGroupRequest, responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn rename(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<RenameGroupRequest>,
+) -> ApiResult<StatusCode> {
+    let name = check_name(&req.name)?;
+    apply(&state, auth.user_id, id, GroupChange::Rename(name)).await
+}
+
+#[utoipa::path(post, path = "/groups/{id}/members", tag = "groups", security(("bearer" = [])), params(("id" = i64, Path)),
+    request_body = AddMembersRequest, responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn add_members(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<AddMembersRequest>,
+) -> ApiResult<StatusCode> {
+    check_member_count(&req.user_ids)?;
+    if req.user_ids.is_empty() {
+        return Err(ApiError::invalid_input("user_ids is empty"));
+    }
+    apply(
+        &state,
+        auth.user_id,
+        id,
+        GroupChange::AddMembers(req.user_ids),
+    )
+    .await
+}
+
+#[utoipa::path(delete, path = "/groups/{id}/members/{user_id}", tag = "groups", security(("bearer" = [])),
+    params(("id" = i64, Path), ("user_id" = i64, Path)), responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn remove_member(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath((id, user)): ApiPath<(i64, i64)>,
+) -> ApiResult<StatusCode> {
+    apply(
+        &state,
+        auth.user_id,
+        id,
+        GroupChange::RemoveMember(UserId(user)),
+    )
+    .await
+}
+
+#[utoipa::path(put, path = "/groups/{id}/members/{user_id}/role", tag = "groups", security(("bearer" = [])),
+    params(("id" = i64, Path), ("user_id" = i64, Path)), request_body = SetRoleRequest,
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn set_role(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath((id, user)): ApiPath<(i64, i64)>,
+    ApiJson(req): ApiJson<SetRoleRequest>,
+) -> ApiResult<StatusCode> {
+    if req.role == Role::Owner {
+        return Err(ApiError::invalid_input("ownership moves only by transfer"));
+    }
+    apply(
+        &state,
+        auth.user_id,
+        id,
+        GroupChange::SetRole(UserId(user), req.role),
+    )
+    .await
+}
+
+#[utoipa::path(post, path = "/groups/{id}/transfer", tag = "groups", security(("bearer" = [])), params(("id" = i64, Path)),
+    request_body = TransferOwnershipRequest, responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn transfer(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<TransferOwnershipRequest>,
+) -> ApiResult<StatusCode> {
+    apply(
+        &state,
+        auth.user_id,
+        id,
+        GroupChange::TransferOwnership(req.user_id),
+    )
+    .await
+}
+
+#[utoipa::path(post, path = "/groups/{id}/leave", tag = "groups", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 204), (status = 403, description = "the owner must transfer or disband", body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn leave(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<StatusCode> {
+    apply(&state, auth.user_id, id, GroupChange::Leave).await
+}
+
+#[utoipa::path(delete, path = "/groups/{id}", tag = "groups", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn disband(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<StatusCode> {
+    apply(&state, auth.user_id, id, GroupChange::Disband).await
+}

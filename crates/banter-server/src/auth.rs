@@ -1,0 +1,154 @@
+//! Credentials and bearer tokens.
+//!
+//! Passwords are hashed with Argon2id on the blocking pool (hashing takes tens of
+//! milliseconds of CPU by design and must not stall the async runtime). A token is 32
+//! random bytes, shown to the client once as hex; the server keeps only its SHA-256, so a
+//! leaked database does not leak live sessions.
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
+use banter_protocol::{ErrorCode, UserId};
+use banter_store::{SessionId, StoreError};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+pub const USERNAME_CHARS_MIN: usize = 3;
+pub const USERNAME_CHARS_MAX: usize = 32;
+pub const PASSWORD_CHARS_MIN: usize = 8;
+pub const PASSWORD_CHARS_MAX: usize = 128;
+const TOKEN_BYTES: usize = 32;
+
+pub fn validate_username(username: &str) -> ApiResult<()> {
+    let len = username.chars().count();
+    let charset_ok = username
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if !(USERNAME_CHARS_MIN..=USERNAME_CHARS_MAX).contains(&len) || !charset_ok {
+        return Err(ApiError::invalid_input(format!(
+            "username must be {USERNAME_CHARS_MIN}-{USERNAME_CHARS_MAX} characters of letters, digits, '_', '.' or '-'"
+        )));
+    }
+    Ok(())
+}
+
+pub fn validate_password(password: &str) -> ApiResult<()> {
+    let len = password.chars().count();
+    if !(PASSWORD_CHARS_MIN..=PASSWORD_CHARS_MAX).contains(&len) {
+        return Err(ApiError::invalid_input(format!(
+            "password must be {PASSWORD_CHARS_MIN}-{PASSWORD_CHARS_MAX} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Hashes a password with Argon2id (default parameters) off the async runtime.
+pub async fn hash_password(password: String) -> ApiResult<String> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+    })
+    .await
+    .map_err(|_| ApiError::internal())?
+    .map_err(|err| {
+        tracing::error!(error = %err, "password hashing failed");
+        ApiError::internal()
+    })
+}
+
+/// Checks a password against a stored PHC string off the async runtime.
+pub async fn verify_password(password: String, stored_hash: String) -> ApiResult<bool> {
+    tokio::task::spawn_blocking(move || {
+        let Ok(parsed) = PasswordHash::new(&stored_hash) else {
+            tracing::error!("stored password hash is not a valid PHC string");
+            return false;
+        };
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
+    .await
+    .map_err(|_| ApiError::internal())
+}
+
+/// A new random token (hex) and the hash under which it is stored.
+pub fn new_token() -> (String, Vec<u8>) {
+    let mut bytes = [0u8; TOKEN_BYTES];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let hash = token_hash(&token);
+    (token, hash)
+}
+
+pub fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The bearer token of a request: from `Authorization: Bearer …`, or for browsers'
+/// WebSocket upgrades from the `banter.auth.<token>` subprotocol.
+pub fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    if let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        return value.strip_prefix("Bearer ").map(|t| t.trim().to_string());
+    }
+    headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())?
+        .split(',')
+        .map(str::trim)
+        .find_map(|p| p.strip_prefix(banter_protocol::AUTH_SUBPROTOCOL_PREFIX))
+        .map(str::to_string)
+}
+
+/// An authenticated caller. Extracting it from a request checks the token against the store.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthUser {
+    pub user_id: UserId,
+    pub session_id: SessionId,
+}
+
+impl AuthUser {
+    pub async fn from_headers(state: &AppState, headers: &HeaderMap) -> ApiResult<AuthUser> {
+        let token = bearer_token(headers).ok_or_else(ApiError::unauthorized)?;
+        match state
+            .store
+            .session_by_token_hash(&token_hash(&token), now_ms())
+            .await
+        {
+            Ok(session) => Ok(AuthUser {
+                user_id: session.user_id,
+                session_id: session.id,
+            }),
+            Err(StoreError::NotFound) => Err(ApiError::unauthorized()),
+            Err(err) => Err(err.into()),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<AuthUser> {
+        AuthUser::from_headers(state, &parts.headers).await
+    }
+}
+
+/// Rejects wrong credentials without saying which half was wrong.
+pub fn invalid_credentials() -> ApiError {
+    ApiError::new(ErrorCode::InvalidCredentials, "wrong username or password")
+}

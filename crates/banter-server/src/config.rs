@@ -1,0 +1,382 @@
+//! Configuration: defaults, then a TOML file, then `BANTER_*` environment variables
+//! (`__` separates nesting: `BANTER_LIMITS__MESSAGE_BYTES_MAX`), then command-line flags.
+//! The raw layers are merged as TOML values, deserialized with unknown keys refused, and
+//! validated into [`Config`], which is all the rest of the server sees.
+
+use anyhow::{bail, Context};
+use banter_store::Durability;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The configuration file as written: every field optional, defaults filled in by serde.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    /// Defaults to a SQLite file in `data_dir`.
+    pub database_url: Option<String>,
+    /// `full` (fsync before ack) or `relaxed`.
+    pub durability: String,
+    /// Origins (besides the server's own) allowed to open a WebSocket, e.g. `https://chat.example.org`.
+    pub allowed_origins: Vec<String>,
+    pub limits: RawLimits,
+    pub policy: RawPolicy,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLimits {
+    pub message_bytes_max: usize,
+    pub frame_bytes_max: usize,
+    pub request_body_bytes_max: usize,
+    pub json_depth_max: usize,
+    pub outbound_queue_frames_max: usize,
+    pub inflight_sends_per_connection_max: usize,
+    pub connections_max: usize,
+    pub connections_per_user_max: usize,
+    pub frames_per_second_max: u32,
+    pub write_batch_max: usize,
+    pub write_queue_max: usize,
+    pub heartbeat_interval_secs: u64,
+    pub session_ttl_days: u64,
+    pub recall_window_secs: u64,
+    pub typing_interval_ms: u64,
+    pub database_connections_max: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawPolicy {
+    /// Direct messages only between friends.
+    pub direct_requires_friendship: bool,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        RawConfig {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./banter-data"),
+            database_url: None,
+            durability: "full".into(),
+            allowed_origins: Vec::new(),
+            limits: RawLimits::default(),
+            policy: RawPolicy::default(),
+        }
+    }
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        RawLimits {
+            message_bytes_max: 16 * 1024,
+            frame_bytes_max: 64 * 1024,
+            request_body_bytes_max: 64 * 1024,
+            json_depth_max: 64,
+            outbound_queue_frames_max: 1024,
+            inflight_sends_per_connection_max: 256,
+            connections_max: 10_000,
+            connections_per_user_max: 16,
+            frames_per_second_max: 100,
+            write_batch_max: 512,
+            write_queue_max: 8192,
+            heartbeat_interval_secs: 30,
+            session_ttl_days: 30,
+            recall_window_secs: 120,
+            typing_interval_ms: 2000,
+            database_connections_max: 8,
+        }
+    }
+}
+
+impl Default for RawPolicy {
+    fn default() -> Self {
+        RawPolicy {
+            direct_requires_friendship: true,
+        }
+    }
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub durability: Durability,
+    pub allowed_origins: Vec<String>,
+    pub limits: Limits,
+    pub direct_requires_friendship: bool,
+}
+
+/// Every bound the server enforces; each says what happens when it is hit.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Longer text is refused with `too_large`.
+    pub message_bytes_max: usize,
+    /// A larger WebSocket frame gets `too_large` and is dropped.
+    pub frame_bytes_max: usize,
+    /// A larger REST body gets HTTP 413.
+    pub request_body_bytes_max: usize,
+    /// Deeper JSON nesting gets `invalid_json` before it is parsed.
+    pub json_depth_max: usize,
+    /// When a connection's queue is full, the connection is closed with 4008 (too slow).
+    pub outbound_queue_frames_max: usize,
+    /// A connection with this many unacked sends stops reading until acks go out.
+    pub inflight_sends_per_connection_max: usize,
+    /// Further upgrades get HTTP 503.
+    pub connections_max: usize,
+    /// Further upgrades by the same user get HTTP 429.
+    pub connections_per_user_max: usize,
+    /// Frames beyond this rate (burst of twice as many) get `rate_limited`.
+    pub frames_per_second_max: u32,
+    /// Most sends committed in one transaction.
+    pub write_batch_max: usize,
+    /// Sends waiting for the writer; beyond it senders wait (backpressure).
+    pub write_queue_max: usize,
+    pub heartbeat_interval: Duration,
+    pub session_ttl: Duration,
+    pub recall_window: Duration,
+    /// Typing frames closer together than this, per conversation, are dropped.
+    pub typing_interval: Duration,
+    pub database_connections_max: u32,
+}
+
+/// Flags given on the command line; they override everything else.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+}
+
+const ENV_PREFIX: &str = "BANTER_";
+
+impl Config {
+    /// Loads the layers from the real process environment.
+    pub fn load(overrides: Overrides) -> anyhow::Result<Config> {
+        Self::load_from(overrides, std::env::vars())
+    }
+
+    /// Loads the layers with an explicit environment, so tests need not touch the process's.
+    pub fn load_from(
+        overrides: Overrides,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Config> {
+        let mut table = toml::Table::new();
+        let config_file = overrides
+            .config_file
+            .clone()
+            .or_else(|| std::env::var_os("BANTER_CONFIG").map(PathBuf::from));
+        if let Some(path) = &config_file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading config file {}", path.display()))?;
+            table = text
+                .parse::<toml::Table>()
+                .with_context(|| format!("parsing config file {}", path.display()))?;
+        }
+        for (key, value) in env {
+            let Some(name) = key.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            if name == "CONFIG" || name.starts_with("TEST_") || name == "LOG" {
+                continue; // not configuration keys: the file path, test settings, log filter
+            }
+            let path: Vec<String> = name.split("__").map(|p| p.to_ascii_lowercase()).collect();
+            set_path(&mut table, &path, env_value(&value))
+                .with_context(|| format!("environment variable {key}"))?;
+        }
+        if let Some(v) = overrides.listen {
+            table.insert("listen".into(), toml::Value::String(v));
+        }
+        if let Some(v) = overrides.data_dir {
+            table.insert(
+                "data_dir".into(),
+                toml::Value::String(v.display().to_string()),
+            );
+        }
+        if let Some(v) = overrides.database_url {
+            table.insert("database_url".into(), toml::Value::String(v));
+        }
+        let raw: RawConfig = toml::Value::Table(table)
+            .try_into()
+            .context("invalid configuration")?;
+        raw.validate()
+    }
+}
+
+/// An environment value is read as a TOML scalar or array when it parses as one
+/// (`16384`, `true`, `["a"]`), else as a plain string.
+fn env_value(value: &str) -> toml::Value {
+    let probe = format!("v = {value}");
+    match probe.parse::<toml::Table>() {
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(value.into())),
+        Err(_) => toml::Value::String(value.into()),
+    }
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> anyhow::Result<()> {
+    match path {
+        [] => bail!("empty key"),
+        [last] => {
+            table.insert(last.clone(), value);
+            Ok(())
+        }
+        [head, rest @ ..] => {
+            let entry = table
+                .entry(head.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(inner) => set_path(inner, rest, value),
+                _ => bail!("{head} is not a section"),
+            }
+        }
+    }
+}
+
+impl RawConfig {
+    pub fn validate(self) -> anyhow::Result<Config> {
+        let listen: SocketAddr = self.listen.parse().with_context(|| {
+            format!(
+                "listen: {:?} is not an address like 127.0.0.1:8080",
+                self.listen
+            )
+        })?;
+        let durability = match self.durability.as_str() {
+            "full" => Durability::Full,
+            "relaxed" => Durability::Relaxed,
+            other => bail!("durability: {other:?} is not `full` or `relaxed`"),
+        };
+        let database_url = match self.database_url {
+            Some(url) if !url.is_empty() => url,
+            _ => default_database_url(&self.data_dir),
+        };
+        let l = self.limits;
+        for (name, value) in [
+            ("message_bytes_max", l.message_bytes_max),
+            ("frame_bytes_max", l.frame_bytes_max),
+            ("request_body_bytes_max", l.request_body_bytes_max),
+            ("json_depth_max", l.json_depth_max),
+            ("outbound_queue_frames_max", l.outbound_queue_frames_max),
+            (
+                "inflight_sends_per_connection_max",
+                l.inflight_sends_per_connection_max,
+            ),
+            ("connections_max", l.connections_max),
+            ("connections_per_user_max", l.connections_per_user_max),
+            ("write_batch_max", l.write_batch_max),
+            ("write_queue_max", l.write_queue_max),
+        ] {
+            if value == 0 {
+                bail!("limits.{name} must be greater than 0");
+            }
+        }
+        if l.frame_bytes_max < l.message_bytes_max {
+            bail!("limits.frame_bytes_max must be at least limits.message_bytes_max");
+        }
+        if l.heartbeat_interval_secs == 0 || l.session_ttl_days == 0 || l.frames_per_second_max == 0
+        {
+            bail!("limits.heartbeat_interval_secs, session_ttl_days and frames_per_second_max must be greater than 0");
+        }
+        Ok(Config {
+            listen,
+            data_dir: self.data_dir,
+            database_url,
+            durability,
+            allowed_origins: self.allowed_origins,
+            direct_requires_friendship: self.policy.direct_requires_friendship,
+            limits: Limits {
+                message_bytes_max: l.message_bytes_max,
+                frame_bytes_max: l.frame_bytes_max,
+                request_body_bytes_max: l.request_body_bytes_max,
+                json_depth_max: l.json_depth_max,
+                outbound_queue_frames_max: l.outbound_queue_frames_max,
+                inflight_sends_per_connection_max: l.inflight_sends_per_connection_max,
+                connections_max: l.connections_max,
+                connections_per_user_max: l.connections_per_user_max,
+                frames_per_second_max: l.frames_per_second_max,
+                write_batch_max: l.write_batch_max,
+                write_queue_max: l.write_queue_max,
+                heartbeat_interval: Duration::from_secs(l.heartbeat_interval_secs),
+                session_ttl: Duration::from_secs(l.session_ttl_days * 24 * 3600),
+                recall_window: Duration::from_secs(l.recall_window_secs),
+                typing_interval: Duration::from_millis(l.typing_interval_ms),
+                database_connections_max: l.database_connections_max.max(1),
+            },
+        })
+    }
+}
+
+fn default_database_url(data_dir: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", data_dir.join("banter.db").display())
+}
+
+impl Config {
+    /// A configuration for tests: defaults, an ephemeral port, the given data folder.
+    pub fn for_tests(data_dir: &Path) -> Config {
+        let raw = RawConfig {
+            listen: "127.0.0.1:0".into(),
+            data_dir: data_dir.to_path_buf(),
+            ..RawConfig::default()
+        };
+        raw.validate().expect("default configuration is valid")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_file_matches_the_defaults() {
+        let text = include_str!("../../../banter.example.toml");
+        let parsed: RawConfig = toml::from_str(text).expect("banter.example.toml parses");
+        assert_eq!(parsed, RawConfig::default());
+    }
+
+    #[test]
+    fn environment_overrides_file_and_nesting_uses_double_underscore() {
+        let env = [
+            ("BANTER_LISTEN".to_string(), "0.0.0.0:9000".to_string()),
+            (
+                "BANTER_LIMITS__MESSAGE_BYTES_MAX".to_string(),
+                "100".to_string(),
+            ),
+            (
+                "BANTER_POLICY__DIRECT_REQUIRES_FRIENDSHIP".to_string(),
+                "false".to_string(),
+            ),
+            ("BANTER_DATA_DIR".to_string(), "/tmp/x".to_string()),
+        ];
+        let config = Config::load_from(Overrides::default(), env).unwrap();
+        assert_eq!(config.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(config.limits.message_bytes_max, 100);
+        assert!(!config.direct_requires_friendship);
+        assert_eq!(config.database_url, "sqlite:///tmp/x/banter.db?mode=rwc");
+    }
+
+    #[test]
+    fn flags_override_environment() {
+        let env = [("BANTER_LISTEN".to_string(), "0.0.0.0:9000".to_string())];
+        let overrides = Overrides {
+            listen: Some("127.0.0.1:7000".into()),
+            ..Overrides::default()
+        };
+        let config = Config::load_from(overrides, env).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:7000");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        let unknown = [("BANTER_LIMITS__NO_SUCH_LIMIT".to_string(), "1".to_string())];
+        assert!(Config::load_from(Overrides::default(), unknown).is_err());
+        let bad = [("BANTER_DURABILITY".to_string(), "sometimes".to_string())];
+        let err = Config::load_from(Overrides::default(), bad).unwrap_err();
+        assert!(format!("{err:#}").contains("durability"));
+    }
+}

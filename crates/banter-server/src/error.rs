@@ -1,0 +1,110 @@
+//! The server's one error type, used by REST handlers and the WebSocket gateway alike.
+//! Client-facing text is sanitized: a backend failure is logged once, here, with its
+//! cause, and the client sees only `internal`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use banter_protocol::{ErrorBody, ErrorCode};
+use banter_store::StoreError;
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid_input(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidInput, message)
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(ErrorCode::Unauthorized, "missing, expired or revoked token")
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(ErrorCode::NotFound, "not found")
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            ErrorCode::Internal,
+            "internal error; the server logged the cause",
+        )
+    }
+
+    pub fn status(&self) -> StatusCode {
+        status_of(self.code)
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            code: self.code,
+            message: self.message.clone(),
+        }
+    }
+}
+
+/// The HTTP status for each error code. Exhaustive on purpose: a new code must pick one.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::InvalidJson | ErrorCode::InvalidFrame | ErrorCode::InvalidInput => {
+            StatusCode::BAD_REQUEST
+        }
+        ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::Unauthorized | ErrorCode::InvalidCredentials => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden
+        | ErrorCode::Blocked
+        | ErrorCode::NotFriends
+        | ErrorCode::RecallWindowExpired => StatusCode::FORBIDDEN,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::UsernameTaken | ErrorCode::Conflict => StatusCode::CONFLICT,
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => ApiError::not_found(),
+            StoreError::UsernameTaken => {
+                ApiError::new(ErrorCode::UsernameTaken, "that username is taken")
+            }
+            StoreError::Conflict(why) => ApiError::new(ErrorCode::Conflict, why),
+            StoreError::Forbidden(why) => ApiError::new(ErrorCode::Forbidden, why),
+            StoreError::InvalidInput(why) => ApiError::new(ErrorCode::InvalidInput, why),
+            StoreError::Blocked => {
+                ApiError::new(ErrorCode::Blocked, "one of you has blocked the other")
+            }
+            StoreError::NotFriends => {
+                ApiError::new(ErrorCode::NotFriends, "you can only do this with friends")
+            }
+            StoreError::RecallWindowExpired => ApiError::new(
+                ErrorCode::RecallWindowExpired,
+                "the time to recall this message has passed",
+            ),
+            StoreError::Config(_) | StoreError::Migrate(_) | StoreError::Database(_) => {
+                tracing::error!(error = %err, "store failure");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status(), Json(self.body())).into_response()
+    }
+}

@@ -1,0 +1,134 @@
+//! Decoding client frames into [`ClientFrame`], with the checks that come before serde:
+//! size and nesting depth. Every failure names its documented error code.
+
+use crate::error::ApiError;
+use banter_protocol::{ClientFrame, ErrorCode, RequestId};
+
+/// A frame that could not be decoded, with the request id if one could be read.
+#[derive(Debug)]
+pub struct DecodeError {
+    pub id: Option<RequestId>,
+    pub error: ApiError,
+}
+
+pub fn decode(
+    text: &str,
+    frame_bytes_max: usize,
+    depth_max: usize,
+) -> Result<ClientFrame, DecodeError> {
+    if text.len() > frame_bytes_max {
+        return Err(DecodeError {
+            id: None,
+            error: ApiError::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "frame is {} bytes; the limit is {frame_bytes_max}",
+                    text.len()
+                ),
+            ),
+        });
+    }
+    if nesting_depth_exceeds(text, depth_max) {
+        return Err(DecodeError {
+            id: None,
+            error: ApiError::new(
+                ErrorCode::InvalidJson,
+                format!("JSON nested deeper than {depth_max}"),
+            ),
+        });
+    }
+    serde_json::from_str::<ClientFrame>(text).map_err(|err| {
+        let code = match err.classify() {
+            serde_json::error::Category::Data => ErrorCode::InvalidFrame,
+            _ => ErrorCode::InvalidJson,
+        };
+        DecodeError {
+            id: request_id(text),
+            error: ApiError::new(code, err.to_string()),
+        }
+    })
+}
+
+/// Reads `id` from a frame that failed to decode, so the error can still be matched.
+/// Only on the error path: a valid frame is parsed once.
+fn request_id(text: &str) -> Option<RequestId> {
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    value.get("id")?.as_str().map(str::to_string)
+}
+
+/// True if brackets nest deeper than `depth_max` anywhere outside strings. A linear scan,
+/// so a hostile 10,000-deep nest costs one pass and no recursion.
+pub fn nesting_depth_exceeds(text: &str, depth_max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for byte in text.bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > depth_max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(text: &str) -> ErrorCode {
+        decode(text, 1024, 8).unwrap_err().error.code
+    }
+
+    #[test]
+    fn each_kind_of_bad_frame_gets_its_code() {
+        assert_eq!(code("{not json"), ErrorCode::InvalidJson);
+        assert_eq!(code(r#"{"type":"fly","id":"1"}"#), ErrorCode::InvalidFrame);
+        assert_eq!(code(r#"{"type":"ping","id":7}"#), ErrorCode::InvalidFrame);
+        assert_eq!(
+            code(r#"{"type":"ping","id":"1","extra":true}"#),
+            ErrorCode::InvalidFrame
+        );
+        assert_eq!(code(&"[".repeat(10_000)), ErrorCode::InvalidJson);
+        assert_eq!(
+            code(&format!("\"{}\"", "x".repeat(2000))),
+            ErrorCode::TooLarge
+        );
+    }
+
+    #[test]
+    fn the_request_id_survives_a_bad_field() {
+        let err = decode(
+            r#"{"type":"mark_read","id":"r9","conversation_id":"x","seq":1}"#,
+            1024,
+            8,
+        )
+        .unwrap_err();
+        assert_eq!(err.id.as_deref(), Some("r9"));
+    }
+
+    #[test]
+    fn brackets_inside_strings_do_not_count_as_nesting() {
+        let text = format!(r#"{{"type":"ping","id":"{}"}}"#, "[".repeat(100));
+        assert!(matches!(
+            decode(&text, 1024, 8),
+            Ok(ClientFrame::Ping { .. })
+        ));
+        assert!(!nesting_depth_exceeds(r#"["a\"[[[[[[[[[[", 1]"#, 2));
+    }
+}

@@ -1,0 +1,479 @@
+//! One task per WebSocket connection: a `select!` over shutdown, kicks from the hub, the
+//! bounded outbound queue, replies to this connection's pending sends, the heartbeat, and
+//! inbound frames.
+//!
+//! Sends are pipelined: a `send_message` is handed to the writer and its ack is awaited
+//! alongside everything else, so a client may have many sends in flight (up to
+//! `inflight_sends_per_connection_max`; beyond that the task stops reading the socket,
+//! which pushes back on the client through TCP).
+
+use super::codec;
+use super::hub::Kick;
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::fanout::encode;
+use crate::state::AppState;
+use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
+use banter_protocol::{
+    ClientFrame, ConversationId, ErrorCode, RequestId, ServerEvent, UserId,
+    CLIENT_MSG_ID_BYTES_MAX, PROTOCOL_VERSION,
+};
+use banter_store::{Appended, NewMessage};
+use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesUnordered;
+use futures_util::{SinkExt, StreamExt};
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::{Instant, MissedTickBehavior};
+
+/// Close codes; documented in docs/protocol.md.
+pub mod close_code {
+    pub const NORMAL: u16 = 1000;
+    pub const GOING_AWAY: u16 = 1001;
+    pub const IDLE_TIMEOUT: u16 = 4000;
+    pub const SESSION_REVOKED: u16 = 4001;
+    pub const TOO_SLOW: u16 = 4008;
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+}
+
+/// A write to the socket that takes longer than this means the client stopped reading.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection silent for this many heartbeat intervals is closed.
+const IDLE_HEARTBEATS_MAX: u32 = 3;
+/// Page size of `sync` when the client does not say.
+const SYNC_PAGE_DEFAULT: u32 = 100;
+/// Largest `sync` page.
+pub const SYNC_PAGE_MAX: u32 = 500;
+
+/// How the loop ended, which decides the close frame.
+enum Ending {
+    /// The client closed or the socket failed: nothing more to send.
+    ClientGone,
+    Close(u16, &'static str),
+}
+
+/// Drives one connection until it ends. Holds its connection-limit permit throughout.
+pub async fn run(
+    state: AppState,
+    auth: AuthUser,
+    socket: WebSocket,
+    _permit: OwnedSemaphorePermit,
+) {
+    let limits = state.config.limits.clone();
+    let Some(registration) = state.hub.register(
+        auth.user_id,
+        auth.session_id,
+        limits.outbound_queue_frames_max,
+        limits.connections_per_user_max,
+    ) else {
+        let mut socket = socket;
+        let _ = socket
+            .send(close(
+                close_code::TRY_AGAIN_LATER,
+                "too many connections for this user",
+            ))
+            .await;
+        return;
+    };
+    let mut outbound = registration.outbound;
+    let mut kicks = registration.kick;
+    let guard = registration.guard;
+    let user = auth.user_id;
+    let friends = state.store.friend_ids(user).await.unwrap_or_else(|err| {
+        tracing::warn!(error = %err, "could not load friends for presence");
+        Vec::new()
+    });
+    if registration.first {
+        state.publish(
+            friends.clone(),
+            &ServerEvent::PresenceChanged {
+                user_id: user,
+                online: true,
+            },
+        );
+    }
+
+    let (mut sink, mut stream) = socket.split();
+    let mut conn = Connection {
+        state: state.clone(),
+        user,
+        typing_last: HashMap::new(),
+        bucket: TokenBucket::new(limits.frames_per_second_max),
+        pending: FuturesUnordered::new(),
+    };
+    let greeting = [
+        ServerEvent::Hello {
+            protocol_version: PROTOCOL_VERSION,
+            user_id: user,
+            heartbeat_interval_secs: limits.heartbeat_interval.as_secs(),
+            message_bytes_max: limits.message_bytes_max,
+            frame_bytes_max: limits.frame_bytes_max,
+        },
+        ServerEvent::PresenceSnapshot {
+            online_user_ids: state.hub.online_among(&friends),
+        },
+    ];
+    let mut ending = Ending::ClientGone;
+    let mut greeted = true;
+    for event in &greeting {
+        if !write(&mut sink, WsMessage::Text(encode(event))).await {
+            greeted = false;
+            break;
+        }
+    }
+
+    let mut heartbeat = tokio::time::interval_at(
+        Instant::now() + limits.heartbeat_interval,
+        limits.heartbeat_interval,
+    );
+    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let idle_max = limits.heartbeat_interval * IDLE_HEARTBEATS_MAX;
+    let mut last_heard = Instant::now();
+
+    while greeted {
+        let reading = conn.pending.len() < limits.inflight_sends_per_connection_max;
+        tokio::select! {
+            biased;
+            _ = state.shutdown.cancelled() => {
+                ending = Ending::Close(close_code::GOING_AWAY, "server shutting down");
+                break;
+            }
+            Some(kick) = kicks.recv() => {
+                ending = match kick {
+                    Kick::TooSlow => Ending::Close(close_code::TOO_SLOW, "too slow: reconnect and resync"),
+                    Kick::Revoked => Ending::Close(close_code::SESSION_REVOKED, "session revoked"),
+                };
+                break;
+            }
+            Some(frame) = outbound.recv() => {
+                if !write(&mut sink, WsMessage::Text(frame)).await { break; }
+            }
+            Some(reply) = conn.pending.next() => {
+                if !write(&mut sink, WsMessage::Text(encode(&reply))).await { break; }
+            }
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() > idle_max {
+                    ending = Ending::Close(close_code::IDLE_TIMEOUT, "idle timeout");
+                    break;
+                }
+                if !write(&mut sink, WsMessage::Ping(Default::default())).await { break; }
+            }
+            inbound = stream.next(), if reading => {
+                last_heard = Instant::now();
+                let text = match inbound {
+                    Some(Ok(WsMessage::Text(text))) => text,
+                    Some(Ok(WsMessage::Binary(_))) => {
+                        let reply = error_event(None, ApiError::new(ErrorCode::InvalidFrame, "frames must be JSON text, not binary"));
+                        if !write(&mut sink, WsMessage::Text(encode(&reply))).await { break; }
+                        continue;
+                    }
+                    Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => continue,
+                    Some(Ok(WsMessage::Close(_))) | None => break,
+                    Some(Err(err)) => {
+                        tracing::debug!(error = %err, "websocket read failed");
+                        break;
+                    }
+                };
+                if let Some(reply) = conn.handle_text(&text).await {
+                    if !write(&mut sink, WsMessage::Text(encode(&reply))).await { break; }
+                }
+            }
+        }
+    }
+
+    // Finish what was accepted: every send already handed to the writer gets its ack
+    // (the writer drains its queue before it stops) before the socket closes.
+    while let Some(reply) = conn.pending.next().await {
+        if !write(&mut sink, WsMessage::Text(encode(&reply))).await {
+            break;
+        }
+    }
+    if let Ending::Close(code, reason) = ending {
+        let _ = write(&mut sink, close(code, reason)).await;
+    }
+    if guard.release() {
+        state.publish(
+            friends,
+            &ServerEvent::PresenceChanged {
+                user_id: user,
+                online: false,
+            },
+        );
+    }
+}
+
+fn close(code: u16, reason: &'static str) -> WsMessage {
+    WsMessage::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    }))
+}
+
+/// Writes one message; false if the socket is gone or the client stopped reading.
+async fn write<S>(sink: &mut S, message: WsMessage) -> bool
+where
+    S: futures_util::Sink<WsMessage> + Unpin,
+{
+    matches!(
+        tokio::time::timeout(WRITE_TIMEOUT, sink.send(message)).await,
+        Ok(Ok(()))
+    )
+}
+
+fn error_event(id: Option<RequestId>, error: ApiError) -> ServerEvent {
+    ServerEvent::Error {
+        id,
+        code: error.code,
+        message: error.message,
+    }
+}
+
+/// The per-connection state that frame handlers use.
+struct Connection {
+    state: AppState,
+    user: UserId,
+    /// When this connection last forwarded a typing frame, per conversation.
+    typing_last: HashMap<ConversationId, Instant>,
+    bucket: TokenBucket,
+    /// Replies to sends that are waiting on the writer.
+    pending: FuturesUnordered<BoxFuture<'static, ServerEvent>>,
+}
+
+impl Connection {
+    /// Handles one inbound text frame; returns the immediate reply, if any. Sends return
+    /// nothing here: their ack arrives later through `pending`.
+    async fn handle_text(&mut self, text: &str) -> Option<ServerEvent> {
+        if !self.bucket.take() {
+            return Some(error_event(
+                None,
+                ApiError::new(ErrorCode::RateLimited, "too many frames; slow down"),
+            ));
+        }
+        let limits = &self.state.config.limits;
+        let frame = match codec::decode(text, limits.frame_bytes_max, limits.json_depth_max) {
+            Ok(frame) => frame,
+            Err(bad) => return Some(error_event(bad.id, bad.error)),
+        };
+        match frame {
+            ClientFrame::SendMessage {
+                id,
+                conversation_id,
+                client_msg_id,
+                text,
+            } => {
+                self.send_message(id, conversation_id, client_msg_id, text)
+                    .await
+            }
+            ClientFrame::RecallMessage {
+                id,
+                conversation_id,
+                message_id,
+            } => {
+                let window_ms = limits.recall_window.as_millis() as i64;
+                let result = self
+                    .state
+                    .store
+                    .recall_message(self.user, conversation_id, message_id, window_ms)
+                    .await;
+                Some(match result {
+                    Ok(appended) => self.ack_and_publish(id, appended),
+                    Err(err) => error_event(Some(id), err.into()),
+                })
+            }
+            ClientFrame::MarkRead {
+                id,
+                conversation_id,
+                seq,
+            } => {
+                match self
+                    .state
+                    .store
+                    .mark_read(self.user, conversation_id, seq)
+                    .await
+                {
+                    Ok(mark) => {
+                        if mark.advanced {
+                            let event = ServerEvent::ReadUpdated {
+                                conversation_id,
+                                user_id: self.user,
+                                seq: mark.read_seq,
+                            };
+                            self.state.publish(mark.recipients, &event);
+                        }
+                        Some(ServerEvent::Done { id })
+                    }
+                    Err(err) => Some(error_event(Some(id), err.into())),
+                }
+            }
+            ClientFrame::Typing { conversation_id } => {
+                self.typing(conversation_id).await;
+                None
+            }
+            ClientFrame::Sync {
+                id,
+                conversation_id,
+                after_seq,
+                limit,
+            } => {
+                let limit = limit.unwrap_or(SYNC_PAGE_DEFAULT).clamp(1, SYNC_PAGE_MAX);
+                let page = self
+                    .state
+                    .store
+                    .messages_after(self.user, conversation_id, after_seq.max(0), limit)
+                    .await;
+                Some(match page {
+                    Ok(page) => ServerEvent::Synced {
+                        id,
+                        conversation_id,
+                        messages: page.messages,
+                        has_more: page.has_more,
+                    },
+                    Err(err) => error_event(Some(id), err.into()),
+                })
+            }
+            ClientFrame::Ping { id } => Some(ServerEvent::Pong { id }),
+        }
+    }
+
+    async fn send_message(
+        &mut self,
+        id: RequestId,
+        conversation_id: ConversationId,
+        client_msg_id: String,
+        text: String,
+    ) -> Option<ServerEvent> {
+        let limits = &self.state.config.limits;
+        if client_msg_id.is_empty() || client_msg_id.len() > CLIENT_MSG_ID_BYTES_MAX {
+            let error = ApiError::invalid_input(format!(
+                "client_msg_id must be 1-{CLIENT_MSG_ID_BYTES_MAX} bytes"
+            ));
+            return Some(error_event(Some(id), error));
+        }
+        if text.trim().is_empty() {
+            return Some(error_event(
+                Some(id),
+                ApiError::invalid_input("message text is empty"),
+            ));
+        }
+        if text.len() > limits.message_bytes_max {
+            let error = ApiError::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "message is {} bytes; the limit is {}",
+                    text.len(),
+                    limits.message_bytes_max
+                ),
+            );
+            return Some(error_event(Some(id), error));
+        }
+        let send = NewMessage {
+            sender: self.user,
+            conversation_id,
+            client_msg_id,
+            text,
+        };
+        let Ok(reply) = self.state.writer.submit(send).await else {
+            let error = ApiError::new(ErrorCode::ShuttingDown, "the server is shutting down");
+            return Some(error_event(Some(id), error));
+        };
+        self.pending.push(Box::pin(async move {
+            match reply.await {
+                Ok(Ok(appended)) => ack(id, &appended),
+                Ok(Err(err)) => error_event(Some(id), err.into()),
+                // The writer dropped the job without an answer: only if it crashed.
+                Err(_) => error_event(Some(id), ApiError::internal()),
+            }
+        }));
+        None
+    }
+
+    fn ack_and_publish(&self, id: RequestId, appended: Appended) -> ServerEvent {
+        let reply = ack(id, &appended);
+        let event = ServerEvent::MessageCreated {
+            message: appended.message,
+        };
+        self.state.publish(appended.recipients, &event);
+        reply
+    }
+
+    /// Forwards a typing indicator to the other members, at most once per
+    /// `typing_interval` per conversation. Never stored; refusals are silent.
+    async fn typing(&mut self, conversation_id: ConversationId) {
+        let interval = self.state.config.limits.typing_interval;
+        let now = Instant::now();
+        if let Some(last) = self.typing_last.get(&conversation_id) {
+            if now.duration_since(*last) < interval {
+                return;
+            }
+        }
+        let Ok(detail) = self
+            .state
+            .store
+            .conversation(self.user, conversation_id)
+            .await
+        else {
+            return;
+        };
+        self.typing_last.insert(conversation_id, now);
+        let others: Vec<UserId> = detail
+            .members
+            .iter()
+            .map(|m| m.user.id)
+            .filter(|u| *u != self.user)
+            .collect();
+        self.state.publish(
+            others,
+            &ServerEvent::TypingStarted {
+                conversation_id,
+                user_id: self.user,
+            },
+        );
+    }
+}
+
+fn ack(id: RequestId, appended: &Appended) -> ServerEvent {
+    let message = &appended.message;
+    ServerEvent::Ack {
+        id,
+        conversation_id: message.conversation_id,
+        client_msg_id: message.client_msg_id.clone(),
+        message_id: message.id,
+        seq: message.seq,
+        created_at_ms: message.created_at_ms,
+    }
+}
+
+/// Frames per second with a burst of twice that: enough for a fast typist and a client
+/// catching up, not enough to flood the server.
+struct TokenBucket {
+    tokens: f64,
+    capacity: f64,
+    per_sec: f64,
+    refilled: Instant,
+}
+
+impl TokenBucket {
+    fn new(per_sec: u32) -> TokenBucket {
+        let per_sec = f64::from(per_sec);
+        TokenBucket {
+            tokens: per_sec * 2.0,
+            capacity: per_sec * 2.0,
+            per_sec,
+            refilled: Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.refilled).as_secs_f64();
+        self.refilled = now;
+        self.tokens = (self.tokens + elapsed * self.per_sec).min(self.capacity);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}

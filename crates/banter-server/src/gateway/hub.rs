@@ -1,0 +1,210 @@
+//! The hub: this node's registry of live connections, by user.
+//!
+//! Delivery never waits on a client: each frame is offered to a connection's bounded
+//! outbound queue with `try_send`. If the queue is full, the connection is kicked as too
+//! slow (close code 4008); its client reconnects and resyncs by seq, so nothing is lost
+//! and one slow client never holds up the others.
+
+use axum::extract::ws::Utf8Bytes;
+use banter_protocol::UserId;
+use banter_store::SessionId;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::mpsc;
+
+/// Why the server closes a connection on its own initiative.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kick {
+    /// Its outbound queue filled up.
+    TooSlow,
+    /// Its session was revoked (logout, password change).
+    Revoked,
+}
+
+struct Entry {
+    id: u64,
+    session: SessionId,
+    outbound: mpsc::Sender<Utf8Bytes>,
+    kick: mpsc::Sender<Kick>,
+}
+
+#[derive(Default)]
+pub struct Hub {
+    connections: Mutex<HashMap<UserId, Vec<Entry>>>,
+    next_id: AtomicU64,
+}
+
+/// What a new connection gets from the hub: its queues and a guard that deregisters it.
+pub struct Registration {
+    pub outbound: mpsc::Receiver<Utf8Bytes>,
+    pub kick: mpsc::Receiver<Kick>,
+    /// This is the user's first live connection on this node: they just came online.
+    pub first: bool,
+    pub guard: RegistrationGuard,
+}
+
+/// Deregisters its connection when dropped, so a connection task that ends in any way
+/// (including a panic) leaves no entry behind.
+pub struct RegistrationGuard {
+    hub: Arc<Hub>,
+    user: UserId,
+    id: u64,
+}
+
+impl RegistrationGuard {
+    /// Deregisters now and says whether that was the user's last connection.
+    pub fn release(self) -> bool {
+        let last = self.hub.remove(self.user, self.id);
+        std::mem::forget(self);
+        last
+    }
+}
+
+impl Drop for RegistrationGuard {
+    fn drop(&mut self) {
+        self.hub.remove(self.user, self.id);
+    }
+}
+
+impl Hub {
+    fn lock(&self) -> MutexGuard<'_, HashMap<UserId, Vec<Entry>>> {
+        // A panic while holding this lock cannot leave the map half-updated (every update
+        // is a single push or retain), so a poisoned lock is still safe to use.
+        self.connections.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers a connection, unless the user already has `per_user_max` on this node.
+    pub fn register(
+        self: &Arc<Self>,
+        user: UserId,
+        session: SessionId,
+        queue_frames_max: usize,
+        per_user_max: usize,
+    ) -> Option<Registration> {
+        let (outbound_tx, outbound) = mpsc::channel(queue_frames_max);
+        let (kick_tx, kick) = mpsc::channel(1);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut map = self.lock();
+        let entries = map.entry(user).or_default();
+        if entries.len() >= per_user_max {
+            return None;
+        }
+        let first = entries.is_empty();
+        entries.push(Entry {
+            id,
+            session,
+            outbound: outbound_tx,
+            kick: kick_tx,
+        });
+        Some(Registration {
+            outbound,
+            kick,
+            first,
+            guard: RegistrationGuard {
+                hub: Arc::clone(self),
+                user,
+                id,
+            },
+        })
+    }
+
+    /// Removes a connection; true if it was the user's last on this node.
+    fn remove(&self, user: UserId, id: u64) -> bool {
+        let mut map = self.lock();
+        let Some(entries) = map.get_mut(&user) else {
+            return false;
+        };
+        entries.retain(|e| e.id != id);
+        if entries.is_empty() {
+            map.remove(&user);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Offers the frame to every live connection of every recipient.
+    pub fn deliver(&self, recipients: &[UserId], frame: &Utf8Bytes) {
+        let map = self.lock();
+        for user in recipients {
+            for entry in map.get(user).into_iter().flatten() {
+                match entry.outbound.try_send(frame.clone()) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        let _ = entry.kick.try_send(Kick::TooSlow);
+                    }
+                    // The connection is closing; its client will resync on reconnect.
+                    Err(mpsc::error::TrySendError::Closed(_)) => {}
+                }
+            }
+        }
+    }
+
+    /// Closes the live connections of the given sessions of a user.
+    pub fn kick_sessions(&self, user: UserId, sessions: &[SessionId], kick: Kick) {
+        let map = self.lock();
+        for entry in map.get(&user).into_iter().flatten() {
+            if sessions.contains(&entry.session) {
+                let _ = entry.kick.try_send(kick);
+            }
+        }
+    }
+
+    pub fn is_online(&self, user: UserId) -> bool {
+        self.lock().contains_key(&user)
+    }
+
+    /// Those of `users` with a live connection on this node.
+    pub fn online_among(&self, users: &[UserId]) -> Vec<UserId> {
+        let map = self.lock();
+        users
+            .iter()
+            .copied()
+            .filter(|u| map.contains_key(u))
+            .collect()
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.lock().values().map(Vec::len).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_queue_kicks_only_that_connection() {
+        let hub = Arc::new(Hub::default());
+        let mut slow = hub.register(UserId(1), SessionId(1), 2, 4).unwrap();
+        let mut fast = hub.register(UserId(2), SessionId(2), 8, 4).unwrap();
+        let frame = Utf8Bytes::from_static("{}");
+        for _ in 0..3 {
+            hub.deliver(&[UserId(1), UserId(2)], &frame);
+            let _ = fast.outbound.try_recv();
+        }
+        assert_eq!(slow.kick.try_recv().ok(), Some(Kick::TooSlow));
+        assert!(fast.kick.try_recv().is_err());
+        assert_eq!(slow.outbound.try_recv().ok(), Some(frame));
+    }
+
+    #[test]
+    fn presence_follows_the_first_and_last_connection() {
+        let hub = Arc::new(Hub::default());
+        let a = hub.register(UserId(1), SessionId(1), 4, 4).unwrap();
+        let b = hub.register(UserId(1), SessionId(2), 4, 4).unwrap();
+        assert!(a.first && !b.first);
+        assert!(!a.guard.release());
+        assert!(hub.is_online(UserId(1)));
+        assert!(b.guard.release());
+        assert!(!hub.is_online(UserId(1)));
+    }
+
+    #[test]
+    fn per_user_connection_cap_is_enforced() {
+        let hub = Arc::new(Hub::default());
+        let _a = hub.register(UserId(1), SessionId(1), 4, 1).unwrap();
+        assert!(hub.register(UserId(1), SessionId(1), 4, 1).is_none());
+    }
+}

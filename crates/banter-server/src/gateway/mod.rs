@@ -1,0 +1,82 @@
+//! The WebSocket gateway: the upgrade (auth, Origin, connection caps), one task per
+//! connection, frame decoding, and the hub of live connections.
+
+pub mod codec;
+pub mod connection;
+pub mod hub;
+
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use axum::extract::{State, WebSocketUpgrade};
+use axum::http::{header, HeaderMap};
+use axum::response::Response;
+use banter_protocol::ErrorCode;
+
+/// `GET /ws`: authenticates and checks the Origin *before* upgrading, so a refused
+/// client gets a plain HTTP error and never a socket.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> ApiResult<Response> {
+    check_origin(&state, &headers)?;
+    let auth = AuthUser::from_headers(&state, &headers).await?;
+    if state.shutdown.is_cancelled() {
+        return Err(ApiError::new(
+            ErrorCode::ShuttingDown,
+            "the server is shutting down",
+        ));
+    }
+    let permit = state
+        .connection_slots
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| {
+            ApiError::new(
+                ErrorCode::ShuttingDown,
+                "the server is at its connection limit; retry later",
+            )
+        })?;
+    let limits = &state.config.limits;
+    // Frames up to frame_bytes_max are handled; bigger ones get `too_large` and the
+    // connection stays up. Beyond this hard cap the socket itself refuses them (1009).
+    let hard_frame_bytes_max = limits.frame_bytes_max.saturating_mul(HARD_FRAME_FACTOR);
+    let ws = ws
+        .protocols([banter_protocol::SUBPROTOCOL])
+        .max_message_size(hard_frame_bytes_max)
+        .max_frame_size(hard_frame_bytes_max);
+    let tracker = state.connections.clone();
+    Ok(ws.on_upgrade(move |socket| {
+        tracker.track_future(connection::run(state, auth, socket, permit))
+    }))
+}
+
+/// How many times `frame_bytes_max` a frame may be before the socket layer drops the connection.
+pub const HARD_FRAME_FACTOR: usize = 16;
+
+/// Browsers always send `Origin` on a WebSocket upgrade; it must be this server's own
+/// origin or one the operator allowed, so another site cannot ride a user's token.
+/// Non-browser clients send no Origin and are judged by their token alone.
+fn check_origin(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin.to_str().unwrap_or("");
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let same_origin = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .is_some_and(|rest| !host.is_empty() && rest == host);
+    if same_origin || state.config.allowed_origins.iter().any(|o| o == origin) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "this Origin may not open a WebSocket here",
+        ))
+    }
+}

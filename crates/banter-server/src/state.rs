@@ -1,0 +1,37 @@
+//! Everything a request handler or connection needs, built once by [`crate::Server`] and
+//! passed in (no globals, so a test can run two servers in one process).
+
+use crate::config::Config;
+use crate::fanout::{Bus, Delivery};
+use crate::gateway::hub::Hub;
+use crate::writer::Writer;
+use banter_protocol::{ServerEvent, UserId};
+use banter_store::Store;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub hub: Arc<Hub>,
+    pub bus: Arc<dyn Bus>,
+    pub writer: Writer,
+    /// Cancelled when the server starts shutting down.
+    pub shutdown: CancellationToken,
+    /// Live WebSocket connection tasks, so shutdown can wait for them to finish.
+    pub connections: TaskTracker,
+    /// One permit per live WebSocket connection (`limits.connections_max`).
+    pub connection_slots: Arc<Semaphore>,
+}
+
+impl AppState {
+    /// Serializes the event once and hands it to the bus for these users' devices.
+    pub fn publish(&self, recipients: Vec<UserId>, event: &ServerEvent) {
+        if !recipients.is_empty() {
+            self.bus.publish(Delivery::new(recipients, event));
+        }
+    }
+}

@@ -1,0 +1,499 @@
+// The WebSocket connection and everything that keeps the client's copy of
+// the streams correct across drops: reconnect with exponential backoff,
+// resync by seq from per-conversation cursors, gap filling, and pending
+// sends that are resent with the same client_msg_id until acked (the
+// server deduplicates them, so a resend never doubles a message).
+
+import { api, ApiError } from './api.js';
+import { store } from './store.js';
+import { uuid } from './util.js';
+
+const SUBPROTOCOL = 'banter.v1';
+// Browsers cannot set an Authorization header on the upgrade request, so the
+// token travels as a second offered subprotocol (never in the URL, which
+// would end up in logs).
+const AUTH_SUBPROTOCOL_PREFIX = 'banter.auth.';
+
+const BACKOFF_INITIAL_MS = 500;
+const BACKOFF_MAX_MS = 15_000;
+/** A send without an ack after this long is shown as failed, with a retry button. */
+export const ACK_TIMEOUT_MS = 10_000;
+/** Entries asked for per `sync` frame; we keep asking while has_more is true. */
+const SYNC_PAGE_LIMIT = 200;
+/** The server drops typing frames sent more often than this per conversation. */
+const TYPING_SEND_INTERVAL_MS = 2_000;
+/** Used until `hello` tells us the server's heartbeat interval. */
+const DEFAULT_HEARTBEAT_SECS = 30;
+/** Close code: the session was revoked or expired; reconnecting cannot help. */
+const CLOSE_SESSION_ENDED = 4001;
+
+function wsUrl() {
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${scheme}//${location.host}/ws`;
+}
+
+export class Connection {
+  /**
+   * onSessionEnded: the token is no longer valid (log out).
+   * onLiveMessage(message): a new entry arrived live (for notifications).
+   * onRequestError(kind, code): a recall or similar request failed.
+   * onResynced(): lists and cursors are current again after (re)connecting.
+   */
+  constructor({ token, onSessionEnded, onLiveMessage, onRequestError, onResynced }) {
+    this.token = token;
+    this.onSessionEnded = onSessionEnded;
+    this.onLiveMessage = onLiveMessage ?? (() => {});
+    this.onRequestError = onRequestError ?? (() => {});
+    this.onResynced = onResynced ?? (() => {});
+    this.ws = null;
+    this.ready = false; // hello received on the current socket
+    this.stopped = false;
+    this.generation = 0; // bumps per socket, so late callbacks of old ones are ignored
+    this.attempt = 0; // consecutive failed attempts, for the backoff
+    this.retryTimer = null;
+    this.heartbeatTimer = null;
+    this.heartbeatMs = DEFAULT_HEARTBEAT_SECS * 1000;
+    this.lastFrameAtMs = 0;
+    this.nextRequestId = 0;
+    this.requests = new Map(); // request id -> { kind, ... } awaiting a reply
+    this.syncInFlight = new Set(); // conversation ids with a sync outstanding
+    this.syncAgain = new Set(); // conversation ids that found a new gap meanwhile
+    this.lastTypingSentMs = new Map();
+    this.messageBytesMax = 16 * 1024;
+    this.refreshTimer = null;
+    this.onBrowserOnline = () => this.reconnectNow();
+    window.addEventListener('online', this.onBrowserOnline);
+  }
+
+  start() {
+    this.#open();
+  }
+
+  /** Logging out: close for good and forget unsent messages. */
+  stop() {
+    this.stopped = true;
+    window.removeEventListener('online', this.onBrowserOnline);
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.refreshTimer);
+    clearInterval(this.heartbeatTimer);
+    for (const pending of store.pending.values()) clearTimeout(pending.timer);
+    const ws = this.ws;
+    this.ws = null;
+    this.ready = false;
+    if (ws) ws.close(1000);
+  }
+
+  /** Skip the rest of the backoff wait (the banner's "Retry now", the browser going online). */
+  reconnectNow() {
+    if (this.stopped || this.ws) return;
+    clearTimeout(this.retryTimer);
+    this.attempt = 0;
+    this.#probeThenOpen();
+  }
+
+  // ---- socket lifecycle ----
+
+  #open() {
+    if (this.stopped) return;
+    this.generation += 1;
+    this.ready = false;
+    store.setConnection({ state: store.connection.everConnected ? 'reconnecting' : 'connecting' });
+    let ws;
+    try {
+      ws = new WebSocket(wsUrl(), [SUBPROTOCOL, AUTH_SUBPROTOCOL_PREFIX + this.token]);
+    } catch {
+      this.#scheduleReconnect();
+      return;
+    }
+    this.ws = ws;
+    this.lastFrameAtMs = Date.now();
+    ws.onmessage = (event) => {
+      if (this.ws !== ws) return;
+      this.lastFrameAtMs = Date.now();
+      let frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch {
+        return; // not ours to fix; the server only sends JSON
+      }
+      this.#onFrame(frame);
+    };
+    ws.onclose = (event) => {
+      if (this.ws === ws) this.#lost(event.code);
+    };
+  }
+
+  /** The current socket is gone, whoever noticed first. */
+  #lost(code) {
+    this.ws = null;
+    this.ready = false;
+    clearInterval(this.heartbeatTimer);
+    // Replies to requests on the dead socket will never come. Pending sends
+    // stay in the store and are resent after the next hello.
+    this.requests.clear();
+    this.syncInFlight.clear();
+    this.syncAgain.clear();
+    if (this.stopped) return;
+    if (code === CLOSE_SESSION_ENDED) {
+      this.onSessionEnded();
+      return;
+    }
+    this.#scheduleReconnect();
+  }
+
+  /** Closes a socket that looks dead (no frames for too long) and reconnects. */
+  #drop() {
+    const ws = this.ws;
+    if (!ws) return;
+    this.#lost(1006);
+    try {
+      ws.close(1000);
+    } catch {
+      // already closing
+    }
+  }
+
+  #scheduleReconnect() {
+    // Full backoff doubles per failed attempt; jitter spreads out the
+    // reconnect storm after a server restart.
+    const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_INITIAL_MS * 2 ** this.attempt);
+    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    this.attempt += 1;
+    store.setConnection({ state: 'offline', retryAtMs: Date.now() + delay });
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.#probeThenOpen(), delay);
+  }
+
+  /**
+   * A failed WebSocket upgrade tells the page nothing (no status), so ask
+   * over HTTP first: 401 means the session is over (the API's handler logs
+   * out), a network error means the server is still down.
+   */
+  async #probeThenOpen() {
+    this.retryTimer = null;
+    if (this.stopped || this.ws) return;
+    store.setConnection({ state: 'reconnecting' });
+    try {
+      await api.me();
+    } catch (err) {
+      if (this.stopped) return;
+      if (err instanceof ApiError && err.code === 'unauthorized') return;
+      this.#scheduleReconnect();
+      return;
+    }
+    if (!this.stopped && !this.ws) this.#open();
+  }
+
+  #startHeartbeat() {
+    clearInterval(this.heartbeatTimer);
+    // The server pings at the protocol level too, but the page cannot see
+    // those; our own ping/pong notices a silently dead network path.
+    this.heartbeatTimer = setInterval(() => {
+      if (Date.now() - this.lastFrameAtMs > 2 * this.heartbeatMs + 1000) {
+        this.#drop();
+        return;
+      }
+      this.#request({ type: 'ping' }, { kind: 'ping' });
+    }, this.heartbeatMs);
+  }
+
+  // ---- frames ----
+
+  #send(frame) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify(frame));
+    return true;
+  }
+
+  #request(frame, meta) {
+    this.nextRequestId += 1;
+    const id = `r${this.nextRequestId}`;
+    this.requests.set(id, meta);
+    const { type, ...rest } = frame;
+    if (!this.#send({ type, id, ...rest })) this.requests.delete(id);
+    return id;
+  }
+
+  #onFrame(frame) {
+    switch (frame.type) {
+      case 'hello':
+        this.ready = true;
+        this.attempt = 0;
+        this.heartbeatMs = (frame.heartbeat_interval_secs || DEFAULT_HEARTBEAT_SECS) * 1000;
+        if (frame.message_bytes_max) this.messageBytesMax = frame.message_bytes_max;
+        this.#startHeartbeat();
+        store.setConnection({ state: 'open', everConnected: true });
+        this.#resync(this.generation);
+        break;
+      case 'presence_snapshot':
+        store.setOnline(frame.online_user_ids);
+        break;
+      case 'ack':
+        this.#onAck(frame);
+        break;
+      case 'done':
+      case 'pong':
+        this.requests.delete(frame.id);
+        break;
+      case 'synced':
+        this.#onSynced(frame);
+        break;
+      case 'error':
+        this.#onError(frame);
+        break;
+      case 'message_created':
+        this.#onMessage(frame.message);
+        break;
+      case 'read_updated':
+        store.readUpdated(frame.conversation_id, frame.user_id, frame.seq);
+        break;
+      case 'typing_started':
+        store.typingStarted(frame.conversation_id, frame.user_id);
+        break;
+      case 'presence_changed':
+        store.presenceChanged(frame.user_id, frame.online);
+        break;
+      case 'friend_request_received':
+      case 'friend_request_updated':
+        store.requestChanged(frame.request);
+        break;
+      case 'friend_added':
+        store.friendAdded(frame.user);
+        break;
+      case 'friend_removed':
+        store.friendRemoved(frame.user_id);
+        break;
+      case 'conversation_joined': {
+        const conv = store.upsertConversation(frame.conversation);
+        if (conv.summary.last_seq > conv.cursor) this.syncConversation(conv.id);
+        break;
+      }
+      case 'conversation_left':
+        store.removeConversation(frame.conversation_id);
+        break;
+      default:
+        // A newer server may send events this client does not know; ignore them.
+        break;
+    }
+  }
+
+  #onMessage(message) {
+    const result = store.receiveMessage(message);
+    if (result === 'unknown') {
+      // A conversation we have not heard of (e.g. a direct chat the peer
+      // just opened): fetch the list; its summary covers this message.
+      this.#refreshConversationsSoon();
+      return;
+    }
+    if (result === 'gap') this.syncConversation(message.conversation_id);
+    if (result === 'ok' || result === 'gap') this.onLiveMessage(message);
+  }
+
+  #onAck(frame) {
+    const meta = this.requests.get(frame.id);
+    this.requests.delete(frame.id);
+    if (meta?.kind !== 'send' && !frame.client_msg_id) return;
+    const pending = store.pending.get(frame.client_msg_id ?? meta.clientMsgId);
+    if (!pending) return; // message_created got here first
+    clearTimeout(pending.timer);
+    store.pending.delete(pending.clientMsgId);
+    const result = store.receiveMessage({
+      id: frame.message_id,
+      conversation_id: frame.conversation_id,
+      seq: frame.seq,
+      sender_id: store.me.id,
+      client_msg_id: pending.clientMsgId,
+      created_at_ms: frame.created_at_ms,
+      content: { kind: 'text', text: pending.text, recalled: false },
+    });
+    if (result === 'gap') this.syncConversation(frame.conversation_id);
+    store.emit('messages');
+  }
+
+  #onError(frame) {
+    const meta = frame.id ? this.requests.get(frame.id) : null;
+    if (frame.id) this.requests.delete(frame.id);
+    switch (meta?.kind) {
+      case 'send': {
+        const pending = store.pending.get(meta.clientMsgId);
+        if (pending) {
+          clearTimeout(pending.timer);
+          pending.status = 'failed';
+          pending.error = frame.code;
+          store.emit('messages');
+        }
+        break;
+      }
+      case 'sync':
+        this.syncInFlight.delete(meta.conversationId);
+        // not_found: we were removed meanwhile; the refreshed list drops it.
+        if (frame.code === 'not_found') this.#refreshConversationsSoon();
+        break;
+      case 'recall':
+        this.onRequestError('recall', frame.code);
+        break;
+      default:
+        console.warn('banter: server error', frame.code, frame.message);
+        break;
+    }
+  }
+
+  // ---- resync ----
+
+  /**
+   * After every hello: fetch the lists (they may have changed while we were
+   * away), then sync each conversation whose last_seq is past our cursor,
+   * then resend what was never acked.
+   */
+  async #resync(generation) {
+    let lists;
+    try {
+      lists = await Promise.all([api.conversations(), api.friends(), api.friendRequests()]);
+    } catch (err) {
+      if (generation === this.generation && !(err instanceof ApiError && err.code === 'unauthorized')) this.#drop();
+      return;
+    }
+    if (generation !== this.generation || !this.ready) return;
+    const [conversations, friends, requests] = lists;
+    store.setConversations(conversations);
+    store.setFriends(friends);
+    store.setRequests(requests);
+    for (const conv of store.conversations.values()) {
+      if (conv.summary.last_seq > conv.cursor) this.syncConversation(conv.id);
+    }
+    this.#resendPending();
+    this.onResynced();
+  }
+
+  #refreshConversationsSoon() {
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = setTimeout(async () => {
+      const generation = this.generation;
+      try {
+        const list = await api.conversations();
+        if (generation !== this.generation) return;
+        store.setConversations(list);
+        for (const conv of store.conversations.values()) {
+          if (conv.summary.last_seq > conv.cursor) this.syncConversation(conv.id);
+        }
+      } catch {
+        // The next reconnect resyncs everything anyway.
+      }
+    }, 200);
+  }
+
+  /** Fetches entries after the cursor until the server says there are no more. */
+  syncConversation(conversationId) {
+    if (!this.ready) return; // the resync after the next hello covers it
+    if (this.syncInFlight.has(conversationId)) {
+      this.syncAgain.add(conversationId);
+      return;
+    }
+    const conv = store.conversation(conversationId);
+    if (!conv) return;
+    this.syncInFlight.add(conversationId);
+    this.#request(
+      { type: 'sync', conversation_id: conversationId, after_seq: conv.cursor, limit: SYNC_PAGE_LIMIT },
+      { kind: 'sync', conversationId, afterSeq: conv.cursor },
+    );
+  }
+
+  #onSynced(frame) {
+    const meta = this.requests.get(frame.id);
+    this.requests.delete(frame.id);
+    const conversationId = frame.conversation_id;
+    this.syncInFlight.delete(conversationId);
+    for (const message of frame.messages) store.receiveMessage(message);
+    const conv = store.conversation(conversationId);
+    if (!conv) return;
+    const progressed = conv.cursor > (meta?.afterSeq ?? -1);
+    // Stop if a page did not move the cursor: asking again would loop.
+    if (frame.has_more && progressed) {
+      this.syncConversation(conversationId);
+    } else if (this.syncAgain.delete(conversationId)) {
+      const gapRemains = [...conv.entries.keys()].some((seq) => seq > conv.cursor);
+      if (gapRemains || conv.summary.last_seq > conv.cursor) this.syncConversation(conversationId);
+    }
+  }
+
+  // ---- user actions ----
+
+  sendMessage(conversationId, text) {
+    const pending = {
+      clientMsgId: uuid(),
+      conversationId,
+      text,
+      status: 'pending',
+      error: null,
+      createdAtMs: Date.now(),
+      timer: null,
+    };
+    store.pending.set(pending.clientMsgId, pending);
+    this.#transmit(pending);
+  }
+
+  /** Resends a failed message with its original client_msg_id. */
+  retry(clientMsgId) {
+    const pending = store.pending.get(clientMsgId);
+    if (pending) this.#transmit(pending);
+  }
+
+  /** Drops a failed message the user no longer wants to send. */
+  discard(clientMsgId) {
+    const pending = store.pending.get(clientMsgId);
+    if (!pending) return;
+    clearTimeout(pending.timer);
+    store.pending.delete(clientMsgId);
+    store.emit('messages');
+  }
+
+  #transmit(pending) {
+    pending.status = 'pending';
+    pending.error = null;
+    clearTimeout(pending.timer);
+    pending.timer = setTimeout(() => {
+      if (store.pending.get(pending.clientMsgId) !== pending || pending.status !== 'pending') return;
+      pending.status = 'failed';
+      pending.error = 'timeout';
+      store.emit('messages');
+    }, ACK_TIMEOUT_MS);
+    if (this.ready) {
+      this.#request(
+        { type: 'send_message', conversation_id: pending.conversationId, client_msg_id: pending.clientMsgId, text: pending.text },
+        { kind: 'send', clientMsgId: pending.clientMsgId },
+      );
+    }
+    store.emit('messages');
+  }
+
+  #resendPending() {
+    const all = [...store.pending.values()].sort((a, b) => a.createdAtMs - b.createdAtMs);
+    for (const pending of all) {
+      if (store.conversation(pending.conversationId)) this.#transmit(pending);
+    }
+  }
+
+  recall(conversationId, messageId) {
+    if (!this.ready) {
+      this.onRequestError('recall', 'offline');
+      return;
+    }
+    this.#request({ type: 'recall_message', conversation_id: conversationId, message_id: messageId }, { kind: 'recall' });
+  }
+
+  /** Moves our read pointer; the badge clears at once, the server is told if connected. */
+  markRead(conversationId, seq) {
+    store.markedRead(conversationId, seq);
+    if (this.ready) {
+      this.#request({ type: 'mark_read', conversation_id: conversationId, seq }, { kind: 'mark_read' });
+    }
+  }
+
+  typing(conversationId) {
+    if (!this.ready) return;
+    const now = Date.now();
+    if (now - (this.lastTypingSentMs.get(conversationId) ?? 0) < TYPING_SEND_INTERVAL_MS) return;
+    this.lastTypingSentMs.set(conversationId, now);
+    this.#send({ type: 'typing', conversation_id: conversationId });
+  }
+}

@@ -1,0 +1,179 @@
+// Pieces shared by the views: avatars, names, previews, toasts, dialogs.
+
+import { h, mount, safeHttpUrl } from '../dom.js';
+import { t } from '../i18n.js';
+import { store } from '../store.js';
+import { dayDifference, formatClock, formatDate, hueFor } from '../util.js';
+
+/** The name to show for a user id (nickname, else username, else a placeholder). */
+export function displayName(userId, { you = false } = {}) {
+  if (you && userId === store.me?.id) return t('you');
+  const user = store.user(userId);
+  if (!user) return t('unknownUser', { id: userId });
+  return user.nickname || user.username;
+}
+
+export function conversationTitle(conv) {
+  const s = conv.summary;
+  if (s.kind === 'group') return s.name || t('unnamedGroup');
+  return s.peer ? s.peer.nickname || s.peer.username : t('unknownUser', { id: '?' });
+}
+
+function firstGrapheme(text) {
+  // Array.from splits by code point, so emoji and CJK initials stay whole.
+  return (Array.from((text || '?').trim())[0] || '?').toUpperCase();
+}
+
+/**
+ * An avatar: the profile's picture when it is an http(s) URL, else an
+ * initial on a colour derived from the id. `subject` is a UserProfile or
+ * { id, name, group: true }.
+ */
+export function avatar(subject, size = 'md') {
+  const name = subject?.nickname || subject?.username || subject?.name || '?';
+  const el = h('span', { class: `avatar avatar-${size}${subject?.group ? ' avatar-group' : ''}`, 'aria-hidden': 'true' });
+  const initial = () => {
+    el.replaceChildren(document.createTextNode(firstGrapheme(name)));
+    // CSSOM, not a style attribute: allowed by the CSP's style-src 'self'.
+    el.style.backgroundColor = `hsl(${hueFor(subject?.id ?? 0)} 55% 52%)`;
+  };
+  const src = safeHttpUrl(subject?.avatar_url);
+  if (src) {
+    const img = h('img', { src, alt: '', loading: 'lazy', referrerpolicy: 'no-referrer' });
+    img.addEventListener('error', initial, { once: true });
+    el.appendChild(img);
+  } else {
+    initial();
+  }
+  return el;
+}
+
+export function conversationAvatar(conv, size = 'md') {
+  const s = conv.summary;
+  if (s.kind === 'group') return avatar({ id: s.id, name: s.name, group: true }, size);
+  return avatar(s.peer ?? { id: 0, nickname: '?' }, size);
+}
+
+/** Describes a system notice in words. */
+export function noticeText(notice) {
+  const name = (id) => displayName(id, { you: true });
+  switch (notice.event) {
+    case 'group_created': return t('notice.groupCreated', { by: name(notice.by), name: notice.name });
+    case 'members_added': return t('notice.membersAdded', { by: name(notice.by), users: notice.user_ids.map(name).join(t('listSeparator')) });
+    case 'member_removed': return t('notice.memberRemoved', { by: name(notice.by), user: name(notice.user_id) });
+    case 'member_left': return t('notice.memberLeft', { user: name(notice.user_id) });
+    case 'renamed': return t('notice.renamed', { by: name(notice.by), name: notice.name });
+    case 'role_changed': return t('notice.roleChanged', { by: name(notice.by), user: name(notice.user_id), role: t(`role.${notice.role}`) });
+    case 'ownership_transferred': return t('notice.ownershipTransferred', { from: name(notice.from), to: name(notice.to) });
+    case 'disbanded': return t('notice.disbanded', { by: name(notice.by) });
+    default: return t('notice.unknown');
+  }
+}
+
+export function recalledText(message) {
+  return t('recalledBy', { user: displayName(message.sender_id, { you: true }) });
+}
+
+/** One-line preview of a message for the conversation list and notifications. */
+export function previewText(message, { group = false } = {}) {
+  if (!message) return '';
+  const c = message.content;
+  if (c.kind === 'system') return noticeText(c.notice);
+  if (c.kind === 'recall') return t('recalledBy', { user: displayName(message.sender_id, { you: true }) });
+  if (c.recalled) return recalledText(message);
+  const text = c.text.replace(/\s+/g, ' ');
+  if (group && message.sender_id !== store.me?.id) return `${displayName(message.sender_id)}: ${text}`;
+  return text;
+}
+
+/** A compact time for lists: clock today, "Yesterday", else a date. */
+export function listTime(ms) {
+  if (!ms) return '';
+  const days = dayDifference(ms, Date.now());
+  if (days === 0) return formatClock(ms);
+  if (days === 1) return t('yesterday');
+  return formatDate(ms);
+}
+
+export function daySeparatorText(ms) {
+  const days = dayDifference(ms, Date.now());
+  if (days === 0) return t('today');
+  if (days === 1) return t('yesterday');
+  return formatDate(ms);
+}
+
+/** Human words for an error code from the API or a WebSocket error frame. */
+export function errorText(err) {
+  const code = typeof err === 'string' ? err : err?.code;
+  const key = `error.${code}`;
+  const text = t(key);
+  return text === key ? t('error.internal') : text;
+}
+
+// ---- toasts ----
+
+let toastArea = null;
+const TOAST_SHOW_MS = 4000;
+
+export function setToastArea(el) {
+  toastArea = el;
+}
+
+export function toast(text, kind = 'info') {
+  if (!toastArea) return;
+  const el = h('div', { class: `toast toast-${kind}`, testid: 'toast', role: 'status' }, text);
+  toastArea.appendChild(el);
+  setTimeout(() => el.remove(), TOAST_SHOW_MS);
+}
+
+// ---- dialogs ----
+
+/**
+ * A modal built from `content` (nodes). Resolves when closed. Not
+ * window.confirm(): native dialogs block the page and its socket handling.
+ */
+export function openModal({ title, content, actions, testid = 'modal' }) {
+  return new Promise((resolve) => {
+    const close = (value) => {
+      overlay.remove();
+      document.removeEventListener('keydown', onKey);
+      resolve(value);
+    };
+    const onKey = (e) => {
+      if (e.key === 'Escape') close(null);
+    };
+    const buttons = actions.map((a) => h('button', {
+      type: 'button',
+      class: `btn ${a.kind ? `btn-${a.kind}` : ''}`,
+      testid: a.testid,
+      onClick: async () => {
+        if (!a.run) return close(a.value ?? null);
+        const result = await a.run();
+        if (result !== false) close(a.value ?? result ?? null);
+      },
+    }, a.label));
+    const dialog = h('div', { class: 'modal', role: 'dialog', 'aria-modal': 'true', testid },
+      h('h2', { class: 'modal-title' }, title),
+      h('div', { class: 'modal-body' }, content),
+      h('div', { class: 'modal-actions' }, buttons));
+    const overlay = h('div', { class: 'modal-overlay', onClick: (e) => { if (e.target === overlay) close(null); } }, dialog);
+    document.body.appendChild(overlay);
+    document.addEventListener('keydown', onKey);
+    const focusable = dialog.querySelector('input, textarea, select') ?? buttons[buttons.length - 1];
+    focusable?.focus();
+  });
+}
+
+export function confirmDialog(message, confirmLabel, { danger = false } = {}) {
+  return openModal({
+    title: t('confirm.title'),
+    content: [h('p', {}, message)],
+    testid: 'confirm-dialog',
+    actions: [
+      { label: t('cancel'), value: false, testid: 'confirm-cancel' },
+      { label: confirmLabel, value: true, kind: danger ? 'danger' : 'primary', testid: 'confirm-ok' },
+    ],
+  }).then((v) => v === true);
+}
+
+export { h, mount };
