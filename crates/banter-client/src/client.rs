@@ -131,10 +131,7 @@ impl Client {
 
     /// The WebSocket URL: the base URL with `ws`/`wss` for `http`/`https`, plus `/ws`.
     pub fn ws_url(&self) -> String {
-        let rest = self
-            .base_url
-            .strip_prefix("http")
-            .unwrap_or(&self.base_url);
+        let rest = self.base_url.strip_prefix("http").unwrap_or(&self.base_url);
         format!("ws{rest}/ws")
     }
 
@@ -307,8 +304,7 @@ impl Client {
 
     /// The user's conversations, newest activity first.
     pub async fn conversations(&self) -> Result<Vec<ConversationSummary>> {
-        self.json(self.request(Method::GET, "/conversations"))
-            .await
+        self.json(self.request(Method::GET, "/conversations")).await
     }
 
     /// The direct conversation with `user_id`, created if need be.
@@ -384,8 +380,11 @@ impl Client {
         let body = RenameGroupRequest {
             name: name.to_owned(),
         };
-        self.empty(self.request(Method::PATCH, &format!("/groups/{id}")).json(&body))
-            .await
+        self.empty(
+            self.request(Method::PATCH, &format!("/groups/{id}"))
+                .json(&body),
+        )
+        .await
     }
 
     /// Adds friends of the user to a group.
@@ -482,9 +481,8 @@ impl Client {
         if !status.is_success() {
             return Err(api_error(status.as_u16(), &body));
         }
-        serde_json::from_slice(&body).map_err(|e| {
-            ClientError::Protocol(format!("HTTP {status} body does not parse: {e}"))
-        })
+        serde_json::from_slice(&body)
+            .map_err(|e| ClientError::Protocol(format!("HTTP {status} body does not parse: {e}")))
     }
 
     /// Sends and expects a success status with nothing of interest in the body.

@@ -8,7 +8,7 @@
 
 use crate::client::{api_error, Client};
 use crate::error::{ClientError, Result};
-use banter_protocol::{ClientFrame, ErrorBody, ErrorCode, ServerEvent, UserId, SUBPROTOCOL};
+use banter_protocol::{ClientFrame, ErrorCode, ServerEvent, UserId, SUBPROTOCOL};
 use futures_util::{SinkExt, StreamExt};
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -63,7 +63,10 @@ impl Connection {
         if let Some(token) = client.token() {
             request_headers.insert(AUTHORIZATION, header_value(&format!("Bearer {token}"))?);
         }
-        request_headers.insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(SUBPROTOCOL));
+        request_headers.insert(
+            SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static(SUBPROTOCOL),
+        );
         for (name, value) in headers {
             let name = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|e| ClientError::Protocol(format!("bad header name {name:?}: {e}")))?;
@@ -174,9 +177,7 @@ impl Connection {
                 Err(_) => return Err(ClientError::Timeout),
             };
             match item {
-                None => {
-                    return Err(self.set_closed(None, "connection ended without a close frame"))
-                }
+                None => return Err(self.set_closed(None, "connection ended without a close frame")),
                 Some(Err(err)) => return Err(self.fail(err)),
                 Some(Ok(Message::Text(text))) => {
                     return serde_json::from_str(text.as_str()).map_err(|e| {
@@ -314,6 +315,7 @@ fn code_for_status(status: u16) -> ErrorCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use banter_protocol::ErrorBody;
     use tokio_tungstenite::tungstenite::http::Response;
 
     #[test]

@@ -80,6 +80,13 @@ impl Cursors {
             .map(|s| s.cursor)
     }
 
+    /// Drops the messages `conversation` holds ahead of a gap; a later sync brings them.
+    pub fn forget_held(&mut self, conversation: ConversationId) {
+        if let Some(stream) = self.streams.get_mut(&conversation) {
+            stream.held.clear();
+        }
+    }
+
     /// Decides what to do with a live `message_created`.
     pub fn offer_live(&mut self, message: Message) -> Offered {
         let stream = self.streams.entry(message.conversation_id).or_default();
@@ -255,7 +262,10 @@ mod tests {
         let mut cursors = Cursors::new();
         cursors.offer_live(msg(1));
         assert_eq!(ready_seqs(cursors.offer_live(msg_in(other, 1))), vec![1]);
-        assert_eq!(cursors.offer_live(msg_in(other, 3)), Offered::Gap { after_seq: 1 });
+        assert_eq!(
+            cursors.offer_live(msg_in(other, 3)),
+            Offered::Gap { after_seq: 1 }
+        );
         assert_eq!(cursors.gap(CONV), None);
         assert_eq!(cursors.gap(other), Some(1));
     }

@@ -44,6 +44,10 @@ pub enum ClientError {
     /// A [`Session`](crate::Session) already holds its maximum of unacknowledged sends.
     #[error("{max} sends are already waiting for their ack")]
     TooManyPending { max: usize },
+    /// A [`Session`](crate::Session) holds `events` events the application has not
+    /// taken with `next_event`; it stops reading the socket until some are taken.
+    #[error("{events} events are waiting for the application; take some with next_event")]
+    Backlog { events: usize },
 }
 
 impl ClientError {

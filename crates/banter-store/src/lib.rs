@@ -13,7 +13,7 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use banter_protocol::model::{
-    ConversationDetail, ConversationSummary, FriendRequest, Message, Role, UserProfile,
+    ConversationDetail, ConversationSummary, FriendRequest, Role, UserProfile,
 };
 use banter_protocol::{ConversationId, FriendRequestId, MessageId, UserId};
 

@@ -6,7 +6,7 @@ import { h, mount } from '../dom.js';
 import { t } from '../i18n.js';
 import { store } from '../store.js';
 import {
-  conversationAvatar, conversationTitle, errorText, listTime, openModal, previewText, toast,
+  conversationAvatar, conversationTitle, errorText, listTime, openModal, previewText,
 } from './common.js';
 
 export class ConversationList {
@@ -119,4 +119,3 @@ export async function createGroupDialog(onCreated) {
   });
 }
 
-export { toast };

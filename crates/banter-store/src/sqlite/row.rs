@@ -75,15 +75,37 @@ fn parse_status(text: &str) -> Result<FriendRequestStatus, sqlx::Error> {
     }
 }
 
-/// Selects a friend request with both profiles; decode with [`friend_request_at`].
-pub(crate) const FRIEND_REQUEST_SELECT: &str = "SELECT r.id, r.greeting, r.status, r.created_at_ms, \
-     f.id, f.username, f.nickname, f.avatar_url, f.signature, \
-     t.id, t.username, t.nickname, t.avatar_url, t.signature \
-     FROM friend_requests r \
-     JOIN users f ON f.id = r.from_id \
-     JOIN users t ON t.id = r.to_id ";
+/// SQL selecting friend requests `r` with both profiles, followed by `$tail` (a WHERE
+/// clause); decode with [`friend_request_at`]. A macro so the text stays a `&'static str`.
+macro_rules! friend_request_sql {
+    ($tail:literal) => {
+        concat!(
+            "SELECT r.id, r.greeting, r.status, r.created_at_ms, ",
+            "f.id, f.username, f.nickname, f.avatar_url, f.signature, ",
+            "t.id, t.username, t.nickname, t.avatar_url, t.signature ",
+            "FROM friend_requests r ",
+            "JOIN users f ON f.id = r.from_id ",
+            "JOIN users t ON t.id = r.to_id ",
+            $tail
+        )
+    };
+}
+pub(crate) use friend_request_sql;
 
-/// The columns of [`FRIEND_REQUEST_SELECT`].
+/// SQL selecting whole `messages` rows (no alias), followed by `$tail`; decode with
+/// [`message_at`].
+macro_rules! message_sql {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, conversation_id, seq, sender_id, client_msg_id, kind, body, recalled, ",
+            "created_at_ms FROM messages ",
+            $tail
+        )
+    };
+}
+pub(crate) use message_sql;
+
+/// The columns of [`friend_request_sql`].
 pub(crate) fn friend_request_at(row: &SqliteRow) -> Result<FriendRequest, sqlx::Error> {
     let status: String = row.try_get(2)?;
     Ok(FriendRequest {
@@ -134,10 +156,6 @@ impl Body {
         }
     }
 }
-
-/// The columns [`message_at`] decodes, for queries on `messages` without an alias.
-pub(crate) const MESSAGE_COLUMNS: &str =
-    "id, conversation_id, seq, sender_id, client_msg_id, kind, body, recalled, created_at_ms";
 
 /// `id, conversation_id, seq, sender_id, client_msg_id, kind, body, recalled, created_at_ms`
 pub(crate) fn message_at(row: &SqliteRow, at: usize) -> Result<Message, sqlx::Error> {

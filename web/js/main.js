@@ -1,0 +1,98 @@
+// Entry point: restores the saved session (so a reload stays logged in),
+// or shows the login screen; wires the connection to the UI.
+
+import { api, setToken, setUnauthorizedHandler } from './api.js';
+import { t } from './i18n.js';
+import { Connection } from './socket.js';
+import { store } from './store.js';
+import { App } from './ui/app.js';
+import { renderAuth } from './ui/auth.js';
+import { errorText, toast } from './ui/common.js';
+import { notifyMessage } from './ui/notify.js';
+
+/** Saved as { token, user }; the user lets the shell render before the server answers. */
+const SESSION_KEY = 'banter.session';
+
+const root = document.getElementById('app');
+let connection = null;
+let app = null;
+
+function loadSession() {
+  try {
+    const session = JSON.parse(localStorage.getItem(SESSION_KEY));
+    return session?.token && session?.user ? session : null;
+  } catch {
+    return null;
+  }
+}
+
+function showAuth(notice = null) {
+  document.title = t('appName');
+  renderAuth(root, {
+    notice,
+    onSession: (session) => {
+      localStorage.setItem(SESSION_KEY, JSON.stringify(session));
+      startApp(session);
+    },
+  });
+}
+
+function startApp(session) {
+  setToken(session.token);
+  store.reset();
+  store.setMe(session.user);
+  connection = new Connection({
+    token: session.token,
+    onSessionEnded: () => endSession(t('auth.sessionEnded')),
+    onLiveMessage,
+    onRequestError: (kind, code) => toast(errorText(code), 'error'),
+  });
+  app = new App(root, { connection, onLogout: logout });
+  connection.start();
+  // The saved profile may be stale (edited on another device).
+  api.me().then((user) => {
+    store.setMe(user);
+    localStorage.setItem(SESSION_KEY, JSON.stringify({ ...session, user }));
+  }).catch(() => {});
+}
+
+function onLiveMessage(message) {
+  if (message.sender_id === store.me?.id || message.content.kind !== 'text') return;
+  const conv = store.conversation(message.conversation_id);
+  if (!conv) return;
+  const looking = document.visibilityState === 'visible' && app?.openId === conv.id;
+  if (!looking) notifyMessage(conv, message, () => app?.openConversation(conv.id));
+}
+
+function endSession(notice) {
+  connection?.stop();
+  connection = null;
+  app?.destroy();
+  app = null;
+  localStorage.removeItem(SESSION_KEY);
+  setToken(null);
+  store.reset();
+  showAuth(notice);
+}
+
+async function logout() {
+  try {
+    await api.logout();
+  } catch {
+    // Offline or already revoked: forgetting the token locally is what matters.
+  }
+  endSession();
+}
+
+setUnauthorizedHandler(() => {
+  if (connection) endSession(t('auth.sessionEnded'));
+});
+
+// Logging out in another tab removes the saved session: follow it.
+window.addEventListener('storage', (event) => {
+  if (event.key === SESSION_KEY && !event.newValue && connection) endSession();
+});
+
+const saved = loadSession();
+if (saved) startApp(saved);
+else showAuth();
