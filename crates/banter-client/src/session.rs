@@ -169,6 +169,9 @@ pub struct Session {
     options: SessionOptions,
     /// `None` after a loss or [`Session::disconnect`]; the next call that reads reconnects.
     conn: Option<Connection>,
+    /// Whether `conn` has been caught up (sends resent, syncs started). False only if
+    /// a reconnect was cancelled half-way; the next call that reads reconnects again.
+    caught_up: bool,
     hello: Hello,
     /// Whether `conn` is `None` because the connection failed (the application hears
     /// of the reconnect) rather than because it asked.
@@ -205,6 +208,7 @@ impl Session {
             client,
             options,
             conn: Some(conn),
+            caught_up: false,
             hello,
             lost: false,
             cursors,
@@ -252,7 +256,7 @@ impl Session {
 
     /// Whether a connection is up (as far as the session knows without reading).
     pub fn is_connected(&self) -> bool {
-        self.conn.as_ref().is_some_and(|c| !c.is_closed())
+        self.usable() && self.conn.as_ref().is_some_and(|c| !c.is_closed())
     }
 
     /// The next event, waiting at most `timeout` (a zero timeout only takes what has
@@ -382,7 +386,7 @@ impl Session {
     /// Tells the other members the user is typing. Fire and forget: no reply, not
     /// retried, and the server drops it silently when sent too often.
     pub async fn typing(&mut self, conversation: ConversationId) -> Result<()> {
-        if self.conn.is_none() {
+        if !self.usable() {
             self.recover(None).await?;
         }
         let frame = ClientFrame::Typing {
@@ -449,11 +453,12 @@ impl Session {
             text: text.to_owned(),
         };
         self.pending.push(send.clone());
-        if self.conn.is_some() {
+        if self.usable() {
             // A failure here is a lost connection: the send stays pending and goes out
             // again on the reconnect that the next reading call makes.
             if let Err(err) = self.transmit(&send).await {
                 if !err.is_connection_lost() {
+                    self.pending.pop();
                     return Err(err);
                 }
             }
@@ -490,7 +495,7 @@ impl Session {
     ) -> Result<Reply> {
         let deadline = Instant::now() + self.options.request_timeout;
         loop {
-            if self.conn.is_none() {
+            if !self.usable() {
                 self.recover(None).await?;
             }
             let id = self.next_request_id();
@@ -552,7 +557,7 @@ impl Session {
     /// Reads and handles one event, reconnecting first if there is no connection, and
     /// after a loss. Returns whether it reconnected.
     async fn pump_or_recover(&mut self, deadline: Instant) -> Result<bool> {
-        if self.conn.is_none() {
+        if !self.usable() {
             self.recover(None).await?;
             return Ok(true);
         }
@@ -607,7 +612,7 @@ impl Session {
                             self.ready.push_back(SessionEvent::Acked(ack));
                         }
                     }
-                    Some(Inflight::Call) => self.reply_to_call(id, Reply::Ack(ack)),
+                    Some(Inflight::Call) => self.answer_call(id, Reply::Ack(ack)),
                     Some(Inflight::Sync(_)) | None => {
                         tracing::debug!(%id, "ack for no request of this connection; dropped");
                     }
@@ -653,9 +658,16 @@ impl Session {
         Ok(())
     }
 
+    /// A reply that only a call gets (`done`, `pong`).
     fn reply_to_call(&mut self, id: RequestId, reply: Reply) {
-        let known = matches!(self.inflight.remove(&id), Some(Inflight::Call));
-        if known && self.waiting == Some(Waiting::Call(id)) {
+        if matches!(self.inflight.remove(&id), Some(Inflight::Call)) {
+            self.answer_call(id, reply);
+        }
+    }
+
+    /// Hands the reply of call `id` (already removed from `inflight`) to its waiter.
+    fn answer_call(&mut self, id: RequestId, reply: Reply) {
+        if self.waiting == Some(Waiting::Call(id)) {
             self.reply = Some(reply);
         }
         // Otherwise its caller gave up waiting: nobody is left to tell.
@@ -694,11 +706,8 @@ impl Session {
                         }));
                 }
             }
-            Some(Inflight::Call) if self.waiting == Some(Waiting::Call(id)) => {
-                self.reply = Some(Reply::Rejected { code, message });
-            }
-            // A call whose caller gave up waiting: nobody is left to tell.
-            Some(Inflight::Call) | None => {}
+            Some(Inflight::Call) => self.answer_call(id, Reply::Rejected { code, message }),
+            None => {}
         }
     }
 
@@ -821,11 +830,17 @@ impl Session {
         self.catch_up(false).await
     }
 
+    /// Whether there is a connection that was caught up after it was made.
+    fn usable(&self) -> bool {
+        self.conn.is_some() && self.caught_up
+    }
+
     /// On a fresh connection: forgets the old connection's requests, resends every
     /// unacknowledged send, and syncs each conversation whose `last_seq` is past its
     /// cursor. The conversation list is read after connecting, so that anything newer
     /// arrives live. Syncs continue page by page as events are read.
     async fn catch_up(&mut self, skip_history: bool) -> Result<()> {
+        self.caught_up = false;
         self.inflight.clear();
         self.syncing.clear();
         for send in self.pending.clone() {
@@ -839,6 +854,7 @@ impl Session {
                 self.sync(summary.id).await?;
             }
         }
+        self.caught_up = true;
         Ok(())
     }
 
@@ -869,4 +885,25 @@ fn unexpected(reply: &Reply) -> ClientError {
 /// A fresh client message id: a UUID v4, as the protocol asks.
 pub fn new_client_msg_id() -> String {
     uuid::Uuid::new_v4().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// Applications (the load generator) move sessions into spawned tasks.
+    #[allow(dead_code)]
+    fn session_and_its_futures_are_send(mut session: Session) {
+        assert_send(&session);
+        assert_send(&session.next_event(Duration::ZERO));
+        assert_send(&session.send_text(ConversationId(1), "hi"));
+        assert_send(&session.recall(ConversationId(1), MessageId(1)));
+        assert_send(&session.mark_read(ConversationId(1), 1));
+        assert_send(&session.reconnect());
+        assert_send(&Session::start(
+            Client::new("http://localhost:1").expect("url"),
+        ));
+    }
 }

@@ -11,7 +11,10 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 #[test]
 fn browser_end_to_end() {
     let web_tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web-tests");
-    let node_ok = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
+    let node_ok = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     let chromium_ok = Path::new(CHROMIUM).exists();
     let packages_ok = web_tests.join("node_modules/playwright-core").exists();
     if !(node_ok && chromium_ok && packages_ok) {

@@ -3,6 +3,7 @@
 // On phone-sized screens the list and the pane are separate views; the
 // `pane-active` class on the layout says which one is showing (see app.css).
 
+import { api } from '../api.js';
 import { h, mount } from '../dom.js';
 import { t } from '../i18n.js';
 import { store } from '../store.js';
@@ -10,6 +11,7 @@ import { ChatView } from './chat.js';
 import { avatar, setToastArea, toast } from './common.js';
 import { ContactCard, ContactsSidebar } from './contacts.js';
 import { ConversationList } from './conversations.js';
+import { icon } from './icons.js';
 import { SettingsPane } from './settings.js';
 
 export class App {
@@ -21,6 +23,7 @@ export class App {
     this.openId = null; // open conversation
     this.contactId = null; // selected friend
     this.pane = null; // ChatView | ContactCard | SettingsPane | null
+    this.namesRequested = new Set(); // conversation ids whose members we fetched for names
     this.build();
     this.unsubscribe = store.subscribe((topics) => this.update(topics));
     this.onVisible = () => {
@@ -73,6 +76,7 @@ export class App {
     if (['all', 'conversations', 'requests', 'me', 'users'].some((x) => topics.has(x))) {
       this.renderRail();
       this.updateTitle();
+      this.loadMissingNames();
     }
     if (this.openId !== null && !store.conversation(this.openId)) {
       // We left, were removed, or the group was disbanded.
@@ -89,6 +93,20 @@ export class App {
     if (this.view === 'chats') this.chatList.update(topics);
     if (this.view === 'contacts') this.contacts.update(topics);
     this.pane?.update(topics);
+  }
+
+  /**
+   * A group's last message may come from someone we know nothing about yet
+   * (not a friend): fetch the member list once so the preview shows a name.
+   */
+  loadMissingNames() {
+    for (const conv of store.conversations.values()) {
+      const last = conv.summary.last_message;
+      if (conv.summary.kind !== 'group' || !last || this.namesRequested.has(conv.id)) continue;
+      if (referencedUserIds(last).every((id) => store.user(id))) continue;
+      this.namesRequested.add(conv.id);
+      api.conversation(conv.id).then((detail) => store.setDetail(detail)).catch(() => {});
+    }
   }
 
   // ---- navigation ----
@@ -137,7 +155,7 @@ export class App {
   renderRail() {
     const unread = store.totalUnread();
     const incoming = store.requests.incoming.length;
-    const navButton = (view, icon, label, badge, testid) => h('button', {
+    const navButton = (view, iconName, label, badge, testid) => h('button', {
       type: 'button',
       class: `rail-btn${this.view === view ? ' active' : ''}`,
       testid,
@@ -146,7 +164,7 @@ export class App {
       'aria-current': this.view === view ? 'page' : null,
       onClick: () => this.showView(view),
     },
-    h('span', { class: 'rail-icon', 'aria-hidden': 'true' }, icon),
+    h('span', { class: 'rail-icon', 'aria-hidden': 'true' }, icon(iconName, 22)),
     h('span', { class: 'rail-label' }, label),
     badge > 0 ? h('span', { class: 'badge rail-badge', testid: `${testid}-badge` }, badge > 99 ? '99+' : String(badge)) : null);
     mount(this.rail,
@@ -154,10 +172,10 @@ export class App {
         type: 'button', class: 'rail-me', testid: 'my-avatar', title: store.me?.nickname ?? '',
         'aria-label': t('nav.settings'), onClick: () => this.showView('settings'),
       }, avatar(store.me, 'md')),
-      navButton('chats', '💬', t('nav.chats'), unread, 'nav-chats'),
-      navButton('contacts', '👥', t('nav.contacts'), incoming, 'nav-contacts'),
+      navButton('chats', 'chat', t('nav.chats'), unread, 'nav-chats'),
+      navButton('contacts', 'contacts', t('nav.contacts'), incoming, 'nav-contacts'),
       h('div', { class: 'rail-spacer' }),
-      navButton('settings', '⚙', t('nav.settings'), 0, 'nav-settings'));
+      navButton('settings', 'settings', t('nav.settings'), 0, 'nav-settings'));
   }
 
   renderSidebar() {
@@ -232,4 +250,15 @@ export class App {
     const unread = store.totalUnread();
     document.title = unread > 0 ? `(${unread}) ${t('appName')}` : t('appName');
   }
+}
+
+/** Every user a message's preview may name. */
+function referencedUserIds(message) {
+  const ids = [message.sender_id];
+  const notice = message.content.kind === 'system' ? message.content.notice : null;
+  if (notice) {
+    for (const key of ['by', 'user_id', 'from', 'to']) if (notice[key] !== undefined) ids.push(notice[key]);
+    if (notice.user_ids) ids.push(...notice.user_ids);
+  }
+  return ids;
 }

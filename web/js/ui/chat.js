@@ -16,6 +16,7 @@ import {
   avatar, conversationAvatar, conversationTitle, daySeparatorText, displayName, errorText,
   noticeText, recalledText, toast,
 } from './common.js';
+import { icon } from './icons.js';
 import { InfoPanel } from './info.js';
 
 const HISTORY_PAGE_SIZE = 50;
@@ -71,13 +72,13 @@ export class ChatView {
 
     this.el = h('section', { class: 'chat', testid: 'chat-pane', dataset: { conversationId: String(conversationId) } },
       h('header', { class: 'chat-header' },
-        h('button', { type: 'button', class: 'icon-btn back-btn', testid: 'back', 'aria-label': t('back'), onClick: onBack }, '‹'),
+        h('button', { type: 'button', class: 'icon-btn back-btn', testid: 'back', 'aria-label': t('back'), onClick: onBack }, icon('back', 24)),
         this.headerAvatar,
         h('div', { class: 'chat-heading' }, this.title, this.subtitle),
         h('button', {
           type: 'button', class: 'icon-btn', testid: 'chat-info-toggle', 'aria-label': t('chat.details'), title: t('chat.details'),
           onClick: () => this.toggleInfo(),
-        }, '⋯')),
+        }, icon('more'))),
       h('div', { class: 'chat-body' },
         h('div', { class: 'chat-column' },
           h('div', { class: 'message-viewport' }, this.list, this.jumpButton),
@@ -88,7 +89,7 @@ export class ChatView {
               h('button', {
                 type: 'button', class: 'icon-btn', testid: 'emoji-toggle', 'aria-label': t('chat.emoji'), title: t('chat.emoji'),
                 onClick: () => { this.emojiPanel.hidden = !this.emojiPanel.hidden; },
-              }, '☺')),
+              }, icon('smile', 22))),
             this.input,
             h('div', { class: 'composer-actions' },
               h('span', { class: 'hint' }, t('chat.enterHint')),
@@ -97,7 +98,7 @@ export class ChatView {
 
     this.onDocumentClick = (e) => {
       if (this.menu && !this.menu.contains(e.target)) this.closeMenu();
-      if (!this.emojiPanel.hidden && !this.emojiPanel.contains(e.target) && e.target.dataset?.testid !== 'emoji-toggle') {
+      if (!this.emojiPanel.hidden && !this.emojiPanel.contains(e.target) && !e.target.closest?.('[data-testid=emoji-toggle]')) {
         this.emojiPanel.hidden = true;
       }
     };
@@ -340,7 +341,7 @@ export class ChatView {
         mine || admin ? h('button', {
           type: 'button', class: 'msg-menu-btn', testid: 'message-menu', 'aria-label': t('message.actions'),
           onClick: (e) => this.openMenu(e.currentTarget, message, { admin }),
-        }, '⋯') : null),
+        }, icon('more', 16)) : null),
       h('div', { class: 'msg-meta' },
         h('time', { datetime: time.toISOString(), title: time.toLocaleString(language()) }, formatClock(message.created_at_ms)),
         receipt ? h('span', { class: `receipt${receipt === t('receipt.unread') ? ' unread' : ''}`, testid: 'receipt' }, receipt) : null)));

@@ -8,6 +8,7 @@ import { h, mount } from '../dom.js';
 import { t } from '../i18n.js';
 import { store } from '../store.js';
 import { avatar, errorText, listTime, toast } from './common.js';
+import { icon } from './icons.js';
 import { blockUser, removeFriend } from './info.js';
 
 export class ContactsSidebar {
@@ -223,7 +224,7 @@ export class ContactCard {
     const online = store.isOnline(user.id);
     mount(this.el,
       h('header', { class: 'chat-header' },
-        h('button', { type: 'button', class: 'icon-btn back-btn', testid: 'back', 'aria-label': t('back'), onClick: this.onBack }, '‹'),
+        h('button', { type: 'button', class: 'icon-btn back-btn', testid: 'back', 'aria-label': t('back'), onClick: this.onBack }, icon('back', 24)),
         h('div', { class: 'chat-heading' }, h('span', { class: 'chat-title' }, user.nickname))),
       h('div', { class: 'profile-card large' },
         avatar(user, 'xl'),

@@ -5,6 +5,7 @@ import { api } from '../api.js';
 import { h, mount } from '../dom.js';
 import { t } from '../i18n.js';
 import { store } from '../store.js';
+import { icon } from './icons.js';
 import {
   conversationAvatar, conversationTitle, errorText, listTime, openModal, previewText,
 } from './common.js';
@@ -21,7 +22,7 @@ export class ConversationList {
         h('button', {
           type: 'button', class: 'icon-btn', testid: 'new-group', title: t('group.new'), 'aria-label': t('group.new'),
           onClick: () => createGroupDialog(this.onOpen),
-        }, '+')),
+        }, icon('plus'))),
       this.list);
     this.render();
   }

@@ -7,6 +7,7 @@ import { api } from '../api.js';
 import { h, mount } from '../dom.js';
 import { t } from '../i18n.js';
 import { store } from '../store.js';
+import { icon } from './icons.js';
 import { avatar, confirmDialog, conversationTitle, errorText, openModal, toast } from './common.js';
 
 const ROLE_RANK = { member: 0, admin: 1, owner: 2 };
@@ -20,7 +21,7 @@ export class InfoPanel {
     this.el = h('div', { class: 'info' },
       h('div', { class: 'info-header' },
         h('h3', {}, t('chat.details')),
-        h('button', { type: 'button', class: 'icon-btn', testid: 'info-close', 'aria-label': t('close'), onClick: onClose }, '×')),
+        h('button', { type: 'button', class: 'icon-btn', testid: 'info-close', 'aria-label': t('close'), onClick: onClose }, icon('close', 18))),
       this.body);
     this.build();
   }
@@ -88,10 +89,11 @@ export class InfoPanel {
       },
     }, this.nameInput, h('button', { type: 'submit', class: 'btn', testid: 'group-rename-save' }, t('save')));
     this.groupTitle = h('div', { class: 'profile-name', testid: 'group-name' });
+    this.groupAvatar = h('span', {});
     this.actions = h('div', { class: 'info-actions' });
     this.memberHeading = h('h4', {});
     mount(this.body,
-      h('div', { class: 'profile-card' }, avatar({ id: s.id, name: s.name, group: true }, 'lg'), this.groupTitle),
+      h('div', { class: 'profile-card' }, this.groupAvatar, this.groupTitle),
       this.renameForm,
       h('div', { class: 'section-header' }, this.memberHeading,
         h('button', { type: 'button', class: 'link', testid: 'add-members', onClick: () => this.addMembersDialog() }, t('group.addMembers'))),
@@ -107,6 +109,7 @@ export class InfoPanel {
     const myRole = s.my_role;
     const iAmAdmin = ROLE_RANK[myRole] >= ROLE_RANK.admin;
     this.groupTitle.textContent = conversationTitle(conv);
+    mount(this.groupAvatar, avatar({ id: s.id, name: s.name, group: true }, 'lg'));
     if (document.activeElement !== this.nameInput) this.nameInput.value = s.name ?? '';
     this.renameForm.hidden = !iAmAdmin;
     this.memberHeading.textContent = t('group.membersCount', { n: s.member_count });

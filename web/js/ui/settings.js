@@ -5,6 +5,7 @@ import { h, mount } from '../dom.js';
 import { LANGUAGES, language, setLanguage, t } from '../i18n.js';
 import { store } from '../store.js';
 import { avatar, errorText, toast } from './common.js';
+import { icon } from './icons.js';
 import {
   disableNotifications, enableNotifications, notificationsEnabled, notificationsSupported,
 } from './notify.js';
@@ -57,7 +58,7 @@ export class SettingsPane {
 
     mount(this.el,
       h('header', { class: 'chat-header' },
-        h('button', { type: 'button', class: 'icon-btn back-btn', testid: 'back', 'aria-label': t('back'), onClick: this.onBack }, '‹'),
+        h('button', { type: 'button', class: 'icon-btn back-btn', testid: 'back', 'aria-label': t('back'), onClick: this.onBack }, icon('back', 24)),
         h('div', { class: 'chat-heading' }, h('span', { class: 'chat-title' }, t('nav.settings')))),
       h('div', { class: 'settings-body' },
         h('section', { class: 'settings-section' },

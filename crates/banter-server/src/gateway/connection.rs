@@ -117,10 +117,7 @@ pub async fn run(
     let mut ending = Ending::ClientGone;
     let mut greeted = true;
     for event in &greeting {
-        if !write(&mut sink, WsMessage::Text(encode(event))).await {
-            greeted = false;
-            break;
-        }
+        greeted = greeted && write(&mut sink, WsMessage::Text(encode(event))).await;
     }
 
     let mut heartbeat = tokio::time::interval_at(
@@ -131,52 +128,55 @@ pub async fn run(
     let idle_max = limits.heartbeat_interval * IDLE_HEARTBEATS_MAX;
     let mut last_heard = Instant::now();
 
-    while greeted {
-        let reading = conn.pending.len() < limits.inflight_sends_per_connection_max;
-        tokio::select! {
-            biased;
-            _ = state.shutdown.cancelled() => {
-                ending = Ending::Close(close_code::GOING_AWAY, "server shutting down");
-                break;
-            }
-            Some(kick) = kicks.recv() => {
-                ending = match kick {
-                    Kick::TooSlow => Ending::Close(close_code::TOO_SLOW, "too slow: reconnect and resync"),
-                    Kick::Revoked => Ending::Close(close_code::SESSION_REVOKED, "session revoked"),
-                };
-                break;
-            }
-            Some(frame) = outbound.recv() => {
-                if !write(&mut sink, WsMessage::Text(frame)).await { break; }
-            }
-            Some(reply) = conn.pending.next() => {
-                if !write(&mut sink, WsMessage::Text(encode(&reply))).await { break; }
-            }
-            _ = heartbeat.tick() => {
-                if last_heard.elapsed() > idle_max {
-                    ending = Ending::Close(close_code::IDLE_TIMEOUT, "idle timeout");
+    // A client that could not even take the greeting is gone: skip straight to cleanup.
+    if greeted {
+        loop {
+            let reading = conn.pending.len() < limits.inflight_sends_per_connection_max;
+            tokio::select! {
+                biased;
+                _ = state.shutdown.cancelled() => {
+                    ending = Ending::Close(close_code::GOING_AWAY, "server shutting down");
                     break;
                 }
-                if !write(&mut sink, WsMessage::Ping(Default::default())).await { break; }
-            }
-            inbound = stream.next(), if reading => {
-                last_heard = Instant::now();
-                let text = match inbound {
-                    Some(Ok(WsMessage::Text(text))) => text,
-                    Some(Ok(WsMessage::Binary(_))) => {
-                        let reply = error_event(None, ApiError::new(ErrorCode::InvalidFrame, "frames must be JSON text, not binary"));
-                        if !write(&mut sink, WsMessage::Text(encode(&reply))).await { break; }
-                        continue;
-                    }
-                    Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => continue,
-                    Some(Ok(WsMessage::Close(_))) | None => break,
-                    Some(Err(err)) => {
-                        tracing::debug!(error = %err, "websocket read failed");
+                Some(kick) = kicks.recv() => {
+                    ending = match kick {
+                        Kick::TooSlow => Ending::Close(close_code::TOO_SLOW, "too slow: reconnect and resync"),
+                        Kick::Revoked => Ending::Close(close_code::SESSION_REVOKED, "session revoked"),
+                    };
+                    break;
+                }
+                Some(frame) = outbound.recv() => {
+                    if !write(&mut sink, WsMessage::Text(frame)).await { break; }
+                }
+                Some(reply) = conn.pending.next() => {
+                    if !write(&mut sink, WsMessage::Text(encode(&reply))).await { break; }
+                }
+                _ = heartbeat.tick() => {
+                    if last_heard.elapsed() > idle_max {
+                        ending = Ending::Close(close_code::IDLE_TIMEOUT, "idle timeout");
                         break;
                     }
-                };
-                if let Some(reply) = conn.handle_text(&text).await {
-                    if !write(&mut sink, WsMessage::Text(encode(&reply))).await { break; }
+                    if !write(&mut sink, WsMessage::Ping(Default::default())).await { break; }
+                }
+                inbound = stream.next(), if reading => {
+                    last_heard = Instant::now();
+                    let text = match inbound {
+                        Some(Ok(WsMessage::Text(text))) => text,
+                        Some(Ok(WsMessage::Binary(_))) => {
+                            let reply = error_event(None, ApiError::new(ErrorCode::InvalidFrame, "frames must be JSON text, not binary"));
+                            if !write(&mut sink, WsMessage::Text(encode(&reply))).await { break; }
+                            continue;
+                        }
+                        Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => continue,
+                        Some(Ok(WsMessage::Close(_))) | None => break,
+                        Some(Err(err)) => {
+                            tracing::debug!(error = %err, "websocket read failed");
+                            break;
+                        }
+                    };
+                    if let Some(reply) = conn.handle_text(&text).await {
+                        if !write(&mut sink, WsMessage::Text(encode(&reply))).await { break; }
+                    }
                 }
             }
         }

@@ -5,7 +5,10 @@ use crate::common::*;
 use banter_protocol::{ClientFrame, ConversationId, ErrorCode, ServerEvent};
 
 /// Sends raw text and returns the error frame it earns.
-async fn error_for(conn: &mut banter_client::Connection, text: &str) -> (Option<String>, ErrorCode) {
+async fn error_for(
+    conn: &mut banter_client::Connection,
+    text: &str,
+) -> (Option<String>, ErrorCode) {
     conn.send_raw_text(text).await.expect("send");
     expect_event(conn, |e| match e {
         ServerEvent::Error { id, code, .. } => Some((id.clone(), *code)),
@@ -15,7 +18,9 @@ async fn error_for(conn: &mut banter_client::Connection, text: &str) -> (Option<
 }
 
 async fn still_healthy(conn: &mut banter_client::Connection, id: &str) {
-    conn.send_frame(&ClientFrame::Ping { id: id.into() }).await.expect("ping");
+    conn.send_frame(&ClientFrame::Ping { id: id.into() })
+        .await
+        .expect("ping");
     let pong = expect_event(conn, |e| match e {
         ServerEvent::Pong { id } => Some(id.clone()),
         _ => None,
@@ -30,13 +35,20 @@ async fn every_bad_frame_gets_its_error_and_the_connection_survives() {
     let (alice, _) = server.user("alice").await;
     let mut conn = alice.connect().await.expect("connect");
 
-    assert_eq!(error_for(&mut conn, "{this is not json").await.1, ErrorCode::InvalidJson);
+    assert_eq!(
+        error_for(&mut conn, "{this is not json").await.1,
+        ErrorCode::InvalidJson
+    );
     assert_eq!(
         error_for(&mut conn, r#"{"type":"teleport","id":"t1"}"#).await,
         (Some("t1".into()), ErrorCode::InvalidFrame)
     );
     assert_eq!(
-        error_for(&mut conn, r#"{"type":"mark_read","id":"t2","conversation_id":"seven","seq":1}"#).await,
+        error_for(
+            &mut conn,
+            r#"{"type":"mark_read","id":"t2","conversation_id":"seven","seq":1}"#
+        )
+        .await,
         (Some("t2".into()), ErrorCode::InvalidFrame)
     );
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
@@ -56,7 +68,9 @@ async fn every_bad_frame_gets_its_error_and_the_connection_survives() {
     };
     conn.send_frame(&frame).await.expect("send");
     let code = expect_event(&mut conn, |e| match e {
-        ServerEvent::Error { id: Some(id), code, .. } if id == "t4" => Some(*code),
+        ServerEvent::Error {
+            id: Some(id), code, ..
+        } if id == "t4" => Some(*code),
         _ => None,
     })
     .await;
@@ -70,7 +84,9 @@ async fn every_bad_frame_gets_its_error_and_the_connection_survives() {
     };
     conn.send_frame(&nowhere).await.expect("send");
     let code = expect_event(&mut conn, |e| match e {
-        ServerEvent::Error { id: Some(id), code, .. } if id == "t5" => Some(*code),
+        ServerEvent::Error {
+            id: Some(id), code, ..
+        } if id == "t5" => Some(*code),
         _ => None,
     })
     .await;
@@ -91,33 +107,76 @@ async fn rest_errors_are_structured_with_the_right_status() {
     assert_eq!(response.status, 401);
     assert_eq!(response.error_body().unwrap().code, ErrorCode::Unauthorized);
 
-    let response = anonymous.raw_post("/api/v1/accounts", "{nope").await.unwrap();
-    assert_eq!((response.status, response.error_body().unwrap().code), (400, ErrorCode::InvalidJson));
-    let response = anonymous.raw_post("/api/v1/accounts", r#"{"username": 5, "password": "x"}"#).await.unwrap();
-    assert_eq!((response.status, response.error_body().unwrap().code), (400, ErrorCode::InvalidFrame));
     let response = anonymous
-        .raw_post("/api/v1/accounts", r#"{"username": "a b", "password": "long enough"}"#)
+        .raw_post("/api/v1/accounts", "{nope")
         .await
         .unwrap();
-    assert_eq!((response.status, response.error_body().unwrap().code), (400, ErrorCode::InvalidInput));
+    assert_eq!(
+        (response.status, response.error_body().unwrap().code),
+        (400, ErrorCode::InvalidJson)
+    );
     let response = anonymous
-        .raw_post("/api/v1/accounts", r#"{"username": "carol", "password": "short"}"#)
+        .raw_post("/api/v1/accounts", r#"{"username": 5, "password": "x"}"#)
         .await
         .unwrap();
-    assert_eq!((response.status, response.error_body().unwrap().code), (400, ErrorCode::InvalidInput));
-    let huge = format!(r#"{{"username":"dave","password":"{}"}}"#, "p".repeat(200_000));
+    assert_eq!(
+        (response.status, response.error_body().unwrap().code),
+        (400, ErrorCode::InvalidFrame)
+    );
+    let response = anonymous
+        .raw_post(
+            "/api/v1/accounts",
+            r#"{"username": "a b", "password": "long enough"}"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (response.status, response.error_body().unwrap().code),
+        (400, ErrorCode::InvalidInput)
+    );
+    let response = anonymous
+        .raw_post(
+            "/api/v1/accounts",
+            r#"{"username": "carol", "password": "short"}"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (response.status, response.error_body().unwrap().code),
+        (400, ErrorCode::InvalidInput)
+    );
+    let huge = format!(
+        r#"{{"username":"dave","password":"{}"}}"#,
+        "p".repeat(200_000)
+    );
     let response = anonymous.raw_post("/api/v1/accounts", &huge).await.unwrap();
     assert_eq!(response.status, 413);
 
     let (alice, _) = server.user("alice").await;
-    let taken = server.client().register("ALICE", PASSWORD).await.unwrap_err();
+    let taken = server
+        .client()
+        .register("ALICE", PASSWORD)
+        .await
+        .unwrap_err();
     assert_eq!(taken.code(), Some(ErrorCode::UsernameTaken));
     let mut wrong = server.client();
-    let err = wrong.login("alice", "not the password", "x").await.unwrap_err();
-    assert_eq!((err.status(), err.code()), (Some(401), Some(ErrorCode::InvalidCredentials)));
+    let err = wrong
+        .login("alice", "not the password", "x")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(401), Some(ErrorCode::InvalidCredentials))
+    );
     let err = alice.user_by_username("nobody-here").await.unwrap_err();
-    assert_eq!((err.status(), err.code()), (Some(404), Some(ErrorCode::NotFound)));
-    let response = alice.raw_get("/api/v1/conversations/abc/messages").await.unwrap();
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(404), Some(ErrorCode::NotFound))
+    );
+    let response = alice
+        .raw_get("/api/v1/conversations/abc/messages")
+        .await
+        .unwrap();
     assert_eq!(response.status, 400);
 }
 
@@ -126,9 +185,17 @@ async fn websocket_upgrade_checks_token_and_origin() {
     let server = TestServer::start().await;
     let (alice, _) = server.user("alice").await;
 
-    let err = server.client().with_token("not-a-token").connect().await.unwrap_err();
+    let err = server
+        .client()
+        .with_token("not-a-token")
+        .connect()
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(401), "{err}");
-    let err = alice.connect_with_headers(&[("Origin", "https://evil.example")]).await.unwrap_err();
+    let err = alice
+        .connect_with_headers(&[("Origin", "https://evil.example")])
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(403), "{err}");
     let own_origin = server.base_url.clone();
     alice
@@ -140,11 +207,20 @@ async fn websocket_upgrade_checks_token_and_origin() {
 #[tokio::test]
 async fn the_openapi_document_is_generated_and_covers_the_api() {
     let server = TestServer::start().await;
-    let response = server.client().raw_get("/api/v1/openapi.json").await.unwrap();
+    let response = server
+        .client()
+        .raw_get("/api/v1/openapi.json")
+        .await
+        .unwrap();
     assert_eq!(response.status, 200);
     let doc: serde_json::Value = serde_json::from_str(&response.body).unwrap();
     let paths = doc["paths"].as_object().expect("paths");
-    for path in ["/api/v1/accounts", "/api/v1/sessions", "/api/v1/conversations/{id}/messages", "/api/v1/groups/{id}/members"] {
+    for path in [
+        "/api/v1/accounts",
+        "/api/v1/sessions",
+        "/api/v1/conversations/{id}/messages",
+        "/api/v1/groups/{id}/members",
+    ] {
         assert!(paths.contains_key(path), "{path} missing from OpenAPI");
     }
 }

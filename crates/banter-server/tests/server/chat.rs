@@ -3,7 +3,8 @@
 
 use crate::common::*;
 use banter_protocol::model::MessageContent;
-use banter_protocol::{ClientFrame, ErrorCode, ServerEvent};
+use banter_client::Connection;
+use banter_protocol::{ClientFrame, ConversationId, ErrorCode, ServerEvent};
 
 #[tokio::test]
 async fn friends_chat_both_ways_and_a_stranger_is_refused() {
@@ -17,7 +18,10 @@ async fn friends_chat_both_ways_and_a_stranger_is_refused() {
     assert_eq!(err.code(), Some(ErrorCode::NotFriends));
 
     let mut bob_ws = bob.connect().await.unwrap();
-    let request = alice.send_friend_request(bob_profile.id, Some("hi, it's Alice")).await.unwrap();
+    let request = alice
+        .send_friend_request(bob_profile.id, Some("hi, it's Alice"))
+        .await
+        .unwrap();
     let received = expect_event(&mut bob_ws, |e| match e {
         ServerEvent::FriendRequestReceived { request } => Some(request.clone()),
         _ => None,
@@ -29,37 +33,26 @@ async fn friends_chat_both_ways_and_a_stranger_is_refused() {
     assert_eq!(alice.friends().await.unwrap()[0].user.id, bob_profile.id);
 
     let conversation = alice.open_direct(bob_profile.id).await.unwrap().id;
-    assert_eq!(bob.open_direct(alice_profile.id).await.unwrap().id, conversation, "one direct chat per pair");
+    assert_eq!(
+        bob.open_direct(alice_profile.id).await.unwrap().id,
+        conversation,
+        "one direct chat per pair"
+    );
     let mut alice_ws = alice.connect().await.unwrap();
 
-    for (sender, receiver, text) in [(&mut alice_ws, &mut bob_ws, "hello bob 👋"), (&mut bob_ws, &mut alice_ws, "hi alice")] {
-        sender
-            .send_frame(&ClientFrame::SendMessage {
-                id: "r1".into(),
-                conversation_id: conversation,
-                client_msg_id: format!("{text}-id"),
-                text: text.into(),
-            })
-            .await
-            .unwrap();
-        let acked_seq = expect_event(sender, |e| match e {
-            ServerEvent::Ack { seq, .. } => Some(*seq),
-            _ => None,
-        })
-        .await;
-        let message = expect_event(receiver, |e| match e {
-            ServerEvent::MessageCreated { message } => Some(message.clone()),
-            _ => None,
-        })
-        .await;
-        assert_eq!(message.seq, acked_seq);
-        assert_eq!(message.content, MessageContent::Text { text: text.into(), recalled: false });
-    }
+    exchange(&mut alice_ws, &mut bob_ws, conversation, "hello bob 👋").await;
+    exchange(&mut bob_ws, &mut alice_ws, conversation, "hi alice").await;
 
     // Eve is no member: REST and WebSocket both refuse, and look as if nothing is there.
     let err = eve.messages_after(conversation, 0, 50).await.unwrap_err();
-    assert_eq!((err.status(), err.code()), (Some(404), Some(ErrorCode::NotFound)));
-    assert_eq!(eve.conversation(conversation).await.unwrap_err().code(), Some(ErrorCode::NotFound));
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(404), Some(ErrorCode::NotFound))
+    );
+    assert_eq!(
+        eve.conversation(conversation).await.unwrap_err().code(),
+        Some(ErrorCode::NotFound)
+    );
     let mut eve_ws = eve.connect().await.unwrap();
     eve_ws
         .send_frame(&ClientFrame::SendMessage {
@@ -71,12 +64,19 @@ async fn friends_chat_both_ways_and_a_stranger_is_refused() {
         .await
         .unwrap();
     eve_ws
-        .send_frame(&ClientFrame::Sync { id: "peek".into(), conversation_id: conversation, after_seq: 0, limit: None })
+        .send_frame(&ClientFrame::Sync {
+            id: "peek".into(),
+            conversation_id: conversation,
+            after_seq: 0,
+            limit: None,
+        })
         .await
         .unwrap();
     for wanted in ["sneak", "peek"] {
         let code = expect_event(&mut eve_ws, |e| match e {
-            ServerEvent::Error { id: Some(id), code, .. } if id == wanted => Some(*code),
+            ServerEvent::Error {
+                id: Some(id), code, ..
+            } if id == wanted => Some(*code),
             _ => None,
         })
         .await;
@@ -84,4 +84,29 @@ async fn friends_chat_both_ways_and_a_stranger_is_refused() {
     }
     let history = alice.messages_after(conversation, 0, 50).await.unwrap();
     assert_eq!(history.messages.len(), 2, "eve's attempt wrote nothing");
+}
+
+/// `sender` sends `text`; its ack and the receiver's copy agree on the seq and the text.
+async fn exchange(sender: &mut Connection, receiver: &mut Connection, conversation: ConversationId, text: &str) {
+    sender
+        .send_frame(&ClientFrame::SendMessage {
+            id: "r1".into(),
+            conversation_id: conversation,
+            client_msg_id: format!("{text}-id"),
+            text: text.into(),
+        })
+        .await
+        .unwrap();
+    let acked_seq = expect_event(sender, |e| match e {
+        ServerEvent::Ack { seq, .. } => Some(*seq),
+        _ => None,
+    })
+    .await;
+    let message = expect_event(receiver, |e| match e {
+        ServerEvent::MessageCreated { message } => Some(message.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(message.seq, acked_seq);
+    assert_eq!(message.content, MessageContent::Text { text: text.into(), recalled: false });
 }

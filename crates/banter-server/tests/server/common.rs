@@ -37,13 +37,20 @@ impl TestServer {
         let base_url = format!("http://{}", server.local_addr());
         // Restarts reuse the same port, so that clients find the server where they left it.
         config.listen = server.local_addr();
-        TestServer { server: Some(server), config, base_url, _dir: dir }
+        TestServer {
+            server: Some(server),
+            config,
+            base_url,
+            _dir: dir,
+        }
     }
 
     /// Stops gracefully and starts again on the same data and port.
     pub async fn restart(&mut self) {
         self.stop().await;
-        let server = Server::start(self.config.clone()).await.expect("server restarts");
+        let server = Server::start(self.config.clone())
+            .await
+            .expect("server restarts");
         self.server = Some(server);
     }
 
@@ -68,7 +75,10 @@ impl TestServer {
     /// Logs in another device of an existing user.
     pub async fn device(&self, username: &str) -> Client {
         let mut client = self.client();
-        client.login(username, PASSWORD, "test device").await.expect("login");
+        client
+            .login(username, PASSWORD, "test device")
+            .await
+            .expect("login");
         client
     }
 }
@@ -76,7 +86,10 @@ impl TestServer {
 /// Makes `a` and `b` friends through a request and its acceptance.
 pub async fn befriend(a: &Client, b: &Client) {
     let b_id = b.me().await.expect("me").id;
-    let request = a.send_friend_request(b_id, Some("hi")).await.expect("friend request");
+    let request = a
+        .send_friend_request(b_id, Some("hi"))
+        .await
+        .expect("friend request");
     b.accept_friend_request(request.id).await.expect("accept");
 }
 
@@ -87,7 +100,10 @@ pub async fn expect_event<T>(
 ) -> T {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let event = conn.next_event_until(deadline).await.expect("the expected event arrives");
+        let event = conn
+            .next_event_until(deadline)
+            .await
+            .expect("the expected event arrives");
         if let Some(found) = want(&event) {
             return found;
         }

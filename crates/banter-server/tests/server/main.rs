@@ -8,3 +8,4 @@ mod chat;
 mod features;
 mod group;
 mod restart;
+mod sync;

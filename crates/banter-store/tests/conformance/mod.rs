@@ -1,0 +1,1384 @@
+//! The conformance suite: what every backend of [`Store`] must do, because the server
+//! relies on it.
+//!
+//! Each test is an async function taking a fresh `Arc<dyn Store>` (one takes a [`Backend`],
+//! to reopen the database). A backend's test file declares `#[macro_use] mod conformance;`
+//! and calls `conformance_tests!(factory)` with an async fn returning its [`Backend`]; the
+//! macro expands one `#[tokio::test]` per function, so a new test added here runs on every
+//! backend. Tests make their own users with unique names, so they also pass on a database
+//! that other tests share.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use banter_protocol::model::{
+    ConversationKind, ConversationSummary, FriendRequestStatus, Message, MessageContent, Role,
+    SystemNotice, UserProfile,
+};
+use banter_protocol::{ConversationId, MessageId, UserId};
+use banter_store::{
+    Appended, GroupChange, NewMessage, NewSession, NewUser, ProfileUpdate, SendPolicy, Store,
+    StoreError,
+};
+
+/// Expands one `#[tokio::test]` per conformance test for the backend that `$factory` (an
+/// async fn returning a [`Backend`]) creates afresh for each test.
+macro_rules! conformance_tests {
+    ($factory:path) => {
+        conformance_tests!(@store $factory;
+            usernames_are_unique_regardless_of_case,
+            profiles_update_and_clear,
+            sessions_expire_and_are_revoked,
+            friend_request_lifecycle,
+            blocks_stop_requests_and_drop_pending_ones,
+            direct_conversations_need_friendship_and_no_block,
+            group_roles_and_changes,
+            appends_are_idempotent,
+            refused_sends_do_not_fail_the_batch,
+            seqs_are_gapless_under_concurrency,
+            unread_counts_and_read_pointers,
+            recall_rules,
+            paging_after_and_before,
+            utf8_round_trips,
+            conversation_list_and_detail,
+        );
+        conformance_tests!(@backend $factory; data_survives_reopen);
+    };
+    (@store $factory:path; $($name:ident),+ $(,)?) => {
+        $(
+            // Two worker threads so the concurrency test really runs tasks in parallel.
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let backend = $factory().await;
+                let store = conformance::Backend::open(&backend).await;
+                conformance::$name(store).await;
+            }
+        )+
+    };
+    (@backend $factory:path; $($name:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let backend = $factory().await;
+                conformance::$name(&backend).await;
+            }
+        )+
+    };
+}
+
+/// Asserts that a store call failed with the given error pattern.
+macro_rules! assert_err {
+    ($result:expr, $pattern:pat) => {
+        match $result {
+            Err($pattern) => {}
+            other => panic!("expected Err({}), got {:?}", stringify!($pattern), other),
+        }
+    };
+}
+
+/// A database the suite can open, and open again to check what survived.
+pub trait Backend: Send + Sync {
+    fn open(&self) -> Pin<Box<dyn Future<Output = Arc<dyn Store>> + Send + '_>>;
+}
+
+const FRIENDS_ONLY: SendPolicy = SendPolicy {
+    direct_requires_friendship: true,
+};
+const ANYONE: SendPolicy = SendPolicy {
+    direct_requires_friendship: false,
+};
+/// An id no test ever creates.
+const MISSING: i64 = i64::MAX;
+/// A recall window that closed before the message was sent, so "too late" needs no clock.
+const WINDOW_CLOSED_MS: i64 = -1;
+const WINDOW_OPEN_MS: i64 = 120_000;
+
+/// A name no other test (or earlier run against a shared database) has used.
+fn unique(prefix: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}_{}_{nanos}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn new_user(username: &str) -> NewUser {
+    NewUser {
+        username: username.to_owned(),
+        nickname: format!("nick of {username}"),
+        password_hash: format!("$argon2id$v=19$fake${username}"),
+    }
+}
+
+async fn user(store: &Arc<dyn Store>, prefix: &str) -> UserProfile {
+    store
+        .create_user(new_user(&unique(prefix)))
+        .await
+        .expect("create user")
+}
+
+async fn befriend(store: &Arc<dyn Store>, a: &UserProfile, b: &UserProfile) {
+    let request = store
+        .create_friend_request(a.id, b.id, None)
+        .await
+        .expect("friend request");
+    store
+        .answer_friend_request(b.id, request.id, true)
+        .await
+        .expect("accept");
+}
+
+fn text(sender: UserId, conversation: ConversationId, client_id: &str, text: &str) -> NewMessage {
+    NewMessage {
+        sender,
+        conversation_id: conversation,
+        client_msg_id: client_id.to_owned(),
+        text: text.to_owned(),
+    }
+}
+
+async fn send_with(
+    store: &Arc<dyn Store>,
+    sender: UserId,
+    conversation: ConversationId,
+    words: &str,
+    policy: SendPolicy,
+) -> Result<Appended, StoreError> {
+    let message = text(sender, conversation, &unique("c"), words);
+    let mut results = store.append_messages(&[message], policy).await;
+    assert_eq!(results.len(), 1);
+    results.remove(0)
+}
+
+async fn send(
+    store: &Arc<dyn Store>,
+    sender: UserId,
+    conversation: ConversationId,
+    words: &str,
+) -> Message {
+    send_with(store, sender, conversation, words, FRIENDS_ONLY)
+        .await
+        .expect("send")
+        .message
+}
+
+async fn summary(
+    store: &Arc<dyn Store>,
+    user: UserId,
+    conversation: ConversationId,
+) -> ConversationSummary {
+    store
+        .conversation(user, conversation)
+        .await
+        .expect("conversation")
+        .summary
+}
+
+fn sorted(mut ids: Vec<UserId>) -> Vec<UserId> {
+    ids.sort();
+    ids
+}
+
+fn notice(appended: &Appended) -> &SystemNotice {
+    match &appended.message.content {
+        MessageContent::System { notice } => notice,
+        other => panic!("expected a system notice, got {other:?}"),
+    }
+}
+
+fn text_of(message: &Message) -> (&str, bool) {
+    match &message.content {
+        MessageContent::Text { text, recalled } => (text, *recalled),
+        other => panic!("expected a text message, got {other:?}"),
+    }
+}
+
+fn seqs(messages: &[Message]) -> Vec<i64> {
+    messages.iter().map(|m| m.seq).collect()
+}
+
+pub async fn usernames_are_unique_regardless_of_case(store: Arc<dyn Store>) {
+    let name = unique("Alice");
+    let alice = store.create_user(new_user(&name)).await.expect("create");
+    assert_eq!(alice.username, name, "case is preserved");
+    assert_err!(
+        store.create_user(new_user(&name.to_uppercase())).await,
+        StoreError::UsernameTaken
+    );
+    assert_err!(
+        store.create_user(new_user(&name.to_lowercase())).await,
+        StoreError::UsernameTaken
+    );
+
+    assert_eq!(store.user_by_username(&name.to_lowercase()).await.unwrap(), alice);
+    assert_eq!(store.user(alice.id).await.unwrap(), alice);
+    let credentials = store.credentials(&name.to_uppercase()).await.unwrap();
+    assert_eq!(credentials.user_id, alice.id);
+    assert_eq!(credentials.password_hash, new_user(&name).password_hash);
+    assert_eq!(
+        store.password_hash(alice.id).await.unwrap(),
+        credentials.password_hash
+    );
+
+    assert_err!(store.user(UserId(MISSING)).await, StoreError::NotFound);
+    assert_err!(
+        store.user_by_username(&unique("nobody")).await,
+        StoreError::NotFound
+    );
+    assert_err!(
+        store.credentials(&unique("nobody")).await,
+        StoreError::NotFound
+    );
+    assert_err!(
+        store.password_hash(UserId(MISSING)).await,
+        StoreError::NotFound
+    );
+}
+
+pub async fn profiles_update_and_clear(store: Arc<dyn Store>) {
+    let pat = user(&store, "pat").await;
+    let updated = store
+        .update_profile(
+            pat.id,
+            ProfileUpdate {
+                nickname: Some("Pat 🦀".into()),
+                avatar_url: Some("https://example.com/pat.png".into()),
+                signature: Some("hello".into()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.nickname, "Pat 🦀");
+    assert_eq!(updated.avatar_url.as_deref(), Some("https://example.com/pat.png"));
+    assert_eq!(updated.signature.as_deref(), Some("hello"));
+
+    // None keeps a field; an empty string clears an optional one.
+    let cleared = store
+        .update_profile(
+            pat.id,
+            ProfileUpdate {
+                signature: Some(String::new()),
+                ..ProfileUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(cleared.nickname, "Pat 🦀");
+    assert_eq!(cleared.avatar_url, updated.avatar_url);
+    assert_eq!(cleared.signature, None);
+    assert_eq!(store.user(pat.id).await.unwrap(), cleared);
+
+    assert_err!(
+        store
+            .update_profile(UserId(MISSING), ProfileUpdate::default())
+            .await,
+        StoreError::NotFound
+    );
+}
+
+pub async fn sessions_expire_and_are_revoked(store: Arc<dyn Store>) {
+    let sam = user(&store, "sam").await;
+    let now_ms = 1_700_000_000_000;
+    let token = |name: &str| unique(name).into_bytes();
+    let new_session = |token_hash: &Vec<u8>, expires_at_ms| NewSession {
+        user_id: sam.id,
+        token_hash: token_hash.clone(),
+        device_name: "laptop".into(),
+        expires_at_ms,
+    };
+
+    let short_token = token("short");
+    let short = store
+        .create_session(new_session(&short_token, now_ms + 1_000))
+        .await
+        .unwrap();
+    let found = store
+        .session_by_token_hash(&short_token, now_ms)
+        .await
+        .unwrap();
+    assert_eq!(found.id, short);
+    assert_eq!(found.user_id, sam.id);
+    assert_eq!(found.expires_at_ms, now_ms + 1_000);
+    // A session is dead from its expiry instant on.
+    assert_err!(
+        store
+            .session_by_token_hash(&short_token, now_ms + 1_000)
+            .await,
+        StoreError::NotFound
+    );
+    assert_err!(
+        store.session_by_token_hash(&token("unknown"), now_ms).await,
+        StoreError::NotFound
+    );
+
+    let kept_token = token("kept");
+    let other_token = token("other");
+    let far = now_ms + 86_400_000;
+    let kept = store
+        .create_session(new_session(&kept_token, far))
+        .await
+        .unwrap();
+    let other = store
+        .create_session(new_session(&other_token, far))
+        .await
+        .unwrap();
+
+    let mut revoked = store
+        .change_password(sam.id, "new hash".into(), kept)
+        .await
+        .unwrap();
+    revoked.sort();
+    assert_eq!(revoked, vec![short, other]);
+    assert_eq!(store.password_hash(sam.id).await.unwrap(), "new hash");
+    assert_eq!(
+        store
+            .session_by_token_hash(&kept_token, now_ms)
+            .await
+            .unwrap()
+            .id,
+        kept
+    );
+    assert_err!(
+        store.session_by_token_hash(&other_token, now_ms).await,
+        StoreError::NotFound
+    );
+
+    store.delete_session(kept).await.unwrap();
+    assert_err!(
+        store.session_by_token_hash(&kept_token, now_ms).await,
+        StoreError::NotFound
+    );
+}
+
+pub async fn friend_request_lifecycle(store: Arc<dyn Store>) {
+    let ann = user(&store, "ann").await;
+    let bob = user(&store, "bob").await;
+
+    assert_err!(
+        store.create_friend_request(ann.id, ann.id, None).await,
+        StoreError::InvalidInput(_)
+    );
+    assert_err!(
+        store
+            .create_friend_request(ann.id, UserId(MISSING), None)
+            .await,
+        StoreError::NotFound
+    );
+
+    let request = store
+        .create_friend_request(ann.id, bob.id, Some("hi, it's Ann".into()))
+        .await
+        .unwrap();
+    assert_eq!(request.from, ann);
+    assert_eq!(request.to, bob);
+    assert_eq!(request.status, FriendRequestStatus::Pending);
+    assert_eq!(request.greeting.as_deref(), Some("hi, it's Ann"));
+    // One pending request per pair, whichever way round.
+    assert_err!(
+        store.create_friend_request(ann.id, bob.id, None).await,
+        StoreError::Conflict(_)
+    );
+    assert_err!(
+        store.create_friend_request(bob.id, ann.id, None).await,
+        StoreError::Conflict(_)
+    );
+
+    let (incoming, outgoing) = store.friend_requests(bob.id).await.unwrap();
+    assert_eq!(incoming, vec![request.clone()]);
+    assert!(outgoing.is_empty());
+    let (incoming, outgoing) = store.friend_requests(ann.id).await.unwrap();
+    assert!(incoming.is_empty());
+    assert_eq!(outgoing, vec![request.clone()]);
+
+    // Only the recipient answers and only the sender cancels; others cannot even see it.
+    assert_err!(
+        store.answer_friend_request(ann.id, request.id, true).await,
+        StoreError::NotFound
+    );
+    assert_err!(
+        store.cancel_friend_request(bob.id, request.id).await,
+        StoreError::NotFound
+    );
+
+    let rejected = store
+        .answer_friend_request(bob.id, request.id, false)
+        .await
+        .unwrap();
+    assert_eq!(rejected.status, FriendRequestStatus::Rejected);
+    assert_err!(
+        store.answer_friend_request(bob.id, request.id, true).await,
+        StoreError::Conflict(_)
+    );
+    assert!(store.friend_ids(ann.id).await.unwrap().is_empty());
+    assert!(store.friend_requests(bob.id).await.unwrap().0.is_empty());
+
+    let second = store
+        .create_friend_request(ann.id, bob.id, None)
+        .await
+        .unwrap();
+    let cancelled = store
+        .cancel_friend_request(ann.id, second.id)
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status, FriendRequestStatus::Cancelled);
+    assert_err!(
+        store.cancel_friend_request(ann.id, second.id).await,
+        StoreError::Conflict(_)
+    );
+
+    let third = store
+        .create_friend_request(bob.id, ann.id, None)
+        .await
+        .unwrap();
+    let accepted = store
+        .answer_friend_request(ann.id, third.id, true)
+        .await
+        .unwrap();
+    assert_eq!(accepted.status, FriendRequestStatus::Accepted);
+    assert_eq!(store.friend_ids(ann.id).await.unwrap(), vec![bob.id]);
+    assert_eq!(store.friend_ids(bob.id).await.unwrap(), vec![ann.id]);
+    let friends = store.friends(ann.id).await.unwrap();
+    assert_eq!(friends.len(), 1);
+    assert_eq!(friends[0].0, bob);
+    assert!(store.friend_requests(ann.id).await.unwrap().0.is_empty());
+    assert_err!(
+        store.create_friend_request(ann.id, bob.id, None).await,
+        StoreError::Conflict(_)
+    );
+
+    store.remove_friend(ann.id, bob.id).await.unwrap();
+    assert!(store.friend_ids(ann.id).await.unwrap().is_empty());
+    assert!(store.friend_ids(bob.id).await.unwrap().is_empty());
+    assert_err!(
+        store.remove_friend(bob.id, ann.id).await,
+        StoreError::NotFound
+    );
+}
+
+pub async fn blocks_stop_requests_and_drop_pending_ones(store: Arc<dyn Store>) {
+    let ann = user(&store, "ann").await;
+    let bob = user(&store, "bob").await;
+    store
+        .create_friend_request(bob.id, ann.id, None)
+        .await
+        .unwrap();
+
+    store.block(ann.id, bob.id).await.unwrap();
+    store.block(ann.id, bob.id).await.unwrap(); // twice is a no-op
+    assert!(store.friend_requests(ann.id).await.unwrap().0.is_empty());
+    assert!(store.friend_requests(bob.id).await.unwrap().1.is_empty());
+    assert_eq!(store.blocked_users(ann.id).await.unwrap(), vec![bob.clone()]);
+    assert!(store.blocked_users(bob.id).await.unwrap().is_empty());
+
+    // Blocked either way stops requests both ways.
+    assert_err!(
+        store.create_friend_request(bob.id, ann.id, None).await,
+        StoreError::Blocked
+    );
+    assert_err!(
+        store.create_friend_request(ann.id, bob.id, None).await,
+        StoreError::Blocked
+    );
+    assert_err!(
+        store.block(ann.id, ann.id).await,
+        StoreError::InvalidInput(_)
+    );
+    assert_err!(
+        store.block(ann.id, UserId(MISSING)).await,
+        StoreError::NotFound
+    );
+
+    store.unblock(ann.id, bob.id).await.unwrap();
+    store.unblock(ann.id, bob.id).await.unwrap();
+    assert!(store.blocked_users(ann.id).await.unwrap().is_empty());
+    store
+        .create_friend_request(bob.id, ann.id, None)
+        .await
+        .unwrap();
+}
+
+pub async fn direct_conversations_need_friendship_and_no_block(store: Arc<dyn Store>) {
+    let ann = user(&store, "ann").await;
+    let bob = user(&store, "bob").await;
+
+    assert_err!(
+        store.open_direct(ann.id, bob.id, true).await,
+        StoreError::NotFriends
+    );
+    assert_err!(
+        store.open_direct(ann.id, ann.id, false).await,
+        StoreError::InvalidInput(_)
+    );
+    assert_err!(
+        store.open_direct(ann.id, UserId(MISSING), false).await,
+        StoreError::NotFound
+    );
+    // Strangers may talk when the server allows it.
+    let direct = store.open_direct(ann.id, bob.id, false).await.unwrap();
+    assert_eq!(store.open_direct(bob.id, ann.id, false).await.unwrap(), direct);
+    assert_err!(
+        send_with(&store, ann.id, direct, "hi", FRIENDS_ONLY).await,
+        StoreError::NotFriends
+    );
+    send_with(&store, ann.id, direct, "hi", ANYONE)
+        .await
+        .unwrap();
+
+    befriend(&store, &ann, &bob).await;
+    assert_eq!(store.open_direct(ann.id, bob.id, true).await.unwrap(), direct);
+    let sent = send(&store, bob.id, direct, "hello friend").await;
+    assert_eq!(sent.seq, 2);
+
+    // A block in either direction stops both users, whatever the policy.
+    store.block(bob.id, ann.id).await.unwrap();
+    assert_err!(
+        store.open_direct(ann.id, bob.id, false).await,
+        StoreError::Blocked
+    );
+    for sender in [ann.id, bob.id] {
+        assert_err!(
+            send_with(&store, sender, direct, "blocked?", ANYONE).await,
+            StoreError::Blocked
+        );
+    }
+    store.unblock(bob.id, ann.id).await.unwrap();
+    assert_eq!(send(&store, ann.id, direct, "back").await.seq, 3);
+
+    let detail = store.conversation(ann.id, direct).await.unwrap();
+    assert_eq!(detail.summary.kind, ConversationKind::Direct);
+    assert_eq!(detail.members.len(), 2);
+    assert!(detail.members.iter().all(|m| m.role == Role::Member));
+
+    // Direct conversations have no group settings.
+    let refused = store
+        .change_group(ann.id, direct, GroupChange::Rename("x".into()))
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(StoreError::Forbidden(_)) | Err(StoreError::NotFound)
+        ),
+        "{refused:?}"
+    );
+}
+
+pub async fn group_roles_and_changes(store: Arc<dyn Store>) {
+    let owner = user(&store, "owner").await;
+    let admin = user(&store, "admin").await;
+    let mia = user(&store, "mia").await;
+    let max = user(&store, "max").await;
+    let xia = user(&store, "xia").await;
+    for friend in [&admin, &mia, &max] {
+        befriend(&store, &owner, friend).await;
+    }
+
+    assert_err!(
+        store
+            .create_group(owner.id, "g".into(), vec![xia.id])
+            .await,
+        StoreError::NotFriends
+    );
+    let created = store
+        .create_group(
+            owner.id,
+            "Team".into(),
+            vec![admin.id, mia.id, admin.id, owner.id],
+        )
+        .await
+        .unwrap();
+    let group = created.message.conversation_id;
+    assert_eq!(created.message.seq, 1);
+    assert_eq!(created.message.sender_id, owner.id);
+    assert_eq!(
+        notice(&created),
+        &SystemNotice::GroupCreated {
+            by: owner.id,
+            name: "Team".into()
+        }
+    );
+    assert_eq!(
+        sorted(created.recipients.clone()),
+        sorted(vec![owner.id, admin.id, mia.id])
+    );
+    let detail = store.conversation(owner.id, group).await.unwrap();
+    assert_eq!(detail.summary.my_role, Role::Owner);
+    assert_eq!(detail.summary.member_count, 3);
+    assert_eq!(summary(&store, mia.id, group).await.my_role, Role::Member);
+
+    let change = |actor: &UserProfile, change: GroupChange| {
+        let store = store.clone();
+        let actor = actor.id;
+        async move { store.change_group(actor, group, change).await }
+    };
+
+    // Plain members manage nothing.
+    assert_err!(
+        change(&mia, GroupChange::AddMembers(vec![max.id])).await,
+        StoreError::Forbidden(_)
+    );
+    assert_err!(
+        change(&mia, GroupChange::Rename("mine".into())).await,
+        StoreError::Forbidden(_)
+    );
+
+    let promoted = change(&owner, GroupChange::SetRole(admin.id, Role::Admin))
+        .await
+        .unwrap();
+    assert_eq!(
+        notice(&promoted),
+        &SystemNotice::RoleChanged {
+            by: owner.id,
+            user_id: admin.id,
+            role: Role::Admin
+        }
+    );
+    assert_err!(
+        change(&owner, GroupChange::SetRole(admin.id, Role::Admin)).await,
+        StoreError::Conflict(_)
+    );
+    assert_err!(
+        change(&owner, GroupChange::SetRole(admin.id, Role::Owner)).await,
+        StoreError::InvalidInput(_)
+    );
+    // Only the owner changes roles.
+    assert_err!(
+        change(&admin, GroupChange::SetRole(mia.id, Role::Admin)).await,
+        StoreError::Forbidden(_)
+    );
+
+    // Admins add friends of their own.
+    assert_err!(
+        change(&admin, GroupChange::AddMembers(vec![xia.id])).await,
+        StoreError::NotFriends
+    );
+    befriend(&store, &admin, &xia).await;
+    let added = change(&admin, GroupChange::AddMembers(vec![xia.id]))
+        .await
+        .unwrap();
+    assert_eq!(
+        notice(&added),
+        &SystemNotice::MembersAdded {
+            by: admin.id,
+            user_ids: vec![xia.id]
+        }
+    );
+    assert!(added.recipients.contains(&xia.id));
+    assert_err!(
+        change(&admin, GroupChange::AddMembers(vec![xia.id])).await,
+        StoreError::Conflict(_)
+    );
+    // A newcomer has nothing unread from before they joined.
+    assert_eq!(summary(&store, xia.id, group).await.unread_count, 0);
+    change(&owner, GroupChange::AddMembers(vec![max.id]))
+        .await
+        .unwrap();
+
+    let removed = change(&admin, GroupChange::RemoveMember(mia.id))
+        .await
+        .unwrap();
+    assert_eq!(
+        notice(&removed),
+        &SystemNotice::MemberRemoved {
+            by: admin.id,
+            user_id: mia.id
+        }
+    );
+    assert!(removed.recipients.contains(&mia.id), "the removed hear of it");
+    assert!(!store.is_member(mia.id, group).await.unwrap());
+    assert_err!(
+        store.messages_after(mia.id, group, 0, 10).await,
+        StoreError::NotFound
+    );
+    assert_err!(
+        change(&mia, GroupChange::Rename("gone".into())).await,
+        StoreError::NotFound
+    );
+    assert_err!(
+        change(&admin, GroupChange::RemoveMember(mia.id)).await,
+        StoreError::NotFound
+    );
+    assert_err!(
+        change(&admin, GroupChange::RemoveMember(owner.id)).await,
+        StoreError::Forbidden(_)
+    );
+    // Admins cannot remove admins.
+    change(&owner, GroupChange::SetRole(max.id, Role::Admin))
+        .await
+        .unwrap();
+    assert_err!(
+        change(&admin, GroupChange::RemoveMember(max.id)).await,
+        StoreError::Forbidden(_)
+    );
+    change(&owner, GroupChange::SetRole(max.id, Role::Member))
+        .await
+        .unwrap();
+
+    let renamed = change(&admin, GroupChange::Rename("Renamed".into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        notice(&renamed),
+        &SystemNotice::Renamed {
+            by: admin.id,
+            name: "Renamed".into()
+        }
+    );
+    assert_eq!(
+        summary(&store, owner.id, group).await.name.as_deref(),
+        Some("Renamed")
+    );
+
+    assert_err!(
+        change(&owner, GroupChange::Leave).await,
+        StoreError::Forbidden(_)
+    );
+    let left = change(&max, GroupChange::Leave).await.unwrap();
+    assert_eq!(notice(&left), &SystemNotice::MemberLeft { user_id: max.id });
+    assert!(left.recipients.contains(&max.id));
+    assert!(!store.is_member(max.id, group).await.unwrap());
+
+    assert_err!(
+        change(&admin, GroupChange::TransferOwnership(admin.id)).await,
+        StoreError::Forbidden(_)
+    );
+    assert_err!(
+        change(&owner, GroupChange::TransferOwnership(max.id)).await,
+        StoreError::NotFound
+    );
+    let transferred = change(&owner, GroupChange::TransferOwnership(admin.id))
+        .await
+        .unwrap();
+    assert_eq!(
+        notice(&transferred),
+        &SystemNotice::OwnershipTransferred {
+            from: owner.id,
+            to: admin.id
+        }
+    );
+    assert_eq!(summary(&store, admin.id, group).await.my_role, Role::Owner);
+    assert_eq!(summary(&store, owner.id, group).await.my_role, Role::Admin);
+
+    assert_err!(
+        change(&owner, GroupChange::Disband).await,
+        StoreError::Forbidden(_)
+    );
+    let disbanded = change(&admin, GroupChange::Disband).await.unwrap();
+    assert_eq!(notice(&disbanded), &SystemNotice::Disbanded { by: admin.id });
+    assert_eq!(
+        sorted(disbanded.recipients.clone()),
+        sorted(vec![owner.id, admin.id, xia.id])
+    );
+    for member in [&owner, &admin, &xia] {
+        let listed = store.conversations(member.id).await.unwrap();
+        assert!(listed.iter().all(|c| c.id != group));
+        assert_err!(
+            store.conversation(member.id, group).await,
+            StoreError::NotFound
+        );
+    }
+
+    // Every notice took the next seq: created, promoted, added x2, removed, role x2,
+    // renamed, left, transferred, disbanded.
+    let notices = [
+        &created,
+        &promoted,
+        &added,
+        &removed,
+        &renamed,
+        &left,
+        &transferred,
+        &disbanded,
+    ]
+    .map(|a| a.message.seq);
+    assert_eq!(notices, [1, 2, 3, 5, 8, 9, 10, 11]);
+}
+
+pub async fn appends_are_idempotent(store: Arc<dyn Store>) {
+    let ann = user(&store, "ann").await;
+    let bob = user(&store, "bob").await;
+    befriend(&store, &ann, &bob).await;
+    let direct = store.open_direct(ann.id, bob.id, true).await.unwrap();
+
+    let batch = [
+        text(ann.id, direct, "c1", "hello"),
+        text(ann.id, direct, "c1", "hello (resent)"),
+        text(ann.id, direct, "c2", "second"),
+    ];
+    let results: Vec<Appended> = store
+        .append_messages(&batch, FRIENDS_ONLY)
+        .await
+        .into_iter()
+        .map(|r| r.expect("send"))
+        .collect();
+    assert!(!results[0].duplicate);
+    assert_eq!(results[0].message.seq, 1);
+    assert_eq!(text_of(&results[0].message), ("hello", false));
+    assert_eq!(
+        results[0].message.client_msg_id.as_deref(),
+        Some("c1")
+    );
+    assert!(results[1].duplicate, "same client id later in the batch");
+    assert_eq!(results[1].message, results[0].message);
+    assert!(!results[2].duplicate);
+    assert_eq!(results[2].message.seq, 2);
+
+    let again = store
+        .append_messages(&[text(ann.id, direct, "c1", "retry")], FRIENDS_ONLY)
+        .await
+        .remove(0)
+        .unwrap();
+    assert!(again.duplicate, "same client id in a later batch");
+    assert_eq!(again.message, results[0].message);
+
+    // Client ids are per sender.
+    let bobs = store
+        .append_messages(&[text(bob.id, direct, "c1", "bob's c1")], FRIENDS_ONLY)
+        .await
+        .remove(0)
+        .unwrap();
+    assert!(!bobs.duplicate);
+    assert_eq!(bobs.message.seq, 3);
+
+    let page = store.messages_after(ann.id, direct, 0, 100).await.unwrap();
+    assert_eq!(seqs(&page.messages), vec![1, 2, 3]);
+}
+
+pub async fn refused_sends_do_not_fail_the_batch(store: Arc<dyn Store>) {
+    let ann = user(&store, "ann").await;
+    let bob = user(&store, "bob").await;
+    let eve = user(&store, "eve").await;
+    befriend(&store, &ann, &bob).await;
+    let direct = store.open_direct(ann.id, bob.id, true).await.unwrap();
+    let group = store
+        .create_group(ann.id, "g".into(), vec![bob.id])
+        .await
+        .unwrap()
+        .message
+        .conversation_id;
+
+    let batch = [
+        text(ann.id, direct, "a1", "one"),
+        text(eve.id, direct, "e1", "not a member"),
+        text(ann.id, ConversationId(MISSING), "a2", "nowhere"),
+        text(bob.id, group, "b1", "group"),
+        text(ann.id, direct, "a3", "two"),
+    ];
+    let results = store.append_messages(&batch, FRIENDS_ONLY).await;
+    assert_eq!(results.len(), batch.len());
+    let ok = |i: usize| results[i].as_ref().expect("accepted send");
+    assert_eq!(ok(0).message.seq, 1);
+    assert_eq!(sorted(ok(0).recipients.clone()), sorted(vec![ann.id, bob.id]));
+    assert_err!(&results[1], StoreError::NotFound);
+    assert_err!(&results[2], StoreError::NotFound);
+    assert_eq!(ok(3).message.seq, 2, "after the group_created notice");
+    assert_eq!(ok(4).message.seq, 2);
+
+    assert!(store.append_messages(&[], FRIENDS_ONLY).await.is_empty());
+}
+
+pub async fn seqs_are_gapless_under_concurrency(store: Arc<dyn Store>) {
+    const TASKS: usize = 20;
+    const SENDS_PER_TASK: usize = 50;
+    let owner = user(&store, "owner").await;
+    let mut members = vec![owner.id];
+    for _ in 0..4 {
+        let friend = user(&store, "member").await;
+        befriend(&store, &owner, &friend).await;
+        members.push(friend.id);
+    }
+    let created = store
+        .create_group(owner.id, "busy".into(), members[1..].to_vec())
+        .await
+        .unwrap();
+    let group = created.message.conversation_id;
+
+    let mut tasks = Vec::new();
+    for task in 0..TASKS {
+        let store = store.clone();
+        let sender = members[task % members.len()];
+        // Batch sizes 1..=5, so single sends and group commits race each other.
+        let batch_size = task % 5 + 1;
+        tasks.push(tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            let mut sent = 0;
+            while sent < SENDS_PER_TASK {
+                let n = batch_size.min(SENDS_PER_TASK - sent);
+                let batch: Vec<NewMessage> = (sent..sent + n)
+                    .map(|i| {
+                        text(
+                            sender,
+                            group,
+                            &format!("task{task}-{i}"),
+                            &format!("task {task} says {i}"),
+                        )
+                    })
+                    .collect();
+                for result in store.append_messages(&batch, FRIENDS_ONLY).await {
+                    let appended = result.expect("concurrent send");
+                    assert!(!appended.duplicate);
+                    seqs.push(appended.message.seq);
+                }
+                sent += n;
+            }
+            seqs
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.expect("task"));
+    }
+    all.sort_unstable();
+    let total = (TASKS * SENDS_PER_TASK) as i64;
+    let first = created.message.seq + 1;
+    assert_eq!(all, (first..first + total).collect::<Vec<_>>());
+
+    // The stream agrees: every seq exactly once, in order.
+    let mut stream = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store
+            .messages_after(owner.id, group, after, 200)
+            .await
+            .unwrap();
+        stream.extend(seqs(&page.messages));
+        after = *stream.last().unwrap_or(&after);
+        if !page.has_more {
+            break;
+        }
+    }
+    assert_eq!(stream, (1..=total + 1).collect::<Vec<_>>());
+    assert_eq!(summary(&store, owner.id, group).await.last_seq, total + 1);
+}
+
+pub async fn unread_counts_and_read_pointers(store: Arc<dyn Store>) {
+    let ann = user(&store, "ann").await;
+    let bob = user(&store, "bob").await;
+    let eve = user(&store, "eve").await;
+    befriend(&store, &ann, &bob).await;
+    let direct = store.open_direct(ann.id, bob.id, true).await.unwrap();
+    for words in ["one", "two", "three"] {
+        send(&store, ann.id, direct, words).await;
+    }
+
+    let bobs = summary(&store, bob.id, direct).await;
+    assert_eq!((bobs.unread_count, bobs.read_seq, bobs.last_seq), (3, 0, 3));
+    // One's own messages count as read.
+    let anns = summary(&store, ann.id, direct).await;
+    assert_eq!((anns.unread_count, anns.read_seq), (0, 3));
+
+    let mark = store.mark_read(bob.id, direct, 2).await.unwrap();
+    assert_eq!((mark.read_seq, mark.advanced), (2, true));
+    assert_eq!(sorted(mark.recipients), sorted(vec![ann.id, bob.id]));
+    assert_eq!(summary(&store, bob.id, direct).await.unread_count, 1);
+
+    let backwards = store.mark_read(bob.id, direct, 1).await.unwrap();
+    assert_eq!((backwards.read_seq, backwards.advanced), (2, false));
+    let beyond = store.mark_read(bob.id, direct, 99).await.unwrap();
+    assert_eq!((beyond.read_seq, beyond.advanced), (3, true), "clamped");
+    let again = store.mark_read(bob.id, direct, 3).await.unwrap();
+    assert_eq!((again.read_seq, again.advanced), (3, false));
+    assert_eq!(summary(&store, bob.id, direct).await.unread_count, 0);
+
+    send(&store, bob.id, direct, "reply").await;
+    assert_eq!(summary(&store, ann.id, direct).await.unread_count, 1);
+    assert_eq!(summary(&store, bob.id, direct).await.read_seq, 4);
+    assert_err!(
+        store.mark_read(eve.id, direct, 1).await,
+        StoreError::NotFound
+    );
+
+    // System notices and recall entries are not unread messages.
+    let group = store
+        .create_group(ann.id, "g".into(), vec![bob.id])
+        .await
+        .unwrap()
+        .message
+        .conversation_id;
+    assert_eq!(summary(&store, bob.id, group).await.unread_count, 0);
+    let sent = send(&store, ann.id, group, "soon gone").await;
+    assert_eq!(summary(&store, bob.id, group).await.unread_count, 1);
+    store.mark_read(bob.id, group, sent.seq).await.unwrap();
+    store
+        .recall_message(ann.id, group, sent.id, WINDOW_OPEN_MS)
+        .await
+        .unwrap();
+    store
+        .change_group(ann.id, group, GroupChange::Rename("h".into()))
+        .await
+        .unwrap();
+    assert_eq!(summary(&store, bob.id, group).await.unread_count, 0);
+}
+
+pub async fn recall_rules(store: Arc<dyn Store>) {
+    let owner = user(&store, "owner").await;
+    let admin = user(&store, "admin").await;
+    let cat = user(&store, "cat").await;
+    let dan = user(&store, "dan").await;
+    let eve = user(&store, "eve").await;
+    for friend in [&admin, &cat, &dan] {
+        befriend(&store, &owner, friend).await;
+    }
+    let created = store
+        .create_group(owner.id, "g".into(), vec![admin.id, cat.id, dan.id])
+        .await
+        .unwrap();
+    let group = created.message.conversation_id;
+    store
+        .change_group(owner.id, group, GroupChange::SetRole(admin.id, Role::Admin))
+        .await
+        .unwrap();
+
+    // The sender, within the window.
+    let oops = send(&store, cat.id, group, "oops").await;
+    let recall = store
+        .recall_message(cat.id, group, oops.id, WINDOW_OPEN_MS)
+        .await
+        .unwrap();
+    assert_eq!(recall.message.sender_id, cat.id);
+    assert_eq!(recall.message.seq, oops.seq + 1);
+    assert_eq!(
+        recall.message.content,
+        MessageContent::Recall { target_id: oops.id }
+    );
+    assert_eq!(recall.recipients.len(), 4);
+    let page = store
+        .messages_after(dan.id, group, oops.seq - 1, 10)
+        .await
+        .unwrap();
+    assert_eq!(text_of(&page.messages[0]), ("", true), "blanked");
+    assert_eq!(page.messages[1], recall.message);
+    assert_err!(
+        store
+            .recall_message(cat.id, group, oops.id, WINDOW_OPEN_MS)
+            .await,
+        StoreError::Conflict(_)
+    );
+
+    // Too late for the sender; never for someone else's plain member.
+    let late = send(&store, cat.id, group, "too late").await;
+    assert_err!(
+        store
+            .recall_message(cat.id, group, late.id, WINDOW_CLOSED_MS)
+            .await,
+        StoreError::RecallWindowExpired
+    );
+    assert_err!(
+        store
+            .recall_message(dan.id, group, late.id, WINDOW_OPEN_MS)
+            .await,
+        StoreError::Forbidden(_)
+    );
+    // Admins and the owner recall anyone's message at any time.
+    store
+        .recall_message(admin.id, group, late.id, WINDOW_CLOSED_MS)
+        .await
+        .unwrap();
+    let owners = send(&store, owner.id, group, "owner's").await;
+    store
+        .recall_message(admin.id, group, owners.id, WINDOW_CLOSED_MS)
+        .await
+        .unwrap();
+    let own_late = send(&store, owner.id, group, "mine").await;
+    store
+        .recall_message(owner.id, group, own_late.id, WINDOW_CLOSED_MS)
+        .await
+        .unwrap();
+
+    assert_err!(
+        store
+            .recall_message(owner.id, group, created.message.id, WINDOW_OPEN_MS)
+            .await,
+        StoreError::InvalidInput(_)
+    );
+    assert_err!(
+        store
+            .recall_message(owner.id, group, MessageId(MISSING), WINDOW_OPEN_MS)
+            .await,
+        StoreError::NotFound
+    );
+    let fresh = send(&store, cat.id, group, "fresh").await;
+    assert_err!(
+        store
+            .recall_message(eve.id, group, fresh.id, WINDOW_OPEN_MS)
+            .await,
+        StoreError::NotFound
+    );
+
+    // In a direct conversation nobody is an admin.
+    let direct = store.open_direct(owner.id, cat.id, true).await.unwrap();
+    let hello = send(&store, cat.id, direct, "hello").await;
+    assert_err!(
+        store
+            .recall_message(owner.id, direct, hello.id, WINDOW_OPEN_MS)
+            .await,
+        StoreError::Forbidden(_)
+    );
+    assert_err!(
+        store
+            .recall_message(cat.id, direct, hello.id, WINDOW_CLOSED_MS)
+            .await,
+        StoreError::RecallWindowExpired
+    );
+    // A message is recalled in its own conversation only.
+    assert_err!(
+        store
+            .recall_message(cat.id, direct, fresh.id, WINDOW_OPEN_MS)
+            .await,
+        StoreError::NotFound
+    );
+}
+
+pub async fn paging_after_and_before(store: Arc<dyn Store>) {
+    let ann = user(&store, "ann").await;
+    let bob = user(&store, "bob").await;
+    let eve = user(&store, "eve").await;
+    befriend(&store, &ann, &bob).await;
+    let direct = store.open_direct(ann.id, bob.id, true).await.unwrap();
+    for i in 1..=25 {
+        send(&store, ann.id, direct, &format!("m{i}")).await;
+    }
+
+    let after = |seq, limit| {
+        let store = store.clone();
+        async move {
+            let page = store
+                .messages_after(bob.id, direct, seq, limit)
+                .await
+                .unwrap();
+            (seqs(&page.messages), page.has_more)
+        }
+    };
+    let before = |seq, limit| {
+        let store = store.clone();
+        async move {
+            let page = store
+                .messages_before(bob.id, direct, seq, limit)
+                .await
+                .unwrap();
+            (seqs(&page.messages), page.has_more)
+        }
+    };
+    let range = |from: i64, to: i64| (from..=to).collect::<Vec<_>>();
+
+    assert_eq!(after(0, 10).await, (range(1, 10), true));
+    assert_eq!(after(10, 10).await, (range(11, 20), true));
+    assert_eq!(after(20, 10).await, (range(21, 25), false));
+    assert_eq!(after(25, 10).await, (vec![], false));
+    assert_eq!(after(0, 25).await, (range(1, 25), false));
+    assert_eq!(before(26, 10).await, (range(16, 25), true), "oldest first");
+    assert_eq!(before(16, 10).await, (range(6, 15), true));
+    assert_eq!(before(6, 10).await, (range(1, 5), false));
+    assert_eq!(before(1, 10).await, (vec![], false));
+
+    let page = store.messages_after(bob.id, direct, 0, 1).await.unwrap();
+    assert_eq!(text_of(&page.messages[0]), ("m1", false));
+
+    assert_err!(
+        store.messages_after(eve.id, direct, 0, 10).await,
+        StoreError::NotFound
+    );
+    assert_err!(
+        store.messages_before(eve.id, direct, 26, 10).await,
+        StoreError::NotFound
+    );
+    assert_err!(
+        store
+            .messages_after(ann.id, ConversationId(MISSING), 0, 10)
+            .await,
+        StoreError::NotFound
+    );
+}
+
+pub async fn utf8_round_trips(store: Arc<dyn Store>) {
+    // Unicode case folding decides username uniqueness, not just ASCII.
+    let name = unique("Émile");
+    let emile = store.create_user(new_user(&name)).await.unwrap();
+    assert_err!(
+        store.create_user(new_user(&name.to_lowercase())).await,
+        StoreError::UsernameTaken
+    );
+    assert_eq!(store.user_by_username(&name.to_lowercase()).await.unwrap(), emile);
+
+    let zoe = user(&store, "zoë").await;
+    let request = store
+        .create_friend_request(emile.id, zoe.id, Some("salut 👋 ça va?".into()))
+        .await
+        .unwrap();
+    assert_eq!(request.greeting.as_deref(), Some("salut 👋 ça va?"));
+    store
+        .answer_friend_request(zoe.id, request.id, true)
+        .await
+        .unwrap();
+    store
+        .update_profile(
+            zoe.id,
+            ProfileUpdate {
+                nickname: Some("Zoë 🌸".into()),
+                ..ProfileUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.user(zoe.id).await.unwrap().nickname, "Zoë 🌸");
+
+    let texts = [
+        "héllo wörld",
+        "你好，世界",
+        "👨‍👩‍👧‍👦 family, 🏳️‍🌈 flag",
+        "🦀🚀✨",
+        "مرحبا بالعالم",
+        "e\u{301} combining",
+        "tab\tnew\nline \"quotes\" 'single' \\backslash",
+        "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 outside the BMP",
+    ];
+    let group = store
+        .create_group(emile.id, "Équipe 🎉".into(), vec![zoe.id])
+        .await
+        .unwrap()
+        .message
+        .conversation_id;
+    for words in texts {
+        send(&store, zoe.id, group, words).await;
+    }
+    let page = store.messages_after(emile.id, group, 1, 100).await.unwrap();
+    let stored: Vec<&str> = page.messages.iter().map(|m| text_of(m).0).collect();
+    assert_eq!(stored, texts);
+    let listed = summary(&store, emile.id, group).await;
+    assert_eq!(listed.name.as_deref(), Some("Équipe 🎉"));
+    let last = listed.last_message.expect("last message");
+    assert_eq!(text_of(&last).0, texts[texts.len() - 1]);
+}
+
+pub async fn conversation_list_and_detail(store: Arc<dyn Store>) {
+    let ann = user(&store, "ann").await;
+    let bob = user(&store, "bob").await;
+    let cal = user(&store, "cal").await;
+    let eve = user(&store, "eve").await;
+    befriend(&store, &ann, &bob).await;
+    befriend(&store, &ann, &cal).await;
+
+    let direct = store.open_direct(ann.id, bob.id, true).await.unwrap();
+    let empty = summary(&store, ann.id, direct).await;
+    assert_eq!(empty.kind, ConversationKind::Direct);
+    assert_eq!(empty.name, None);
+    assert_eq!(empty.peer.as_ref(), Some(&bob));
+    assert_eq!(empty.peer_online, None);
+    assert_eq!(empty.my_role, Role::Member);
+    assert_eq!(empty.member_count, 2);
+    assert_eq!((empty.last_seq, empty.read_seq, empty.unread_count), (0, 0, 0));
+    assert_eq!(empty.last_message, None);
+
+    let created = store
+        .create_group(ann.id, "trio".into(), vec![bob.id, cal.id])
+        .await
+        .unwrap();
+    let group = created.message.conversation_id;
+    let hi = send(&store, bob.id, direct, "hi ann").await;
+
+    let listed = store.conversations(ann.id).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(
+        listed
+            .windows(2)
+            .all(|w| w[0].last_activity_ms >= w[1].last_activity_ms),
+        "newest activity first"
+    );
+    let direct_line = listed.iter().find(|c| c.id == direct).expect("direct");
+    assert_eq!(direct_line.last_message.as_ref(), Some(&hi));
+    assert_eq!(direct_line.unread_count, 1);
+    assert_eq!(direct_line.peer.as_ref(), Some(&bob));
+    let group_line = listed.iter().find(|c| c.id == group).expect("group");
+    assert_eq!(group_line.kind, ConversationKind::Group);
+    assert_eq!(group_line.name.as_deref(), Some("trio"));
+    assert_eq!(group_line.peer, None);
+    assert_eq!(group_line.my_role, Role::Owner);
+    assert_eq!(group_line.member_count, 3);
+    assert_eq!(group_line.last_message.as_ref(), Some(&created.message));
+    assert!(direct_line.last_activity_ms >= group_line.last_activity_ms);
+
+    let cals: Vec<ConversationId> = store
+        .conversations(cal.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(cals, vec![group]);
+    assert!(store.conversations(eve.id).await.unwrap().is_empty());
+
+    let detail = store.conversation(bob.id, group).await.unwrap();
+    assert_eq!(detail.summary.my_role, Role::Member);
+    let mut roles: Vec<(UserId, Role, i64)> = detail
+        .members
+        .iter()
+        .map(|m| (m.user.id, m.role, m.read_seq))
+        .collect();
+    roles.sort();
+    let mut expected = vec![
+        (ann.id, Role::Owner, 1),
+        (bob.id, Role::Member, 0),
+        (cal.id, Role::Member, 0),
+    ];
+    expected.sort();
+    assert_eq!(roles, expected);
+
+    assert!(store.is_member(cal.id, group).await.unwrap());
+    assert!(!store.is_member(cal.id, direct).await.unwrap());
+    assert!(!store.is_member(ann.id, ConversationId(MISSING)).await.unwrap());
+    assert_err!(
+        store.conversation(eve.id, group).await,
+        StoreError::NotFound
+    );
+    assert_err!(
+        store.conversation(ann.id, ConversationId(MISSING)).await,
+        StoreError::NotFound
+    );
+}
+
+pub async fn data_survives_reopen(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let ann = user(&store, "ann").await;
+    let bob = user(&store, "bob").await;
+    befriend(&store, &ann, &bob).await;
+    let direct = store.open_direct(ann.id, bob.id, true).await.unwrap();
+    let mut sent = Vec::new();
+    for words in ["one", "two 🦀", "three"] {
+        sent.push(send(&store, ann.id, direct, words).await);
+    }
+    store.mark_read(bob.id, direct, 2).await.unwrap();
+    let token = unique("token").into_bytes();
+    let session = store
+        .create_session(NewSession {
+            user_id: ann.id,
+            token_hash: token.clone(),
+            device_name: "phone".into(),
+            expires_at_ms: i64::MAX,
+        })
+        .await
+        .unwrap();
+    drop(store);
+
+    let store = backend.open().await;
+    assert_eq!(store.user_by_username(&ann.username).await.unwrap(), ann);
+    assert_eq!(store.friend_ids(ann.id).await.unwrap(), vec![bob.id]);
+    assert_eq!(
+        store.session_by_token_hash(&token, 0).await.unwrap().id,
+        session
+    );
+    let page = store.messages_after(bob.id, direct, 0, 10).await.unwrap();
+    assert_eq!(page.messages, sent);
+    let bobs = summary(&store, bob.id, direct).await;
+    assert_eq!((bobs.read_seq, bobs.unread_count, bobs.last_seq), (2, 1, 3));
+    // The seq counter survived too.
+    assert_eq!(send(&store, bob.id, direct, "four").await.seq, 4);
+}

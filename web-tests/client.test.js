@@ -1,0 +1,310 @@
+// End-to-end tests of the web client in headless Chromium against a real
+// Banter server. Run from the repository root:
+//   BANTER_BIN=target/debug/banter node --test web-tests/
+
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import {
+  PASSWORD, befriend, conversationItem, launchBrowser, login, messageTexts, openChatByName,
+  openDirectChat, openUser, register, sendMessage, startServer, uniqueName, waitConnected, waitForMessage,
+} from './helpers.js';
+
+const SCREENSHOT_PATH = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'docs', 'screenshot.png');
+const TEST_TIMEOUT_MS = 120_000;
+
+let browser;
+before(async () => {
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+});
+
+/** Runs `body` with a fresh server; stops it and closes the contexts afterwards. */
+async function withServer(body) {
+  const server = await startServer();
+  const contexts = [];
+  const open = async (options) => {
+    const user = await openUser(browser, server.url, options);
+    contexts.push(user.context);
+    return user;
+  };
+  try {
+    await body({ server, open });
+  } finally {
+    await Promise.all(contexts.map((c) => c.close().catch(() => {})));
+    await server.dispose();
+  }
+}
+
+describe('web client', { timeout: TEST_TIMEOUT_MS }, () => {
+  test('two users register, become friends and chat both ways without reloading', () => withServer(async ({ open }) => {
+    const alice = await open();
+    const bob = await open();
+    const aliceName = uniqueName('alice');
+    const bobName = uniqueName('bob');
+    await register(alice.page, aliceName, 'Alice');
+    await register(bob.page, bobName, 'Bob');
+
+    await befriend(alice.page, bob.page, aliceName, bobName, 'Hello from Alice');
+
+    await openDirectChat(alice.page, bobName);
+    await sendMessage(alice.page, 'Hi Bob, how are you?');
+
+    // Bob sees the chat appear in his list with an unread badge, live.
+    await bob.page.getByTestId('nav-chats').click();
+    const item = conversationItem(bob.page, 'Alice');
+    await item.getByTestId('unread-badge').filter({ hasText: '1' }).waitFor();
+    await bob.page.waitForFunction(() => document.title === '(1) Banter');
+    await item.click();
+    await waitForMessage(bob.page, 'Hi Bob, how are you?');
+    await item.getByTestId('unread-badge').waitFor({ state: 'detached' });
+    await bob.page.waitForFunction(() => document.title === 'Banter');
+
+    // Alice's message turns "Read" once Bob has it on screen.
+    await alice.page.locator('[data-testid=message][data-status=sent] [data-testid=receipt]', { hasText: 'Read' }).waitFor();
+
+    await sendMessage(bob.page, 'Great, thanks!\nAnd you?');
+    await waitForMessage(alice.page, 'Great, thanks!\nAnd you?');
+    await sendMessage(alice.page, 'Doing well 😀');
+    await waitForMessage(bob.page, 'Doing well 😀');
+
+    // Typing indicator reaches the other side.
+    await bob.page.getByTestId('composer-input').pressSequentially('typ');
+    await alice.page.getByTestId('typing-indicator').filter({ hasText: 'Bob is typing' }).waitFor();
+
+    // Own messages on the right, the peer's on the left.
+    assert.deepEqual(await messageTexts(alice.page), ['Hi Bob, how are you?', 'Great, thanks!\nAnd you?', 'Doing well 😀']);
+    const sides = await alice.page.$$eval('[data-testid=message]', (els) => els.map((e) => e.classList.contains('mine')));
+    assert.deepEqual(sides, [true, false, true]);
+
+    mkdirSync(path.dirname(SCREENSHOT_PATH), { recursive: true });
+    await alice.page.screenshot({ path: SCREENSHOT_PATH });
+    assert.deepEqual(alice.errors, []);
+    assert.deepEqual(bob.errors, []);
+  }));
+
+  test('a group of three: unread badges appear and clear; the sender sees read counts', () => withServer(async ({ open }) => {
+    const [alice, bob, carol] = [await open(), await open(), await open()];
+    const names = { alice: uniqueName('alice'), bob: uniqueName('bob'), carol: uniqueName('carol') };
+    await register(alice.page, names.alice, 'Alice');
+    await register(bob.page, names.bob, 'Bob');
+    await register(carol.page, names.carol, 'Carol');
+    await befriend(alice.page, bob.page, names.alice, names.bob);
+    await befriend(alice.page, carol.page, names.alice, names.carol);
+
+    // Alice creates the group with both friends.
+    await alice.page.getByTestId('nav-chats').click();
+    await alice.page.getByTestId('new-group').click();
+    await alice.page.getByTestId('group-name-input').fill('Study group');
+    await alice.page.getByTestId('group-member-option').filter({ hasText: 'Bob' }).getByTestId('group-member-checkbox').check();
+    await alice.page.getByTestId('group-member-option').filter({ hasText: 'Carol' }).getByTestId('group-member-checkbox').check();
+    await alice.page.getByTestId('create-group-submit').click();
+    await alice.page.locator('[data-testid=chat-title]', { hasText: 'Study group' }).waitFor();
+    await sendMessage(alice.page, 'Welcome to the group!');
+    await alice.page.locator('[data-testid=receipt]', { hasText: '0 read' }).waitFor();
+
+    // Bob and Carol get the group live, with one unread message each.
+    for (const member of [bob, carol]) {
+      await member.page.getByTestId('nav-chats').click();
+      await conversationItem(member.page, 'Study group').getByTestId('unread-badge').filter({ hasText: '1' }).waitFor();
+      await member.page.getByTestId('nav-chats-badge').filter({ hasText: '1' }).waitFor();
+    }
+
+    await openChatByName(bob.page, 'Study group');
+    await waitForMessage(bob.page, 'Welcome to the group!');
+    // In a group, others' messages carry the sender's name.
+    await bob.page.getByTestId('message-sender').filter({ hasText: 'Alice' }).waitFor();
+    await conversationItem(bob.page, 'Study group').getByTestId('unread-badge').waitFor({ state: 'detached' });
+    await alice.page.locator('[data-testid=receipt]', { hasText: '1 read' }).waitFor();
+    // Carol has not read yet: her badge is still there.
+    assert.equal(await conversationItem(carol.page, 'Study group').getByTestId('unread-badge').textContent(), '1');
+
+    await openChatByName(carol.page, 'Study group');
+    await waitForMessage(carol.page, 'Welcome to the group!');
+    await conversationItem(carol.page, 'Study group').getByTestId('unread-badge').waitFor({ state: 'detached' });
+    await alice.page.locator('[data-testid=receipt]', { hasText: '2 read' }).waitFor();
+
+    // Bob answers; Carol (chat open) sees it, Alice too.
+    await sendMessage(bob.page, 'Thanks Alice!');
+    await waitForMessage(carol.page, 'Thanks Alice!');
+    await waitForMessage(alice.page, 'Thanks Alice!');
+
+    // The member list shows roles.
+    await alice.page.getByTestId('chat-info-toggle').click();
+    await alice.page.getByTestId('member-row').nth(2).waitFor();
+    assert.equal(await alice.page.locator('[data-testid=member-row][data-role=owner] [data-testid=member-name]').textContent(), 'Alice (You)');
+  }));
+
+  test('messages sent while a user is offline arrive in order, once, when they return', () => withServer(async ({ open }) => {
+    const alice = await open();
+    let bob = await open();
+    const aliceName = uniqueName('alice');
+    const bobName = uniqueName('bob');
+    await register(alice.page, aliceName, 'Alice');
+    await register(bob.page, bobName, 'Bob');
+    await befriend(alice.page, bob.page, aliceName, bobName);
+    await openDirectChat(alice.page, bobName);
+    await sendMessage(alice.page, 'before you left');
+    await openChatByName(bob.page, 'Alice');
+    await waitForMessage(bob.page, 'before you left');
+
+    // Bob closes his browser; his login stays saved in its storage.
+    const saved = await bob.context.storageState();
+    await bob.context.close();
+
+    const missed = ['while away 1', 'while away 2', 'while away 3'];
+    for (const text of missed) await sendMessage(alice.page, text);
+
+    // Bob comes back: still logged in; three unread, each message exactly once and in order.
+    bob = await open({ storageState: saved });
+    await waitConnected(bob.page);
+    await conversationItem(bob.page, 'Alice').getByTestId('unread-badge').filter({ hasText: '3' }).waitFor();
+    await openChatByName(bob.page, 'Alice');
+    await waitForMessage(bob.page, 'while away 3');
+    assert.deepEqual(await messageTexts(bob.page), ['before you left', ...missed]);
+
+    // A network drop on a live page: messages sent meanwhile show up after it returns.
+    await bob.context.setOffline(true);
+    await sendMessage(alice.page, 'during the drop');
+    await bob.context.setOffline(false);
+    await waitForMessage(bob.page, 'during the drop');
+    assert.deepEqual(await messageTexts(bob.page), ['before you left', ...missed, 'during the drop']);
+  }));
+
+  test('friends see each other come online and go offline', () => withServer(async ({ open }) => {
+    const alice = await open();
+    let bob = await open();
+    const aliceName = uniqueName('alice');
+    const bobName = uniqueName('bob');
+    await register(alice.page, aliceName, 'Alice');
+    await register(bob.page, bobName, 'Bob');
+    await befriend(alice.page, bob.page, aliceName, bobName);
+    const bobRow = alice.page.locator(`[data-testid=friend][data-username="${bobName}"]`);
+    await bobRow.and(alice.page.locator('[data-online=true]')).waitFor();
+
+    const saved = await bob.context.storageState();
+    await bob.context.close();
+    await bobRow.and(alice.page.locator('[data-online=false]')).waitFor();
+
+    bob = await open({ storageState: saved });
+    await waitConnected(bob.page);
+    await bobRow.and(alice.page.locator('[data-online=true]')).waitFor();
+    await openDirectChat(alice.page, bobName);
+    await alice.page.getByTestId('chat-subtitle').filter({ hasText: 'Online' }).waitFor();
+  }));
+
+  test('the page survives a server restart without losing or doubling messages', () => withServer(async ({ server, open }) => {
+    const alice = await open();
+    const bob = await open();
+    const aliceName = uniqueName('alice');
+    const bobName = uniqueName('bob');
+    await register(alice.page, aliceName, 'Alice');
+    await register(bob.page, bobName, 'Bob');
+    await befriend(alice.page, bob.page, aliceName, bobName);
+    await openDirectChat(alice.page, bobName);
+    await sendMessage(alice.page, 'one');
+    await openChatByName(bob.page, 'Alice');
+    await waitForMessage(bob.page, 'one');
+    await sendMessage(bob.page, 'two');
+    await waitForMessage(alice.page, 'two');
+
+    await server.stop();
+    for (const user of [alice, bob]) {
+      await user.page.locator('[data-testid=connection-banner]:not([hidden])').waitFor();
+    }
+    // Written during the outage: stays pending, then goes out after reconnecting.
+    const input = alice.page.getByTestId('composer-input');
+    await input.fill('three (sent during the outage)');
+    await input.press('Enter');
+    await waitForMessage(alice.page, 'three (sent during the outage)', { status: 'pending' });
+
+    const restarted = await startServer({ dataDir: server.dataDir, port: server.port });
+    try {
+      for (const user of [alice, bob]) {
+        // The banner offers "Retry now"; waiting for the backoff works too, but is slower.
+        await user.page.locator('[data-testid=connection-banner][hidden]').waitFor({ state: 'attached', timeout: 45_000 });
+      }
+      await waitForMessage(alice.page, 'three (sent during the outage)', { status: 'sent' });
+      await waitForMessage(bob.page, 'three (sent during the outage)');
+      await sendMessage(bob.page, 'four');
+      await waitForMessage(alice.page, 'four');
+      const expected = ['one', 'two', 'three (sent during the outage)', 'four'];
+      assert.deepEqual(await messageTexts(alice.page), expected);
+      assert.deepEqual(await messageTexts(bob.page), expected);
+
+      // A reload shows the same history: nothing was stored twice.
+      await bob.page.reload();
+      await waitConnected(bob.page);
+      await openChatByName(bob.page, 'Alice');
+      await waitForMessage(bob.page, 'four');
+      assert.deepEqual(await messageTexts(bob.page), expected);
+    } finally {
+      await restarted.stop();
+    }
+  }));
+
+  test('message text is never interpreted as HTML; only http(s) URLs become links', () => withServer(async ({ open }) => {
+    const alice = await open();
+    const bob = await open();
+    const aliceName = uniqueName('alice');
+    const bobName = uniqueName('bob');
+    await register(alice.page, aliceName, '<b>Alice</b>');
+    await register(bob.page, bobName, 'Bob');
+    await befriend(alice.page, bob.page, aliceName, bobName);
+    await openDirectChat(alice.page, bobName);
+
+    const attack = '<img src=x onerror=alert(1)>';
+    await sendMessage(alice.page, attack);
+    await sendMessage(alice.page, 'see https://example.com/a?b=1 and javascript:alert(2)');
+    await openChatByName(bob.page, '<b>Alice</b>');
+    for (const page of [alice.page, bob.page]) {
+      await waitForMessage(page, attack);
+      const bubble = page.getByTestId('message-bubble').filter({ hasText: attack });
+      assert.equal(await bubble.locator('img').count(), 0);
+      assert.equal(await bubble.innerText(), attack);
+      assert.equal(await page.locator('[data-testid=message-list] img[src="x"]').count(), 0);
+      const links = await page.$$eval('[data-testid=message-bubble] a', (as) => as.map((a) => [a.getAttribute('href'), a.target, a.rel]));
+      assert.deepEqual(links, [['https://example.com/a?b=1', '_blank', 'noopener noreferrer']]);
+    }
+    // The nickname with markup is shown as text too.
+    assert.equal(await bob.page.getByTestId('chat-title').textContent(), '<b>Alice</b>');
+    assert.equal(await bob.page.locator('[data-testid=chat-title] b').count(), 0);
+    assert.deepEqual(alice.dialogs, []);
+    assert.deepEqual(bob.dialogs, []);
+  }));
+
+  test('login and registration errors are shown inline', () => withServer(async ({ server, open }) => {
+    const first = await open();
+    const name = uniqueName('dana');
+    await register(first.page, name, 'Dana');
+    // Log out, then try the wrong password.
+    await first.page.getByTestId('nav-settings').click();
+    await first.page.getByTestId('logout').click();
+    await login(first.page, name, 'not-the-password');
+    await first.page.getByTestId('auth-error').filter({ hasText: 'Wrong username or password' }).waitFor();
+
+    // The same username again (case-insensitively) is taken.
+    const second = await open();
+    await second.page.getByTestId('auth-switch').click();
+    await second.page.getByTestId('auth-username').fill(name.toUpperCase());
+    await second.page.getByTestId('auth-password').fill(PASSWORD);
+    await second.page.getByTestId('auth-submit').click();
+    await second.page.getByTestId('auth-error').filter({ hasText: 'username is taken' }).waitFor();
+
+    // The right password works; a reload keeps the session.
+    await login(first.page, name);
+    await waitConnected(first.page);
+    await first.page.reload();
+    await waitConnected(first.page);
+
+    // With the server gone, logging in says so.
+    await server.stop();
+    await second.page.getByTestId('auth-switch').click();
+    await login(second.page, name);
+    await second.page.getByTestId('auth-error').filter({ hasText: 'Cannot reach the server' }).waitFor();
+  }));
+});
