@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
-  PASSWORD, befriend, conversationItem, launchBrowser, login, messageTexts, openChatByName,
+  PASSWORD, befriend, conversationItem, expectMessages, launchBrowser, login, openChatByName,
   openDirectChat, openUser, register, sendMessage, startServer, uniqueName, waitConnected, waitForMessage,
 } from './helpers.js';
 
@@ -77,9 +77,19 @@ describe('web client', { timeout: TEST_TIMEOUT_MS }, () => {
     await alice.page.getByTestId('typing-indicator').filter({ hasText: 'Bob is typing' }).waitFor();
 
     // Own messages on the right, the peer's on the left.
-    assert.deepEqual(await messageTexts(alice.page), ['Hi Bob, how are you?', 'Great, thanks!\nAnd you?', 'Doing well 😀']);
+    await expectMessages(alice.page, ['Hi Bob, how are you?', 'Great, thanks!\nAnd you?', 'Doing well 😀']);
     const sides = await alice.page.$$eval('[data-testid=message]', (els) => els.map((e) => e.classList.contains('mine')));
     assert.deepEqual(sides, [true, false, true]);
+
+    // Recall (within two minutes) from the message's menu; both sides show the notice.
+    await sendMessage(alice.page, 'sent to the wrong chat');
+    const wrong = alice.page.getByTestId('message').filter({ hasText: 'sent to the wrong chat' });
+    await wrong.hover();
+    await wrong.getByTestId('message-menu').click();
+    await alice.page.getByTestId('recall-message').click();
+    await alice.page.getByTestId('recalled-notice').filter({ hasText: 'You recalled a message' }).waitFor();
+    await bob.page.getByTestId('recalled-notice').filter({ hasText: 'Alice recalled a message' }).waitFor();
+    assert.equal(await bob.page.getByText('sent to the wrong chat').count(), 0);
 
     mkdirSync(path.dirname(SCREENSHOT_PATH), { recursive: true });
     await alice.page.screenshot({ path: SCREENSHOT_PATH });
@@ -165,14 +175,14 @@ describe('web client', { timeout: TEST_TIMEOUT_MS }, () => {
     await conversationItem(bob.page, 'Alice').getByTestId('unread-badge').filter({ hasText: '3' }).waitFor();
     await openChatByName(bob.page, 'Alice');
     await waitForMessage(bob.page, 'while away 3');
-    assert.deepEqual(await messageTexts(bob.page), ['before you left', ...missed]);
+    await expectMessages(bob.page, ['before you left', ...missed]);
 
     // A network drop on a live page: messages sent meanwhile show up after it returns.
     await bob.context.setOffline(true);
     await sendMessage(alice.page, 'during the drop');
     await bob.context.setOffline(false);
     await waitForMessage(bob.page, 'during the drop');
-    assert.deepEqual(await messageTexts(bob.page), ['before you left', ...missed, 'during the drop']);
+    await expectMessages(bob.page, ['before you left', ...missed, 'during the drop']);
   }));
 
   test('friends see each other come online and go offline', () => withServer(async ({ open }) => {
@@ -233,18 +243,86 @@ describe('web client', { timeout: TEST_TIMEOUT_MS }, () => {
       await sendMessage(bob.page, 'four');
       await waitForMessage(alice.page, 'four');
       const expected = ['one', 'two', 'three (sent during the outage)', 'four'];
-      assert.deepEqual(await messageTexts(alice.page), expected);
-      assert.deepEqual(await messageTexts(bob.page), expected);
+      await expectMessages(alice.page, expected);
+      await expectMessages(bob.page, expected);
 
       // A reload shows the same history: nothing was stored twice.
       await bob.page.reload();
       await waitConnected(bob.page);
       await openChatByName(bob.page, 'Alice');
       await waitForMessage(bob.page, 'four');
-      assert.deepEqual(await messageTexts(bob.page), expected);
+      await expectMessages(bob.page, expected);
     } finally {
       await restarted.stop();
     }
+  }));
+
+  test('messages written while the server is down survive closing the browser', () => withServer(async ({ server, open }) => {
+    const alice = await open();
+    let bob = await open();
+    const aliceName = uniqueName('alice');
+    const bobName = uniqueName('bob');
+    await register(alice.page, aliceName, 'Alice');
+    await register(bob.page, bobName, 'Bob');
+    await befriend(alice.page, bob.page, aliceName, bobName);
+    await openDirectChat(bob.page, aliceName);
+    await sendMessage(bob.page, 'first');
+
+    await server.stop();
+    await bob.page.locator('[data-testid=connection-banner]:not([hidden])').waitFor();
+    const input = bob.page.getByTestId('composer-input');
+    await input.fill('written offline');
+    await input.press('Enter');
+    await waitForMessage(bob.page, 'written offline', { status: 'pending' });
+    const saved = await bob.context.storageState();
+    await bob.context.close();
+
+    const restarted = await startServer({ dataDir: server.dataDir, port: server.port });
+    try {
+      bob = await open({ storageState: saved });
+      await waitConnected(bob.page);
+      await openChatByName(alice.page, 'Bob');
+      await waitForMessage(alice.page, 'written offline');
+      await expectMessages(alice.page, ['first', 'written offline']);
+      await openChatByName(bob.page, 'Alice');
+      await waitForMessage(bob.page, 'written offline', { status: 'sent' });
+      await expectMessages(bob.page, ['first', 'written offline']);
+    } finally {
+      await restarted.stop();
+    }
+  }));
+
+  test('phone-sized screens show the list and the chat as separate views; Chinese UI', () => withServer(async ({ open }) => {
+    const phone = { width: 390, height: 780 };
+    const alice = await open({ viewport: phone });
+    const bob = await open();
+    const aliceName = uniqueName('alice');
+    const bobName = uniqueName('bob');
+    await register(alice.page, aliceName, 'Alice');
+    await register(bob.page, bobName, 'Bob');
+    await befriend(bob.page, alice.page, bobName, aliceName);
+    await openDirectChat(bob.page, aliceName);
+    await sendMessage(bob.page, 'hello phone');
+
+    await openChatByName(alice.page, 'Bob');
+    await waitForMessage(alice.page, 'hello phone');
+    assert.equal(await alice.page.getByTestId('conversation-list').isVisible(), false);
+    await alice.page.getByTestId('chat-pane').getByTestId('back').click();
+    await alice.page.getByTestId('conversation-list').waitFor();
+    assert.equal(await alice.page.getByTestId('chat-pane').isVisible(), false);
+
+    // Switch to Simplified Chinese; the choice survives a reload.
+    await alice.page.getByTestId('nav-settings').click();
+    await alice.page.getByTestId('language-select').selectOption('zh-CN');
+    await alice.page.getByTestId('logout').filter({ hasText: '退出登录' }).waitFor();
+    await alice.page.getByTestId('settings-pane').getByTestId('back').click();
+    await alice.page.getByTestId('nav-chats').filter({ hasText: '消息' }).waitFor();
+    await alice.page.reload();
+    await waitConnected(alice.page);
+    await alice.page.getByTestId('nav-chats').filter({ hasText: '消息' }).waitFor();
+    assert.equal(await alice.page.evaluate(() => document.documentElement.lang), 'zh-CN');
+    await openChatByName(alice.page, 'Bob');
+    await alice.page.getByTestId('send-button').filter({ hasText: '发送' }).waitFor();
   }));
 
   test('message text is never interpreted as HTML; only http(s) URLs become links', () => withServer(async ({ open }) => {
@@ -275,6 +353,8 @@ describe('web client', { timeout: TEST_TIMEOUT_MS }, () => {
     assert.equal(await bob.page.locator('[data-testid=chat-title] b').count(), 0);
     assert.deepEqual(alice.dialogs, []);
     assert.deepEqual(bob.dialogs, []);
+    assert.deepEqual(alice.errors, []);
+    assert.deepEqual(bob.errors, []);
   }));
 
   test('login and registration errors are shown inline', () => withServer(async ({ server, open }) => {

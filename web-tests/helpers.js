@@ -102,6 +102,11 @@ export async function openUser(browser, baseURL, { storageState, viewport = { wi
   });
   const errors = [];
   page.on('pageerror', (err) => errors.push(err));
+  // The server's CSP forbids inline scripts and styles; a violation means
+  // the client broke it somewhere.
+  page.on('console', (message) => {
+    if (message.type() === 'error' && /Content Security Policy/i.test(message.text())) errors.push(message.text());
+  });
   page.setDefaultTimeout(UI_TIMEOUT_MS);
   await page.goto('/');
   return { context, page, dialogs, errors };
@@ -197,4 +202,20 @@ export async function waitForMessage(page, text, { status } = {}) {
 /** The texts of all message bubbles in the open chat, top to bottom. */
 export function messageTexts(page) {
   return page.$$eval('[data-testid=message-text]', (els) => els.map((e) => e.textContent));
+}
+
+/**
+ * Waits until the open chat shows exactly these texts, in this order (history
+ * pages and syncs arrive asynchronously); on timeout, fails with what it shows.
+ */
+export async function expectMessages(page, expected, timeout = UI_TIMEOUT_MS) {
+  try {
+    await page.waitForFunction((wanted) => {
+      const texts = [...document.querySelectorAll('[data-testid=message-text]')].map((e) => e.textContent);
+      return JSON.stringify(texts) === JSON.stringify(wanted);
+    }, expected, { timeout });
+  } catch (err) {
+    const actual = await messageTexts(page);
+    throw new Error(`chat shows ${JSON.stringify(actual)}, expected ${JSON.stringify(expected)}`, { cause: err });
+  }
 }

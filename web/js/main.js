@@ -3,7 +3,7 @@
 
 import { api, setToken, setUnauthorizedHandler } from './api.js';
 import { t } from './i18n.js';
-import { Connection } from './socket.js';
+import { Connection, clearOutbox, restoreOutbox, saveOutbox } from './socket.js';
 import { store } from './store.js';
 import { App } from './ui/app.js';
 import { renderAuth } from './ui/auth.js';
@@ -16,6 +16,7 @@ const SESSION_KEY = 'banter.session';
 const root = document.getElementById('app');
 let connection = null;
 let app = null;
+let unsubscribeOutbox = null;
 
 function loadSession() {
   try {
@@ -48,6 +49,10 @@ function startApp(session) {
     onRequestError: (kind, code) => toast(errorText(code), 'error'),
   });
   app = new App(root, { connection, onLogout: logout });
+  restoreOutbox(session.user.id);
+  unsubscribeOutbox = store.subscribe((topics) => {
+    if (topics.has('messages') || topics.has('all')) saveOutbox(session.user.id);
+  });
   connection.start();
   // The saved profile may be stale (edited on another device).
   api.me().then((user) => {
@@ -65,6 +70,10 @@ function onLiveMessage(message) {
 }
 
 function endSession(notice) {
+  unsubscribeOutbox?.();
+  unsubscribeOutbox = null;
+  // Unsent messages belong to the session that wrote them; they are dropped with it.
+  if (store.me) clearOutbox(store.me.id);
   connection?.stop();
   connection = null;
   app?.destroy();
@@ -76,6 +85,9 @@ function endSession(notice) {
 }
 
 async function logout() {
+  // Stop first: the server closes this session's sockets with 4001, which
+  // would otherwise read as "your session has ended".
+  connection?.stop();
   try {
     await api.logout();
   } catch {

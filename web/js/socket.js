@@ -348,16 +348,17 @@ export class Connection {
   async #resync(generation) {
     let lists;
     try {
-      lists = await Promise.all([api.conversations(), api.friends(), api.friendRequests()]);
+      lists = await Promise.all([api.conversations(), api.friends(), api.friendRequests(), api.blocks()]);
     } catch (err) {
       if (generation === this.generation && !(err instanceof ApiError && err.code === 'unauthorized')) this.#drop();
       return;
     }
     if (generation !== this.generation || !this.ready) return;
-    const [conversations, friends, requests] = lists;
+    const [conversations, friends, requests, blocks] = lists;
     store.setConversations(conversations);
     store.setFriends(friends);
     store.setRequests(requests);
+    store.setBlocks(blocks);
     for (const conv of store.conversations.values()) {
       if (conv.summary.last_seq > conv.cursor) this.syncConversation(conv.id);
     }
@@ -469,7 +470,13 @@ export class Connection {
   #resendPending() {
     const all = [...store.pending.values()].sort((a, b) => a.createdAtMs - b.createdAtMs);
     for (const pending of all) {
-      if (store.conversation(pending.conversationId)) this.#transmit(pending);
+      if (store.conversation(pending.conversationId)) {
+        this.#transmit(pending);
+      } else {
+        // We are no longer in that conversation: the message can never be delivered.
+        store.pending.delete(pending.clientMsgId);
+        store.emit('messages');
+      }
     }
   }
 
@@ -496,4 +503,46 @@ export class Connection {
     this.lastTypingSentMs.set(conversationId, now);
     this.#send({ type: 'typing', conversation_id: conversationId });
   }
+}
+
+// ---- unsent messages survive a reload ----
+
+const OUTBOX_KEY_PREFIX = 'banter.outbox.';
+
+/**
+ * Puts back the messages that were still unacked when the page was closed;
+ * the resync after the next hello sends them with their original
+ * client_msg_id, so one that did reach the server is not stored twice.
+ */
+export function restoreOutbox(userId) {
+  let saved = [];
+  try {
+    saved = JSON.parse(localStorage.getItem(OUTBOX_KEY_PREFIX + userId)) ?? [];
+  } catch {
+    saved = [];
+  }
+  for (const p of Array.isArray(saved) ? saved : []) {
+    if (typeof p?.clientMsgId !== 'string' || typeof p.text !== 'string') continue;
+    store.pending.set(p.clientMsgId, {
+      clientMsgId: p.clientMsgId, conversationId: p.conversationId, text: p.text,
+      createdAtMs: p.createdAtMs, status: 'pending', error: null, timer: null,
+    });
+  }
+  if (store.pending.size) store.emit('messages');
+}
+
+export function saveOutbox(userId) {
+  const key = OUTBOX_KEY_PREFIX + userId;
+  const list = [...store.pending.values()].map(({ clientMsgId, conversationId, text, createdAtMs }) =>
+    ({ clientMsgId, conversationId, text, createdAtMs }));
+  try {
+    if (list.length) localStorage.setItem(key, JSON.stringify(list));
+    else localStorage.removeItem(key);
+  } catch {
+    // Storage full or disabled: the messages still go out while the page stays open.
+  }
+}
+
+export function clearOutbox(userId) {
+  localStorage.removeItem(OUTBOX_KEY_PREFIX + userId);
 }

@@ -138,6 +138,9 @@ class Store {
         conv.summary = summary;
         conv.unreadCountedThrough = Math.max(conv.unreadCountedThrough, summary.last_seq);
       }
+      // Others' read pointers moved while we were away, with no replay (only
+      // read_updated, live): refetch the members when the chat is shown.
+      if (conv) conv.membersStale = true;
       if (summary.peer && summary.peer_online !== null && summary.peer_online !== undefined) {
         if (summary.peer_online) this.online.add(summary.peer.id);
         else this.online.delete(summary.peer.id);
@@ -146,7 +149,7 @@ class Store {
     for (const id of [...this.conversations.keys()]) {
       if (!seen.has(id)) this.conversations.delete(id);
     }
-    this.emit('conversations', 'messages', 'presence');
+    this.emit('conversations', 'messages', 'presence', 'members');
   }
 
   /** A conversation we just joined, created or opened. */
@@ -445,6 +448,10 @@ class Store {
     if (request.status === 'pending') list.unshift(request);
     this.requests = { ...this.requests, [key]: list };
     this.emit('requests');
+  }
+
+  isBlocked(userId) {
+    return this.blocks.some((b) => b.id === userId);
   }
 
   setBlocks(list) {

@@ -83,6 +83,9 @@ export default {
   'notice.ownershipTransferred': '{from} made {to} the owner',
   'notice.disbanded': '{by} disbanded the group',
   'notice.unknown': 'The group changed',
+  'notice.role.owner': 'the owner',
+  'notice.role.admin': 'an admin',
+  'notice.role.member': 'a regular member',
 
   'role.owner': 'Owner',
   'role.admin': 'Admin',
@@ -140,6 +143,7 @@ export default {
   'contacts.blockConfirm': 'Block {name}? Neither of you will be able to message the other.',
   'contacts.blocked': '{name} is blocked.',
   'contacts.unblock': 'Unblock',
+  'contacts.blockedLabel': 'Blocked',
   'contacts.showBlocked': 'Show blocked users',
   'contacts.hideBlocked': 'Hide blocked users',
   'contacts.noBlocked': 'You have not blocked anyone.',

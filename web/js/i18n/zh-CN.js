@@ -82,6 +82,9 @@ export default {
   'notice.ownershipTransferred': '{from}将群主转让给了{to}',
   'notice.disbanded': '{by}解散了该群',
   'notice.unknown': '群信息已更新',
+  'notice.role.owner': '群主',
+  'notice.role.admin': '管理员',
+  'notice.role.member': '普通成员',
 
   'role.owner': '群主',
   'role.admin': '管理员',
@@ -139,6 +142,7 @@ export default {
   'contacts.blockConfirm': '拉黑 {name}？你们将无法互发消息。',
   'contacts.blocked': '已拉黑 {name}。',
   'contacts.unblock': '解除拉黑',
+  'contacts.blockedLabel': '已拉黑',
   'contacts.showBlocked': '查看黑名单',
   'contacts.hideBlocked': '收起黑名单',
   'contacts.noBlocked': '黑名单为空。',

@@ -63,7 +63,7 @@ export function noticeText(notice) {
     case 'member_removed': return t('notice.memberRemoved', { by: name(notice.by), user: name(notice.user_id) });
     case 'member_left': return t('notice.memberLeft', { user: name(notice.user_id) });
     case 'renamed': return t('notice.renamed', { by: name(notice.by), name: notice.name });
-    case 'role_changed': return t('notice.roleChanged', { by: name(notice.by), user: name(notice.user_id), role: t(`role.${notice.role}`) });
+    case 'role_changed': return t('notice.roleChanged', { by: name(notice.by), user: name(notice.user_id), role: t(`notice.role.${notice.role}`) });
     case 'ownership_transferred': return t('notice.ownershipTransferred', { from: name(notice.from), to: name(notice.to) });
     case 'disbanded': return t('notice.disbanded', { by: name(notice.by) });
     default: return t('notice.unknown');

@@ -9,7 +9,7 @@ import { t } from '../i18n.js';
 import { store } from '../store.js';
 import { avatar, errorText, listTime, toast } from './common.js';
 import { icon } from './icons.js';
-import { blockUser, removeFriend } from './info.js';
+import { blockButton, removeFriend, unblockUser } from './info.js';
 
 export class ContactsSidebar {
   /** onSelect(userId) shows a friend's card; onOpenChat(conversationId) opens a chat. */
@@ -141,7 +141,9 @@ export class ContactsSidebar {
         },
         h('div', { class: 'avatar-wrap' }, avatar(f.user, 'sm'), h('span', { class: `presence-dot${online ? ' online' : ''}`, testid: online ? 'online-dot' : 'offline-dot' })),
         h('span', { class: 'friend-name', testid: 'friend-name' }, f.user.nickname),
-        h('span', { class: `presence-label small${online ? ' online' : ''}` }, online ? t('online') : t('offline')));
+        store.isBlocked(f.user.id)
+          ? h('span', { class: 'presence-label small blocked', testid: 'blocked-label' }, t('contacts.blockedLabel'))
+          : h('span', { class: `presence-label small${online ? ' online' : ''}` }, online ? t('online') : t('offline')));
       })));
 
     sections.push(h('button', {
@@ -156,14 +158,7 @@ export class ContactsSidebar {
             h('div', { class: 'request-main' }, u.nickname, h('span', { class: 'muted' }, ` @${u.username}`)),
             h('button', {
               type: 'button', class: 'btn btn-small', testid: 'unblock-user',
-              onClick: async () => {
-                try {
-                  await api.unblock(u.id);
-                  store.setBlocks(store.blocks.filter((b) => b.id !== u.id));
-                } catch (err) {
-                  toast(errorText(err), 'error');
-                }
-              },
+              onClick: () => unblockUser(u),
             }, t('contacts.unblock'))))));
     }
     mount(this.dynamic, sections);
@@ -214,7 +209,7 @@ export class ContactCard {
   }
 
   update(topics) {
-    if (['all', 'friends', 'presence', 'users'].some((x) => topics.has(x))) this.render();
+    if (['all', 'friends', 'presence', 'users', 'blocks'].some((x) => topics.has(x))) this.render();
   }
 
   render() {
@@ -236,7 +231,7 @@ export class ContactCard {
         h('div', { class: 'info-actions row' },
           friend ? h('button', { type: 'button', class: 'btn btn-primary', testid: 'open-chat', onClick: () => this.openChat(user) }, t('contacts.sendMessage')) : null,
           friend ? h('button', { type: 'button', class: 'btn', testid: 'remove-friend', onClick: async () => { if (await removeFriend(user)) this.onGone(); } }, t('contacts.remove')) : null,
-          h('button', { type: 'button', class: 'btn btn-danger', testid: 'block-user', onClick: async () => { if (await blockUser(user)) this.onGone(); } }, t('contacts.block')))));
+          blockButton(user))));
   }
 
   async openChat(user) {

@@ -31,7 +31,7 @@ export class InfoPanel {
   }
 
   update(topics) {
-    if (['members', 'friends', 'presence', 'conversations', 'users', 'all'].some((x) => topics.has(x))) {
+    if (['members', 'friends', 'presence', 'conversations', 'users', 'blocks', 'all'].some((x) => topics.has(x))) {
       if (store.conversation(this.id)?.summary.kind === 'group') this.renderGroupDynamic();
       else this.build();
     }
@@ -61,10 +61,7 @@ export class InfoPanel {
           type: 'button', class: 'btn', testid: 'remove-friend',
           onClick: () => removeFriend(peer),
         }, t('contacts.remove')) : null,
-        h('button', {
-          type: 'button', class: 'btn btn-danger', testid: 'block-user',
-          onClick: () => blockUser(peer),
-        }, t('contacts.block'))));
+        blockButton(peer)));
   }
 
   buildGroup(conv) {
@@ -145,7 +142,8 @@ export class InfoPanel {
           }, t('group.remove')) : null));
     }));
     mount(this.actions,
-      h('button', {
+      // The owner cannot leave: ownership must be transferred (or the group disbanded) first.
+      myRole === 'owner' ? null : h('button', {
         type: 'button', class: 'btn', testid: 'leave-group',
         onClick: async () => {
           if (!(await confirmDialog(t('group.leaveConfirm'), t('group.leave'), { danger: true }))) return;
@@ -236,14 +234,40 @@ export async function removeFriend(profile) {
   }
 }
 
+/**
+ * Block or unblock. A block keeps the friendship (unblocking restores things
+ * as they were); it only stops messages and requests while it lasts.
+ */
+export function blockButton(profile) {
+  if (store.isBlocked(profile.id)) {
+    return h('button', {
+      type: 'button', class: 'btn', testid: 'unblock-user',
+      onClick: () => unblockUser(profile),
+    }, t('contacts.unblock'));
+  }
+  return h('button', {
+    type: 'button', class: 'btn btn-danger', testid: 'block-user',
+    onClick: () => blockUser(profile),
+  }, t('contacts.block'));
+}
+
 export async function blockUser(profile) {
   if (!(await confirmDialog(t('contacts.blockConfirm', { name: profile.nickname }), t('contacts.block'), { danger: true }))) return false;
   try {
     await api.block(profile.id);
-    // Whether blocking also ends the friendship is the server's call: ask it.
-    store.setFriends(await api.friends());
     store.setBlocks([...store.blocks.filter((b) => b.id !== profile.id), profile]);
     toast(t('contacts.blocked', { name: profile.nickname }));
+    return true;
+  } catch (err) {
+    toast(errorText(err), 'error');
+    return false;
+  }
+}
+
+export async function unblockUser(profile) {
+  try {
+    await api.unblock(profile.id);
+    store.setBlocks(store.blocks.filter((b) => b.id !== profile.id));
     return true;
   } catch (err) {
     toast(errorText(err), 'error');

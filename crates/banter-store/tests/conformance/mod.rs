@@ -8,8 +8,6 @@
 //! backend. Tests make their own users with unique names, so they also pass on a database
 //! that other tests share.
 
-#![allow(dead_code)]
-
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -220,7 +218,10 @@ pub async fn usernames_are_unique_regardless_of_case(store: Arc<dyn Store>) {
         StoreError::UsernameTaken
     );
 
-    assert_eq!(store.user_by_username(&name.to_lowercase()).await.unwrap(), alice);
+    assert_eq!(
+        store.user_by_username(&name.to_lowercase()).await.unwrap(),
+        alice
+    );
     assert_eq!(store.user(alice.id).await.unwrap(), alice);
     let credentials = store.credentials(&name.to_uppercase()).await.unwrap();
     assert_eq!(credentials.user_id, alice.id);
@@ -259,7 +260,10 @@ pub async fn profiles_update_and_clear(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(updated.nickname, "Pat 🦀");
-    assert_eq!(updated.avatar_url.as_deref(), Some("https://example.com/pat.png"));
+    assert_eq!(
+        updated.avatar_url.as_deref(),
+        Some("https://example.com/pat.png")
+    );
     assert_eq!(updated.signature.as_deref(), Some("hello"));
 
     // None keeps a field; an empty string clears an optional one.
@@ -477,7 +481,10 @@ pub async fn blocks_stop_requests_and_drop_pending_ones(store: Arc<dyn Store>) {
     store.block(ann.id, bob.id).await.unwrap(); // twice is a no-op
     assert!(store.friend_requests(ann.id).await.unwrap().0.is_empty());
     assert!(store.friend_requests(bob.id).await.unwrap().1.is_empty());
-    assert_eq!(store.blocked_users(ann.id).await.unwrap(), vec![bob.clone()]);
+    assert_eq!(
+        store.blocked_users(ann.id).await.unwrap(),
+        vec![bob.clone()]
+    );
     assert!(store.blocked_users(bob.id).await.unwrap().is_empty());
 
     // Blocked either way stops requests both ways.
@@ -525,7 +532,10 @@ pub async fn direct_conversations_need_friendship_and_no_block(store: Arc<dyn St
     );
     // Strangers may talk when the server allows it.
     let direct = store.open_direct(ann.id, bob.id, false).await.unwrap();
-    assert_eq!(store.open_direct(bob.id, ann.id, false).await.unwrap(), direct);
+    assert_eq!(
+        store.open_direct(bob.id, ann.id, false).await.unwrap(),
+        direct
+    );
     assert_err!(
         send_with(&store, ann.id, direct, "hi", FRIENDS_ONLY).await,
         StoreError::NotFriends
@@ -535,7 +545,10 @@ pub async fn direct_conversations_need_friendship_and_no_block(store: Arc<dyn St
         .unwrap();
 
     befriend(&store, &ann, &bob).await;
-    assert_eq!(store.open_direct(ann.id, bob.id, true).await.unwrap(), direct);
+    assert_eq!(
+        store.open_direct(ann.id, bob.id, true).await.unwrap(),
+        direct
+    );
     let sent = send(&store, bob.id, direct, "hello friend").await;
     assert_eq!(sent.seq, 2);
 
@@ -583,9 +596,7 @@ pub async fn group_roles_and_changes(store: Arc<dyn Store>) {
     }
 
     assert_err!(
-        store
-            .create_group(owner.id, "g".into(), vec![xia.id])
-            .await,
+        store.create_group(owner.id, "g".into(), vec![xia.id]).await,
         StoreError::NotFriends
     );
     let created = store
@@ -693,7 +704,10 @@ pub async fn group_roles_and_changes(store: Arc<dyn Store>) {
             user_id: mia.id
         }
     );
-    assert!(removed.recipients.contains(&mia.id), "the removed hear of it");
+    assert!(
+        removed.recipients.contains(&mia.id),
+        "the removed hear of it"
+    );
     assert!(!store.is_member(mia.id, group).await.unwrap());
     assert_err!(
         store.messages_after(mia.id, group, 0, 10).await,
@@ -773,7 +787,10 @@ pub async fn group_roles_and_changes(store: Arc<dyn Store>) {
         StoreError::Forbidden(_)
     );
     let disbanded = change(&admin, GroupChange::Disband).await.unwrap();
-    assert_eq!(notice(&disbanded), &SystemNotice::Disbanded { by: admin.id });
+    assert_eq!(
+        notice(&disbanded),
+        &SystemNotice::Disbanded { by: admin.id }
+    );
     assert_eq!(
         sorted(disbanded.recipients.clone()),
         sorted(vec![owner.id, admin.id, xia.id])
@@ -823,10 +840,7 @@ pub async fn appends_are_idempotent(store: Arc<dyn Store>) {
     assert!(!results[0].duplicate);
     assert_eq!(results[0].message.seq, 1);
     assert_eq!(text_of(&results[0].message), ("hello", false));
-    assert_eq!(
-        results[0].message.client_msg_id.as_deref(),
-        Some("c1")
-    );
+    assert_eq!(results[0].message.client_msg_id.as_deref(), Some("c1"));
     assert!(results[1].duplicate, "same client id later in the batch");
     assert_eq!(results[1].message, results[0].message);
     assert!(!results[2].duplicate);
@@ -877,7 +891,10 @@ pub async fn refused_sends_do_not_fail_the_batch(store: Arc<dyn Store>) {
     assert_eq!(results.len(), batch.len());
     let ok = |i: usize| results[i].as_ref().expect("accepted send");
     assert_eq!(ok(0).message.seq, 1);
-    assert_eq!(sorted(ok(0).recipients.clone()), sorted(vec![ann.id, bob.id]));
+    assert_eq!(
+        sorted(ok(0).recipients.clone()),
+        sorted(vec![ann.id, bob.id])
+    );
     assert_err!(&results[1], StoreError::NotFound);
     assert_err!(&results[2], StoreError::NotFound);
     assert_eq!(ok(3).message.seq, 2, "after the group_created notice");
@@ -1207,7 +1224,10 @@ pub async fn utf8_round_trips(store: Arc<dyn Store>) {
         store.create_user(new_user(&name.to_lowercase())).await,
         StoreError::UsernameTaken
     );
-    assert_eq!(store.user_by_username(&name.to_lowercase()).await.unwrap(), emile);
+    assert_eq!(
+        store.user_by_username(&name.to_lowercase()).await.unwrap(),
+        emile
+    );
 
     let zoe = user(&store, "zoë").await;
     let request = store
@@ -1275,7 +1295,10 @@ pub async fn conversation_list_and_detail(store: Arc<dyn Store>) {
     assert_eq!(empty.peer_online, None);
     assert_eq!(empty.my_role, Role::Member);
     assert_eq!(empty.member_count, 2);
-    assert_eq!((empty.last_seq, empty.read_seq, empty.unread_count), (0, 0, 0));
+    assert_eq!(
+        (empty.last_seq, empty.read_seq, empty.unread_count),
+        (0, 0, 0)
+    );
     assert_eq!(empty.last_message, None);
 
     let created = store
@@ -1334,7 +1357,10 @@ pub async fn conversation_list_and_detail(store: Arc<dyn Store>) {
 
     assert!(store.is_member(cal.id, group).await.unwrap());
     assert!(!store.is_member(cal.id, direct).await.unwrap());
-    assert!(!store.is_member(ann.id, ConversationId(MISSING)).await.unwrap());
+    assert!(!store
+        .is_member(ann.id, ConversationId(MISSING))
+        .await
+        .unwrap());
     assert_err!(
         store.conversation(eve.id, group).await,
         StoreError::NotFound

@@ -1,0 +1,85 @@
+//! Runs the conformance suite against SQLite, each test on its own temporary database
+//! file, plus the few checks that only make sense for SQLite.
+
+#[macro_use]
+mod conformance;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use banter_store::sqlite::SqliteStore;
+use banter_store::{Durability, OpenOptions, Store, StoreError};
+use tempfile::TempDir;
+
+/// A database file in a directory that is deleted when the test ends.
+struct SqliteBackend {
+    _dir: TempDir,
+    url: String,
+    options: OpenOptions,
+}
+
+impl conformance::Backend for SqliteBackend {
+    fn open(&self) -> Pin<Box<dyn Future<Output = Arc<dyn Store>> + Send + '_>> {
+        Box::pin(async move {
+            banter_store::open(&self.url, &self.options)
+                .await
+                .expect("open the SQLite store")
+        })
+    }
+}
+
+fn backend_with(options: OpenOptions) -> SqliteBackend {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}", dir.path().join("banter.db").display());
+    SqliteBackend {
+        _dir: dir,
+        url,
+        options,
+    }
+}
+
+async fn sqlite_backend() -> SqliteBackend {
+    backend_with(OpenOptions::default())
+}
+
+conformance_tests!(sqlite_backend);
+
+#[tokio::test]
+async fn relaxed_durability_and_one_connection_still_conform() {
+    let backend = backend_with(OpenOptions {
+        durability: Durability::Relaxed,
+        connections_max: 1,
+    });
+    let store = conformance::Backend::open(&backend).await;
+    conformance::appends_are_idempotent(store.clone()).await;
+    conformance::seqs_are_gapless_under_concurrency(store).await;
+}
+
+#[tokio::test]
+async fn in_memory_database_is_shared_by_the_pool() {
+    let store = banter_store::open("sqlite::memory:", &OpenOptions::default())
+        .await
+        .expect("open in memory");
+    conformance::conversation_list_and_detail(store).await;
+}
+
+#[tokio::test]
+async fn unusable_options_are_config_errors() {
+    let result = SqliteStore::open("sqlite://x.db?mode=bogus", &OpenOptions::default()).await;
+    assert!(matches!(result, Err(StoreError::Config(_))), "{result:?}");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}", dir.path().join("b.db").display());
+    let none = OpenOptions {
+        connections_max: 0,
+        ..OpenOptions::default()
+    };
+    let result = SqliteStore::open(&url, &none).await;
+    assert!(matches!(result, Err(StoreError::Config(_))), "{result:?}");
+    let result = banter_store::open("redis://localhost", &OpenOptions::default()).await;
+    assert!(
+        matches!(result, Err(StoreError::Config(_))),
+        "{:?}",
+        result.err()
+    );
+}
