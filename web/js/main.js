@@ -1,5 +1,13 @@
 // Entry point: restores the saved session (so a reload stays logged in),
 // or shows the login screen; wires the connection to the UI.
+//
+// Module map (plain ES modules, no build step; served as-is by the server):
+//   api.js      REST client; ApiError (server said no) vs NetworkError (no answer)
+//   socket.js   WebSocket: backoff, hello, resync by seq, gap fill, pending sends
+//   store.js    all client state; emits topics the UI re-renders from
+//   i18n.js     t() and the language choice; strings in i18n/{en,zh-CN}.js
+//   dom.js      h() element builder and linkify(): user text only via text nodes
+//   ui/app.js   the shell (rail, list column, pane, banner, title); ui/* the views
 
 import { api, setToken, setUnauthorizedHandler } from './api.js';
 import { t } from './i18n.js';

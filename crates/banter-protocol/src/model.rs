@@ -105,7 +105,7 @@ pub struct ConversationSummary {
     pub last_seq: i64,
     /// The caller's read pointer: every entry up to this seq counts as read.
     pub read_seq: i64,
-    /// Text messages from others after `read_seq`.
+    /// Text messages from others after `read_seq`, not counting recalled ones.
     pub unread_count: u32,
     pub last_message: Option<Message>,
     /// When the newest entry was created (or the conversation, if empty); the list is sorted by this, newest first.
@@ -157,15 +157,13 @@ pub enum MessageContent {
     System { notice: SystemNotice },
 }
 
-/// What happened to a group. `by` is the user who did it.
+/// What happened to a group. `by` is the user who did it. Creating a group writes no
+/// notice, so that its first message is seq 1; members learn of a new group from the
+/// `conversation_joined` event instead.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum SystemNotice {
-    GroupCreated {
-        by: UserId,
-        name: String,
-    },
     MembersAdded {
         by: UserId,
         user_ids: Vec<UserId>,

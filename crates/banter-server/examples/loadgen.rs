@@ -36,17 +36,35 @@ struct Figures {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let clients = args.first().copied().unwrap_or(10);
     let per_client = args.get(1).copied().unwrap_or(500);
     let window = args.get(2).copied().unwrap_or(32);
     let scenarios = [
-        Scenario { name: "group commit, fsync (default)", durability: Durability::Full, write_batch_max: 512 },
-        Scenario { name: "one commit per message, fsync", durability: Durability::Full, write_batch_max: 1 },
-        Scenario { name: "group commit, relaxed durability", durability: Durability::Relaxed, write_batch_max: 512 },
+        Scenario {
+            name: "group commit, fsync (default)",
+            durability: Durability::Full,
+            write_batch_max: 512,
+        },
+        Scenario {
+            name: "one commit per message, fsync",
+            durability: Durability::Full,
+            write_batch_max: 1,
+        },
+        Scenario {
+            name: "group commit, relaxed durability",
+            durability: Durability::Relaxed,
+            write_batch_max: 512,
+        },
     ];
     println!("workload: {clients} clients in one group, {per_client} sends each, window {window}");
-    println!("{:<36} {:>12} {:>10} {:>10} {:>14}", "scenario", "sends/s", "p50 ms", "p99 ms", "frames out");
+    println!(
+        "{:<36} {:>12} {:>10} {:>10} {:>14}",
+        "scenario", "sends/s", "p50 ms", "p99 ms", "frames out"
+    );
     let mut baseline = None;
     for scenario in &scenarios {
         let figures = run(scenario, clients, per_client, window).await?;
@@ -64,7 +82,12 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(scenario: &Scenario, clients: usize, per_client: usize, window: usize) -> anyhow::Result<Figures> {
+async fn run(
+    scenario: &Scenario,
+    clients: usize,
+    per_client: usize,
+    window: usize,
+) -> anyhow::Result<Figures> {
     let dir = tempfile::tempdir()?;
     let mut config = Config::for_tests(dir.path());
     config.durability = scenario.durability;
@@ -79,7 +102,9 @@ async fn run(scenario: &Scenario, clients: usize, per_client: usize, window: usi
         let client = Client::new(&base)?;
         client.register(&format!("load{i}"), PASSWORD).await?;
         let mut client = client;
-        client.login(&format!("load{i}"), PASSWORD, "loadgen").await?;
+        client
+            .login(&format!("load{i}"), PASSWORD, "loadgen")
+            .await?;
         users.push(client);
     }
     let mut ids: Vec<UserId> = Vec::new();
@@ -111,7 +136,10 @@ async fn run(scenario: &Scenario, clients: usize, per_client: usize, window: usi
     let elapsed = started.elapsed();
     server.stop().await?;
     latencies.sort_unstable();
-    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64() * 1000.0;
+    let pct = |p: f64| {
+        latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64()
+            * 1000.0
+    };
     Ok(Figures {
         sends_per_sec: total as f64 / elapsed.as_secs_f64(),
         p50_ms: pct(0.50),
@@ -154,7 +182,9 @@ async fn drive(
                 }
             }
             ServerEvent::MessageCreated { .. } => received += 1,
-            ServerEvent::Error { code, message, .. } => anyhow::bail!("send refused: {code:?} {message}"),
+            ServerEvent::Error { code, message, .. } => {
+                anyhow::bail!("send refused: {code:?} {message}")
+            }
             _ => {}
         }
     }

@@ -154,6 +154,10 @@ pub struct Overrides {
 }
 
 const ENV_PREFIX: &str = "BANTER_";
+/// `BANTER_*` variables that are not configuration keys: the config file path, the log
+/// filter, and the binary path that test harnesses pass around (plus `BANTER_TEST_*`).
+/// Every other `BANTER_*` variable must name a setting, so a typo is an error.
+const NOT_CONFIG_KEYS: &[&str] = &["CONFIG", "LOG", "BIN"];
 
 impl Config {
     /// Loads the layers from the real process environment.
@@ -182,8 +186,8 @@ impl Config {
             let Some(name) = key.strip_prefix(ENV_PREFIX) else {
                 continue;
             };
-            if name == "CONFIG" || name.starts_with("TEST_") || name == "LOG" {
-                continue; // not configuration keys: the file path, test settings, log filter
+            if NOT_CONFIG_KEYS.contains(&name) || name.starts_with("TEST_") {
+                continue;
             }
             let path: Vec<String> = name.split("__").map(|p| p.to_ascii_lowercase()).collect();
             set_path(&mut table, &path, env_value(&value))

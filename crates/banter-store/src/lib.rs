@@ -115,14 +115,15 @@ pub trait Store: Send + Sync + 'static {
         peer: UserId,
         require_friendship: bool,
     ) -> StoreResult<ConversationId>;
-    /// Creates a group owned by `owner` with `members` (who must be the owner's friends)
-    /// and appends its `group_created` notice.
+    /// Creates a group owned by `owner` with `members` (who must be the owner's friends;
+    /// duplicates and the owner are ignored). Nothing is appended to the stream: the group
+    /// starts at `last_seq` 0, so its first message gets seq 1.
     async fn create_group(
         &self,
         owner: UserId,
         name: String,
         members: Vec<UserId>,
-    ) -> StoreResult<Appended>;
+    ) -> StoreResult<CreatedGroup>;
     /// The caller's conversations, newest activity first. `peer_online` is left `None`:
     /// presence is not the store's to know.
     async fn conversations(&self, user: UserId) -> StoreResult<Vec<ConversationSummary>>;

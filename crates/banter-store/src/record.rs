@@ -71,6 +71,16 @@ pub struct Appended {
     pub duplicate: bool,
 }
 
+/// A newly created group. Creating a group appends nothing to its stream (its `last_seq`
+/// is 0, so the first message gets seq 1); its members learn of it from
+/// `conversation_joined` instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedGroup {
+    pub conversation_id: ConversationId,
+    /// Every member, the owner included, in ascending id order.
+    pub members: Vec<UserId>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Page {
     pub messages: Vec<Message>,

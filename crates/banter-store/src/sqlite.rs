@@ -27,8 +27,9 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
 
 use crate::{
-    Appended, Credentials, Durability, GroupChange, NewMessage, NewSession, NewUser, OpenOptions,
-    Page, ProfileUpdate, ReadMark, SendPolicy, Session, SessionId, Store, StoreError, StoreResult,
+    Appended, CreatedGroup, Credentials, Durability, GroupChange, NewMessage, NewSession, NewUser,
+    OpenOptions, Page, ProfileUpdate, ReadMark, SendPolicy, Session, SessionId, Store, StoreError,
+    StoreResult,
 };
 use row::{
     count, direct_key, friend_request_at, friend_request_sql, message_at, now_ms, profile_at,
@@ -103,7 +104,8 @@ impl SqliteStore {
                     "SELECT c.id, c.kind, c.name, c.last_seq, c.last_activity_ms, m.role, m.read_seq, ",
                     "(SELECT COUNT(*) FROM members mc WHERE mc.conversation_id = c.id), ",
                     "(SELECT COUNT(*) FROM messages x WHERE x.conversation_id = c.id ",
-                    " AND x.seq > m.read_seq AND x.kind = 'text' AND x.sender_id <> m.user_id), ",
+                    " AND x.seq > m.read_seq AND x.kind = 'text' AND x.recalled = 0 ",
+                    " AND x.sender_id <> m.user_id), ",
                     "p.id, p.username, p.nickname, p.avatar_url, p.signature, ",
                     "l.id, l.conversation_id, l.seq, l.sender_id, l.client_msg_id, l.kind, l.body, ",
                     "l.recalled, l.created_at_ms ",
@@ -713,12 +715,12 @@ impl Store for SqliteStore {
         owner: UserId,
         name: String,
         members: Vec<UserId>,
-    ) -> StoreResult<Appended> {
+    ) -> StoreResult<CreatedGroup> {
         let now = now_ms();
         let mut tx = self.write().await?;
-        let appended = group::create(&mut tx, owner, name, members, now).await?;
+        let created = group::create(&mut tx, owner, name, members, now).await?;
         tx.commit().await?;
-        Ok(appended)
+        Ok(created)
     }
 
     async fn conversations(&self, user: UserId) -> StoreResult<Vec<ConversationSummary>> {

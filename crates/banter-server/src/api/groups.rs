@@ -1,6 +1,8 @@
 //! Group management. Each change is an entry in the group's stream (a system notice with
 //! its own seq), so devices that sync later see it too; users who join or leave are also
-//! told directly with `conversation_joined` / `conversation_left`.
+//! told directly with `conversation_joined` / `conversation_left`. Creating a group is the
+//! exception: it writes nothing to the stream, so the first message is seq 1, and the
+//! members hear of the group only through `conversation_joined`.
 
 use super::conversations::with_presence;
 use super::extract::{ApiJson, ApiPath};
@@ -72,19 +74,18 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<ConversationSummary>)> {
     let name = check_name(&req.name)?;
     check_member_count(&req.member_ids)?;
-    let appended = state
+    let created = state
         .store
         .create_group(auth.user_id, name, req.member_ids)
         .await?;
-    let id = appended.message.conversation_id;
-    let others: Vec<UserId> = appended
-        .recipients
+    let id = created.conversation_id;
+    let others: Vec<UserId> = created
+        .members
         .iter()
         .copied()
         .filter(|u| *u != auth.user_id)
         .collect();
     announce_joined(&state, id, &others).await;
-    publish_notice(&state, &appended);
     let detail = state.store.conversation(auth.user_id, id).await?;
     // The creator's other devices learn of the group too.
     state.publish(

@@ -193,13 +193,13 @@ pub async fn run(
         let _ = write(&mut sink, close(code, reason)).await;
     }
     if guard.release() {
-        state.publish(
-            friends,
-            &ServerEvent::PresenceChanged {
-                user_id: user,
-                online: false,
-            },
-        );
+        // Friendships may have changed while connected: tell today's friends.
+        let friends = state.store.friend_ids(user).await.unwrap_or(friends);
+        let offline = ServerEvent::PresenceChanged {
+            user_id: user,
+            online: false,
+        };
+        state.publish(friends, &offline);
     }
 }
 

@@ -2,8 +2,8 @@
 //! read nor write their conversation.
 
 use crate::common::*;
-use banter_protocol::model::MessageContent;
 use banter_client::Connection;
+use banter_protocol::model::MessageContent;
 use banter_protocol::{ClientFrame, ConversationId, ErrorCode, ServerEvent};
 
 #[tokio::test]
@@ -87,7 +87,12 @@ async fn friends_chat_both_ways_and_a_stranger_is_refused() {
 }
 
 /// `sender` sends `text`; its ack and the receiver's copy agree on the seq and the text.
-async fn exchange(sender: &mut Connection, receiver: &mut Connection, conversation: ConversationId, text: &str) {
+async fn exchange(
+    sender: &mut Connection,
+    receiver: &mut Connection,
+    conversation: ConversationId,
+    text: &str,
+) {
     sender
         .send_frame(&ClientFrame::SendMessage {
             id: "r1".into(),
@@ -108,5 +113,11 @@ async fn exchange(sender: &mut Connection, receiver: &mut Connection, conversati
     })
     .await;
     assert_eq!(message.seq, acked_seq);
-    assert_eq!(message.content, MessageContent::Text { text: text.into(), recalled: false });
+    assert_eq!(
+        message.content,
+        MessageContent::Text {
+            text: text.into(),
+            recalled: false
+        }
+    );
 }

@@ -87,7 +87,9 @@ async fn stopping_under_load_loses_no_acked_message() {
         let mut acked = Vec::new();
         loop {
             match alice_ws.next_event(WAIT).await {
-                Ok(ServerEvent::Ack { client_msg_id, seq, .. }) => {
+                Ok(ServerEvent::Ack {
+                    client_msg_id, seq, ..
+                }) => {
                     acked.push((client_msg_id.unwrap(), seq));
                     if let Some(tx) = first_ack_tx.take() {
                         let _ = tx.send(());

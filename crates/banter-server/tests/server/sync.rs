@@ -24,12 +24,18 @@ async fn a_user_offline_during_200_messages_gets_all_of_them_in_order_once() {
     let mut alice_session = Session::start(alice).await.unwrap();
     let mut bob_session = Session::start(bob).await.unwrap();
 
-    alice_session.send_text(conversation, "before you go").await.unwrap();
+    alice_session
+        .send_text(conversation, "before you go")
+        .await
+        .unwrap();
     assert_eq!(bob_session.next_message(WAIT).await.unwrap().seq, 1);
     bob_session.disconnect();
 
     for i in 0..200 {
-        alice_session.queue_text(conversation, &format!("while you were away {i}")).await.unwrap();
+        alice_session
+            .queue_text(conversation, &format!("while you were away {i}"))
+            .await
+            .unwrap();
     }
     let mut acked = 0;
     while acked < 200 {
@@ -42,7 +48,10 @@ async fn a_user_offline_during_200_messages_gets_all_of_them_in_order_once() {
     for i in 0..200 {
         let message = bob_session.next_message(WAIT).await.unwrap();
         assert_eq!(message.seq, i + 2);
-        assert_eq!(text_of(&message.content), format!("while you were away {i}"));
+        assert_eq!(
+            text_of(&message.content),
+            format!("while you were away {i}")
+        );
     }
     assert_eq!(bob_session.cursor(conversation), 201);
     // Nothing twice: the live copies that raced the sync were dropped.
@@ -69,15 +78,35 @@ async fn a_resend_after_a_dropped_connection_yields_one_message_and_the_same_ack
     first.send_frame(&frame).await.unwrap();
     drop(first);
 
-    let mut session = Session::start_with(alice, SessionOptions { skip_history: true, ..SessionOptions::default() })
+    let mut session = Session::start_with(
+        alice,
+        SessionOptions {
+            skip_history: true,
+            ..SessionOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let ack = session
+        .send_text_with_id(conversation, "0b9e3c1e-resend", "did this arrive?")
         .await
         .unwrap();
-    let ack = session.send_text_with_id(conversation, "0b9e3c1e-resend", "did this arrive?").await.unwrap();
     session.reconnect().await.unwrap();
-    let again = session.send_text_with_id(conversation, "0b9e3c1e-resend", "did this arrive?").await.unwrap();
-    assert_eq!((again.message_id, again.seq), (ack.message_id, ack.seq), "the same ack every time");
+    let again = session
+        .send_text_with_id(conversation, "0b9e3c1e-resend", "did this arrive?")
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.message_id, again.seq),
+        (ack.message_id, ack.seq),
+        "the same ack every time"
+    );
 
-    let history = bob.messages_after(conversation, 0, 50).await.unwrap().messages;
+    let history = bob
+        .messages_after(conversation, 0, 50)
+        .await
+        .unwrap()
+        .messages;
     assert_eq!(history.len(), 1, "one message, however often it was sent");
     assert_eq!(history[0].seq, ack.seq);
 }
@@ -95,7 +124,10 @@ async fn two_devices_both_receive_and_reading_on_one_clears_the_other() {
     let mut phone = Session::start(bob_phone).await.unwrap();
 
     for i in 0..3 {
-        alice_session.send_text(conversation, &format!("m{i}")).await.unwrap();
+        alice_session
+            .send_text(conversation, &format!("m{i}"))
+            .await
+            .unwrap();
     }
     for device in [&mut laptop, &mut phone] {
         let seqs: Vec<i64> = [
@@ -106,21 +138,34 @@ async fn two_devices_both_receive_and_reading_on_one_clears_the_other() {
         .to_vec();
         assert_eq!(seqs, vec![1, 2, 3]);
     }
-    let summary = |list: Vec<banter_protocol::model::ConversationSummary>| list.into_iter().find(|c| c.id == conversation).unwrap();
-    assert_eq!(summary(bob_laptop.conversations().await.unwrap()).unread_count, 3);
+    let summary = |list: Vec<banter_protocol::model::ConversationSummary>| {
+        list.into_iter().find(|c| c.id == conversation).unwrap()
+    };
+    assert_eq!(
+        summary(bob_laptop.conversations().await.unwrap()).unread_count,
+        3
+    );
 
     laptop.mark_read(conversation, 3).await.unwrap();
     // The phone hears that bob read up to 3, so it clears its badge...
     loop {
-        if let SessionEvent::Server(ServerEvent::ReadUpdated { user_id, seq, .. }) = phone.next_event(WAIT).await.unwrap() {
+        if let SessionEvent::Server(ServerEvent::ReadUpdated { user_id, seq, .. }) =
+            phone.next_event(WAIT).await.unwrap()
+        {
             assert_eq!((user_id, seq), (bob_profile.id, 3));
             break;
         }
     }
     // ...and the server's count agrees for every device.
-    assert_eq!(summary(bob_laptop.conversations().await.unwrap()).unread_count, 0);
+    assert_eq!(
+        summary(bob_laptop.conversations().await.unwrap()).unread_count,
+        0
+    );
     // A sender's own message reaches their other devices too.
-    phone.send_text(conversation, "sent from the phone").await.unwrap();
+    phone
+        .send_text(conversation, "sent from the phone")
+        .await
+        .unwrap();
     let echoed = laptop.next_message(WAIT).await.unwrap();
     assert_eq!(text_of(&echoed.content), "sent from the phone");
 }
@@ -134,7 +179,10 @@ async fn a_new_device_pages_history_backwards() {
     let conversation = alice.open_direct(bob_profile.id).await.unwrap().id;
     let mut session = Session::start(alice).await.unwrap();
     for i in 0..25 {
-        session.queue_text(conversation, &format!("m{i}")).await.unwrap();
+        session
+            .queue_text(conversation, &format!("m{i}"))
+            .await
+            .unwrap();
     }
     let mut acked = 0;
     while acked < 25 {
@@ -144,12 +192,18 @@ async fn a_new_device_pages_history_backwards() {
     }
     let new_device = server.device("bob").await;
     let latest = new_device.latest_messages(conversation, 10).await.unwrap();
-    assert_eq!(latest.messages.iter().map(|m| m.seq).collect::<Vec<_>>(), (16..=25).collect::<Vec<_>>());
+    assert_eq!(
+        latest.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (16..=25).collect::<Vec<_>>()
+    );
     assert!(latest.has_more);
     let mut before = 16;
     let mut seen = latest.messages.len();
     loop {
-        let page = new_device.messages_before(conversation, before, 10).await.unwrap();
+        let page = new_device
+            .messages_before(conversation, before, 10)
+            .await
+            .unwrap();
         seen += page.messages.len();
         before = page.messages.first().map_or(before, |m| m.seq);
         if !page.has_more {

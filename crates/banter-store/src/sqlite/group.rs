@@ -1,4 +1,5 @@
-//! Groups: creation and every [`GroupChange`], each with its system notice.
+//! Groups: creation, which appends nothing to the stream, and every [`GroupChange`], each
+//! with its system notice.
 //!
 //! Both run inside the caller's write transaction, so the role checks and the change they
 //! guard cannot be separated by another writer.
@@ -10,17 +11,18 @@ use sqlx::SqliteConnection;
 use super::are_friends;
 use super::row::Body;
 use super::stream::{append_one, member_ids, membership, Draft};
-use crate::{ensure_admin, Appended, GroupChange, StoreError, StoreResult};
+use crate::{ensure_admin, Appended, CreatedGroup, GroupChange, StoreError, StoreResult};
 
-/// See [`crate::Store::create_group`]. The stream starts with one `group_created` notice;
-/// who was invited is visible from the member list, so no `members_added` follows it.
+/// See [`crate::Store::create_group`]. The stream starts empty (`last_seq` 0), so the
+/// first message is seq 1; who was invited is visible from the member list, so no
+/// `members_added` notice is written either.
 pub(super) async fn create(
     conn: &mut SqliteConnection,
     owner: UserId,
     name: String,
     members: Vec<UserId>,
     now_ms: i64,
-) -> StoreResult<Appended> {
+) -> StoreResult<CreatedGroup> {
     let mut invited: Vec<UserId> = members.into_iter().filter(|id| *id != owner).collect();
     invited.sort();
     invited.dedup();
@@ -45,12 +47,9 @@ pub(super) async fn create(
         insert_member(conn, conversation, user, Role::Member, 0, now_ms).await?;
     }
 
-    let notice = SystemNotice::GroupCreated { by: owner, name };
-    let message = append_one(conn, conversation, notice_draft(owner, notice), now_ms).await?;
-    Ok(Appended {
-        message,
-        recipients: member_ids(conn, conversation).await?,
-        duplicate: false,
+    Ok(CreatedGroup {
+        conversation_id: conversation,
+        members: member_ids(conn, conversation).await?,
     })
 }
 

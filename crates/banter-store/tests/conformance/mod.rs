@@ -607,23 +607,28 @@ pub async fn group_roles_and_changes(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
-    let group = created.message.conversation_id;
-    assert_eq!(created.message.seq, 1);
-    assert_eq!(created.message.sender_id, owner.id);
+    let group = created.conversation_id;
+    // Duplicates and the owner named among the members count once; the owner is a member.
     assert_eq!(
-        notice(&created),
-        &SystemNotice::GroupCreated {
-            by: owner.id,
-            name: "Team".into()
-        }
-    );
-    assert_eq!(
-        sorted(created.recipients.clone()),
+        sorted(created.members.clone()),
         sorted(vec![owner.id, admin.id, mia.id])
     );
+    // Creating writes nothing to the stream, so the first message will be seq 1.
+    let page = store.messages_after(owner.id, group, 0, 10).await.unwrap();
+    assert!(page.messages.is_empty(), "{:?}", page.messages);
+    assert!(!page.has_more);
     let detail = store.conversation(owner.id, group).await.unwrap();
     assert_eq!(detail.summary.my_role, Role::Owner);
     assert_eq!(detail.summary.member_count, 3);
+    assert_eq!(detail.summary.name.as_deref(), Some("Team"));
+    assert_eq!(
+        (detail.summary.last_seq, detail.summary.unread_count),
+        (0, 0)
+    );
+    assert_eq!(detail.summary.last_message, None);
+    let mut listed: Vec<UserId> = detail.members.iter().map(|m| m.user.id).collect();
+    listed.sort();
+    assert_eq!(listed, created.members);
     assert_eq!(summary(&store, mia.id, group).await.my_role, Role::Member);
 
     let change = |actor: &UserProfile, change: GroupChange| {
@@ -804,10 +809,9 @@ pub async fn group_roles_and_changes(store: Arc<dyn Store>) {
         );
     }
 
-    // Every notice took the next seq: created, promoted, added x2, removed, role x2,
-    // renamed, left, transferred, disbanded.
+    // Every notice took the next seq: promoted, added x2, removed, role x2, renamed, left,
+    // transferred, disbanded.
     let notices = [
-        &created,
         &promoted,
         &added,
         &removed,
@@ -817,7 +821,7 @@ pub async fn group_roles_and_changes(store: Arc<dyn Store>) {
         &disbanded,
     ]
     .map(|a| a.message.seq);
-    assert_eq!(notices, [1, 2, 3, 5, 8, 9, 10, 11]);
+    assert_eq!(notices, [1, 2, 4, 7, 8, 9, 10]);
 }
 
 pub async fn appends_are_idempotent(store: Arc<dyn Store>) {
@@ -877,7 +881,6 @@ pub async fn refused_sends_do_not_fail_the_batch(store: Arc<dyn Store>) {
         .create_group(ann.id, "g".into(), vec![bob.id])
         .await
         .unwrap()
-        .message
         .conversation_id;
 
     let batch = [
@@ -897,7 +900,7 @@ pub async fn refused_sends_do_not_fail_the_batch(store: Arc<dyn Store>) {
     );
     assert_err!(&results[1], StoreError::NotFound);
     assert_err!(&results[2], StoreError::NotFound);
-    assert_eq!(ok(3).message.seq, 2, "after the group_created notice");
+    assert_eq!(ok(3).message.seq, 1, "a new group's stream starts empty");
     assert_eq!(ok(4).message.seq, 2);
 
     assert!(store.append_messages(&[], FRIENDS_ONLY).await.is_empty());
@@ -913,11 +916,11 @@ pub async fn seqs_are_gapless_under_concurrency(store: Arc<dyn Store>) {
         befriend(&store, &owner, &friend).await;
         members.push(friend.id);
     }
-    let created = store
+    let group = store
         .create_group(owner.id, "busy".into(), members[1..].to_vec())
         .await
-        .unwrap();
-    let group = created.message.conversation_id;
+        .unwrap()
+        .conversation_id;
 
     let mut tasks = Vec::new();
     for task in 0..TASKS {
@@ -956,8 +959,8 @@ pub async fn seqs_are_gapless_under_concurrency(store: Arc<dyn Store>) {
     }
     all.sort_unstable();
     let total = (TASKS * SENDS_PER_TASK) as i64;
-    let first = created.message.seq + 1;
-    assert_eq!(all, (first..first + total).collect::<Vec<_>>());
+    // A new group's stream starts empty, so the sends took exactly 1..=total.
+    assert_eq!(all, (1..=total).collect::<Vec<_>>());
 
     // The stream agrees: every seq exactly once, in order.
     let mut stream = Vec::new();
@@ -973,8 +976,8 @@ pub async fn seqs_are_gapless_under_concurrency(store: Arc<dyn Store>) {
             break;
         }
     }
-    assert_eq!(stream, (1..=total + 1).collect::<Vec<_>>());
-    assert_eq!(summary(&store, owner.id, group).await.last_seq, total + 1);
+    assert_eq!(stream, (1..=total).collect::<Vec<_>>());
+    assert_eq!(summary(&store, owner.id, group).await.last_seq, total);
 }
 
 pub async fn unread_counts_and_read_pointers(store: Arc<dyn Store>) {
@@ -1014,17 +1017,17 @@ pub async fn unread_counts_and_read_pointers(store: Arc<dyn Store>) {
         StoreError::NotFound
     );
 
-    // System notices and recall entries are not unread messages.
+    // System notices, recall entries and recalled texts are not unread messages.
     let group = store
         .create_group(ann.id, "g".into(), vec![bob.id])
         .await
         .unwrap()
-        .message
         .conversation_id;
     assert_eq!(summary(&store, bob.id, group).await.unread_count, 0);
+    let kept = send(&store, ann.id, group, "stays").await;
     let sent = send(&store, ann.id, group, "soon gone").await;
-    assert_eq!(summary(&store, bob.id, group).await.unread_count, 1);
-    store.mark_read(bob.id, group, sent.seq).await.unwrap();
+    assert_eq!(summary(&store, bob.id, group).await.unread_count, 2);
+    // Recalled while still unread: the text is gone, so it no longer counts.
     store
         .recall_message(ann.id, group, sent.id, WINDOW_OPEN_MS)
         .await
@@ -1033,6 +1036,9 @@ pub async fn unread_counts_and_read_pointers(store: Arc<dyn Store>) {
         .change_group(ann.id, group, GroupChange::Rename("h".into()))
         .await
         .unwrap();
+    let bobs = summary(&store, bob.id, group).await;
+    assert_eq!((bobs.unread_count, bobs.read_seq), (1, 0));
+    store.mark_read(bob.id, group, kept.seq).await.unwrap();
     assert_eq!(summary(&store, bob.id, group).await.unread_count, 0);
 }
 
@@ -1045,12 +1051,12 @@ pub async fn recall_rules(store: Arc<dyn Store>) {
     for friend in [&admin, &cat, &dan] {
         befriend(&store, &owner, friend).await;
     }
-    let created = store
+    let group = store
         .create_group(owner.id, "g".into(), vec![admin.id, cat.id, dan.id])
         .await
-        .unwrap();
-    let group = created.message.conversation_id;
-    store
+        .unwrap()
+        .conversation_id;
+    let promoted = store
         .change_group(owner.id, group, GroupChange::SetRole(admin.id, Role::Admin))
         .await
         .unwrap();
@@ -1113,7 +1119,7 @@ pub async fn recall_rules(store: Arc<dyn Store>) {
 
     assert_err!(
         store
-            .recall_message(owner.id, group, created.message.id, WINDOW_OPEN_MS)
+            .recall_message(owner.id, group, promoted.message.id, WINDOW_OPEN_MS)
             .await,
         StoreError::InvalidInput(_)
     );
@@ -1265,12 +1271,11 @@ pub async fn utf8_round_trips(store: Arc<dyn Store>) {
         .create_group(emile.id, "Équipe 🎉".into(), vec![zoe.id])
         .await
         .unwrap()
-        .message
         .conversation_id;
     for words in texts {
         send(&store, zoe.id, group, words).await;
     }
-    let page = store.messages_after(emile.id, group, 1, 100).await.unwrap();
+    let page = store.messages_after(emile.id, group, 0, 100).await.unwrap();
     let stored: Vec<&str> = page.messages.iter().map(|m| text_of(m).0).collect();
     assert_eq!(stored, texts);
     let listed = summary(&store, emile.id, group).await;
@@ -1301,11 +1306,11 @@ pub async fn conversation_list_and_detail(store: Arc<dyn Store>) {
     );
     assert_eq!(empty.last_message, None);
 
-    let created = store
+    let group = store
         .create_group(ann.id, "trio".into(), vec![bob.id, cal.id])
         .await
-        .unwrap();
-    let group = created.message.conversation_id;
+        .unwrap()
+        .conversation_id;
     let hi = send(&store, bob.id, direct, "hi ann").await;
 
     let listed = store.conversations(ann.id).await.unwrap();
@@ -1326,7 +1331,11 @@ pub async fn conversation_list_and_detail(store: Arc<dyn Store>) {
     assert_eq!(group_line.peer, None);
     assert_eq!(group_line.my_role, Role::Owner);
     assert_eq!(group_line.member_count, 3);
-    assert_eq!(group_line.last_message.as_ref(), Some(&created.message));
+    assert_eq!(
+        group_line.last_message, None,
+        "nothing is written on creation"
+    );
+    assert_eq!((group_line.last_seq, group_line.read_seq), (0, 0));
     assert!(direct_line.last_activity_ms >= group_line.last_activity_ms);
 
     let cals: Vec<ConversationId> = store
@@ -1348,7 +1357,7 @@ pub async fn conversation_list_and_detail(store: Arc<dyn Store>) {
         .collect();
     roles.sort();
     let mut expected = vec![
-        (ann.id, Role::Owner, 1),
+        (ann.id, Role::Owner, 0),
         (bob.id, Role::Member, 0),
         (cal.id, Role::Member, 0),
     ];

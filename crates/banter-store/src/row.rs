@@ -1,0 +1,380 @@
+//! Backend-neutral pieces of the server-class backends (PostgreSQL and MySQL): turning
+//! rows into protocol values, the encoding of stream entries, and the rules for retrying a
+//! transaction that lost a race.
+//!
+//! Column order is part of each decoder's contract: queries select the columns named in the
+//! doc comment, in that order, starting at the offset they pass. The decoders take any
+//! row through [`Columns`], so each backend keeps its own SQL text and shares only these.
+
+use std::future::Future;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use banter_protocol::model::{
+    ConversationKind, FriendRequest, FriendRequestStatus, Message, MessageContent, Role,
+    SystemNotice, UserProfile,
+};
+use banter_protocol::{ConversationId, FriendRequestId, MessageId, UserId};
+use sqlx::{ColumnIndex, Decode, Row, Type};
+
+use crate::{StoreError, StoreResult};
+
+/// How many times a transaction that hit a deadlock, a serialization failure or a lost
+/// insert race is run in all. Each retry starts from scratch, so a later attempt sees the
+/// winner's rows; when every attempt loses, the last error is returned.
+pub(crate) const TRANSACTION_ATTEMPTS_MAX: u32 = 5;
+
+/// The column types the decoders need, for any sqlx row type that has them.
+pub(crate) trait Columns {
+    fn int(&self, at: usize) -> Result<i64, sqlx::Error>;
+    fn opt_int(&self, at: usize) -> Result<Option<i64>, sqlx::Error>;
+    fn text(&self, at: usize) -> Result<String, sqlx::Error>;
+    fn opt_text(&self, at: usize) -> Result<Option<String>, sqlx::Error>;
+    fn flag(&self, at: usize) -> Result<bool, sqlx::Error>;
+}
+
+impl<R> Columns for R
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> bool: Decode<'r, R::Database> + Type<R::Database>,
+{
+    fn int(&self, at: usize) -> Result<i64, sqlx::Error> {
+        self.try_get(at)
+    }
+    fn opt_int(&self, at: usize) -> Result<Option<i64>, sqlx::Error> {
+        self.try_get(at)
+    }
+    fn text(&self, at: usize) -> Result<String, sqlx::Error> {
+        self.try_get(at)
+    }
+    fn opt_text(&self, at: usize) -> Result<Option<String>, sqlx::Error> {
+        self.try_get(at)
+    }
+    fn flag(&self, at: usize) -> Result<bool, sqlx::Error> {
+        self.try_get(at)
+    }
+}
+
+/// Wall-clock now in milliseconds since the Unix epoch. A clock set before 1970 reads as 0
+/// rather than failing a send.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The key usernames are unique by: Unicode lowercase, done in Rust so that every backend
+/// folds case the same way whatever its collation.
+pub(crate) fn username_key(username: &str) -> String {
+    username.to_lowercase()
+}
+
+/// The unique key of the direct conversation between two users, the same either way round.
+pub(crate) fn direct_key(a: UserId, b: UserId) -> String {
+    let (low, high) = if a <= b { (a, b) } else { (b, a) };
+    format!("{}:{}", low.0, high.0)
+}
+
+pub(crate) fn decode_error(what: impl Into<String>) -> sqlx::Error {
+    sqlx::Error::Decode(what.into().into())
+}
+
+/// `id, username, nickname, avatar_url, signature`
+pub(crate) fn profile_at(row: &impl Columns, at: usize) -> Result<UserProfile, sqlx::Error> {
+    Ok(UserProfile {
+        id: UserId(row.int(at)?),
+        username: row.text(at + 1)?,
+        nickname: row.text(at + 2)?,
+        avatar_url: row.opt_text(at + 3)?,
+        signature: row.opt_text(at + 4)?,
+    })
+}
+
+pub(crate) fn role_at(row: &impl Columns, at: usize) -> Result<Role, sqlx::Error> {
+    parse_role(&row.text(at)?)
+}
+
+pub(crate) fn parse_role(text: &str) -> Result<Role, sqlx::Error> {
+    Role::parse(text).ok_or_else(|| decode_error(format!("unknown member role {text:?}")))
+}
+
+pub(crate) fn parse_kind(kind: &str) -> StoreResult<ConversationKind> {
+    match kind {
+        "direct" => Ok(ConversationKind::Direct),
+        "group" => Ok(ConversationKind::Group),
+        other => Err(StoreError::Database(decode_error(format!(
+            "unknown conversation kind {other:?}"
+        )))),
+    }
+}
+
+pub(crate) fn status_str(status: FriendRequestStatus) -> &'static str {
+    match status {
+        FriendRequestStatus::Pending => "pending",
+        FriendRequestStatus::Accepted => "accepted",
+        FriendRequestStatus::Rejected => "rejected",
+        FriendRequestStatus::Cancelled => "cancelled",
+    }
+}
+
+fn parse_status(text: &str) -> Result<FriendRequestStatus, sqlx::Error> {
+    match text {
+        "pending" => Ok(FriendRequestStatus::Pending),
+        "accepted" => Ok(FriendRequestStatus::Accepted),
+        "rejected" => Ok(FriendRequestStatus::Rejected),
+        "cancelled" => Ok(FriendRequestStatus::Cancelled),
+        other => Err(decode_error(format!(
+            "unknown friend request status {other:?}"
+        ))),
+    }
+}
+
+/// SQL selecting friend requests `r` with both profiles, followed by `$tail` (a WHERE
+/// clause in the backend's placeholder style); decode with [`friend_request_at`]. A macro
+/// so the text stays a `&'static str`.
+macro_rules! friend_request_sql {
+    ($tail:literal) => {
+        concat!(
+            "SELECT r.id, r.greeting, r.status, r.created_at_ms, ",
+            "f.id, f.username, f.nickname, f.avatar_url, f.signature, ",
+            "t.id, t.username, t.nickname, t.avatar_url, t.signature ",
+            "FROM friend_requests r ",
+            "JOIN users f ON f.id = r.from_id ",
+            "JOIN users t ON t.id = r.to_id ",
+            $tail
+        )
+    };
+}
+pub(crate) use friend_request_sql;
+
+/// SQL selecting whole `messages` rows (no alias), followed by `$tail`; decode with
+/// [`message_at`].
+macro_rules! message_sql {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, conversation_id, seq, sender_id, client_msg_id, kind, body, recalled, ",
+            "created_at_ms FROM messages ",
+            $tail
+        )
+    };
+}
+pub(crate) use message_sql;
+
+/// The columns of [`friend_request_sql`].
+pub(crate) fn friend_request_at(row: &impl Columns) -> Result<FriendRequest, sqlx::Error> {
+    Ok(FriendRequest {
+        id: FriendRequestId(row.int(0)?),
+        greeting: row.opt_text(1)?,
+        status: parse_status(&row.text(2)?)?,
+        created_at_ms: row.int(3)?,
+        from: profile_at(row, 4)?,
+        to: profile_at(row, 9)?,
+    })
+}
+
+/// How a stream entry is stored: its `kind` column and its `body` column.
+pub(crate) enum Body {
+    Text(String),
+    Recall(MessageId),
+    System(SystemNotice),
+}
+
+impl Body {
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Body::Text(_) => "text",
+            Body::Recall(_) => "recall",
+            Body::System(_) => "system",
+        }
+    }
+
+    pub(crate) fn encode(&self) -> Result<String, sqlx::Error> {
+        match self {
+            Body::Text(text) => Ok(text.clone()),
+            Body::Recall(target) => Ok(serde_json::json!({ "target_id": target.0 }).to_string()),
+            Body::System(notice) => {
+                serde_json::to_string(notice).map_err(|e| sqlx::Error::Encode(Box::new(e)))
+            }
+        }
+    }
+
+    /// The content a freshly appended entry shows (never recalled yet).
+    pub(crate) fn into_content(self) -> MessageContent {
+        match self {
+            Body::Text(text) => MessageContent::Text {
+                text,
+                recalled: false,
+            },
+            Body::Recall(target_id) => MessageContent::Recall { target_id },
+            Body::System(notice) => MessageContent::System { notice },
+        }
+    }
+}
+
+/// An entry about to be appended.
+pub(crate) struct Draft {
+    pub sender: UserId,
+    pub client_msg_id: Option<String>,
+    pub body: Body,
+}
+
+impl Draft {
+    /// A system notice made by `by`.
+    pub(crate) fn notice(by: UserId, notice: SystemNotice) -> Draft {
+        Draft {
+            sender: by,
+            client_msg_id: None,
+            body: Body::System(notice),
+        }
+    }
+}
+
+/// `id, conversation_id, seq, sender_id, client_msg_id, kind, body, recalled, created_at_ms`
+pub(crate) fn message_at(row: &impl Columns, at: usize) -> Result<Message, sqlx::Error> {
+    let kind = row.text(at + 5)?;
+    let body = row.text(at + 6)?;
+    let content = match kind.as_str() {
+        "text" => MessageContent::Text {
+            text: body,
+            recalled: row.flag(at + 7)?,
+        },
+        "recall" => {
+            let value: serde_json::Value =
+                serde_json::from_str(&body).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+            let target = value
+                .get("target_id")
+                .and_then(serde_json::Value::as_i64)
+                .ok_or_else(|| decode_error(format!("recall entry without target: {body}")))?;
+            MessageContent::Recall {
+                target_id: MessageId(target),
+            }
+        }
+        "system" => MessageContent::System {
+            notice: serde_json::from_str(&body).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        },
+        other => return Err(decode_error(format!("unknown message kind {other:?}"))),
+    };
+    Ok(Message {
+        id: MessageId(row.int(at)?),
+        conversation_id: ConversationId(row.int(at + 1)?),
+        seq: row.int(at + 2)?,
+        sender_id: UserId(row.int(at + 3)?),
+        client_msg_id: row.opt_text(at + 4)?,
+        created_at_ms: row.int(at + 8)?,
+        content,
+    })
+}
+
+/// A count from SQL as the protocol's `u32`, saturating rather than wrapping.
+pub(crate) fn count(value: i64) -> u32 {
+    u32::try_from(value.max(0)).unwrap_or(u32::MAX)
+}
+
+/// `None` keeps a field, `Some("")` clears it: (whether to write, the value to write).
+pub(crate) fn clearable(value: Option<String>) -> (bool, Option<String>) {
+    match value {
+        None => (false, None),
+        Some(text) if text.is_empty() => (true, None),
+        Some(text) => (true, Some(text)),
+    }
+}
+
+/// Gives each of `n` sends its own copy of a failure that sank the whole batch, since
+/// driver errors cannot be cloned. The first send gets the original error.
+pub(crate) fn batch_failure<T>(error: StoreError, n: usize) -> Vec<StoreResult<T>> {
+    let text = error.to_string();
+    let mut results = Vec::with_capacity(n);
+    results.push(Err(error));
+    while results.len() < n {
+        results.push(Err(StoreError::Database(sqlx::Error::Protocol(format!(
+            "the batch failed: {text}"
+        )))));
+    }
+    results
+}
+
+/// Sends grouped by conversation, conversations in ascending id order: each conversation's
+/// row is locked and bumped once per batch, and every writer locks in the same order, so
+/// two batches never deadlock on each other.
+pub(crate) fn by_conversation(
+    conversations: impl Iterator<Item = ConversationId>,
+) -> Vec<(ConversationId, Vec<usize>)> {
+    let mut groups: Vec<(ConversationId, Vec<usize>)> = Vec::new();
+    for (index, id) in conversations.enumerate() {
+        match groups.iter_mut().find(|(group, _)| *group == id) {
+            Some((_, indexes)) => indexes.push(index),
+            None => groups.push((id, vec![index])),
+        }
+    }
+    groups.sort_by_key(|(id, _)| *id);
+    groups
+}
+
+/// Why every send into a direct conversation is refused.
+#[derive(Clone, Copy)]
+pub(crate) enum Refusal {
+    Blocked,
+    NotFriends,
+}
+
+impl From<Refusal> for StoreError {
+    fn from(refusal: Refusal) -> StoreError {
+        match refusal {
+            Refusal::Blocked => StoreError::Blocked,
+            Refusal::NotFriends => StoreError::NotFriends,
+        }
+    }
+}
+
+/// Which lost races are worth running the transaction again for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retry {
+    /// Deadlocks and serialization failures only.
+    Conflicts,
+    /// Also unique violations: the transaction checks for the row before inserting it, so
+    /// a violation means another writer inserted it in between, and a rerun finds it.
+    ConflictsAndInsertRaces,
+}
+
+/// Whether `error` is a deadlock or serialization failure (PostgreSQL `40001`, `40P01`;
+/// MySQL/MariaDB 1213 deadlock, 1205 lock wait timeout) or, with
+/// [`Retry::ConflictsAndInsertRaces`], a unique violation.
+fn should_retry(error: &StoreError, retry: Retry) -> bool {
+    let StoreError::Database(sqlx::Error::Database(db)) = error else {
+        return false;
+    };
+    if retry == Retry::ConflictsAndInsertRaces && db.is_unique_violation() {
+        return true;
+    }
+    if let Some(mysql) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        return matches!(mysql.number(), MYSQL_DEADLOCK | MYSQL_LOCK_WAIT_TIMEOUT);
+    }
+    matches!(db.code().as_deref(), Some("40001" | "40P01"))
+}
+
+/// `ER_LOCK_DEADLOCK`: InnoDB rolled the transaction back to break a deadlock.
+const MYSQL_DEADLOCK: u16 = 1213;
+/// `ER_LOCK_WAIT_TIMEOUT`: a row lock was not granted within `innodb_lock_wait_timeout`.
+const MYSQL_LOCK_WAIT_TIMEOUT: u16 = 1205;
+
+/// Runs `attempt` (one whole transaction) until it succeeds, fails for a reason a rerun
+/// cannot fix, or has run [`TRANSACTION_ATTEMPTS_MAX`] times.
+pub(crate) async fn with_retries<T, F, Fut>(retry: Retry, mut attempt: F) -> StoreResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = StoreResult<T>>,
+{
+    let mut attempts = 1;
+    loop {
+        match attempt().await {
+            Err(error) if attempts < TRANSACTION_ATTEMPTS_MAX && should_retry(&error, retry) => {
+                tracing::debug!(%error, attempts, "transaction lost a race; running it again");
+                attempts += 1;
+            }
+            other => return other,
+        }
+    }
+}
