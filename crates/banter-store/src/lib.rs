@@ -8,7 +8,9 @@
 //! seqs, idempotent sends) are enforced here, inside the transaction that writes.
 
 mod error;
+pub mod postgres;
 mod record;
+mod row;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -23,15 +25,17 @@ pub use record::*;
 /// Opens the backend named by a database URL (`sqlite://…`, later `postgres://…`, `mysql://…`)
 /// and runs its migrations.
 pub async fn open(url: &str, options: &OpenOptions) -> StoreResult<std::sync::Arc<dyn Store>> {
-    if url.starts_with("sqlite:") {
-        Ok(std::sync::Arc::new(
+    let scheme = url.split(':').next().unwrap_or("");
+    match scheme {
+        "sqlite" => Ok(std::sync::Arc::new(
             sqlite::SqliteStore::open(url, options).await?,
-        ))
-    } else {
-        Err(StoreError::Config(format!(
-            "unsupported database URL scheme in {:?}; use sqlite://",
-            url.split(':').next().unwrap_or("")
-        )))
+        )),
+        "postgres" | "postgresql" => Ok(std::sync::Arc::new(
+            postgres::PostgresStore::open(url, options).await?,
+        )),
+        _ => Err(StoreError::Config(format!(
+            "unsupported database URL scheme {scheme:?}; use sqlite://, postgres:// or mysql://"
+        ))),
     }
 }
 

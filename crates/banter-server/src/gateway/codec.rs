@@ -104,7 +104,8 @@ mod tests {
             code(r#"{"type":"ping","id":"1","extra":true}"#),
             ErrorCode::InvalidFrame
         );
-        assert_eq!(code(&"[".repeat(10_000)), ErrorCode::InvalidJson);
+        let deep = "[".repeat(10_000);
+        assert_eq!(decode(&deep, 65_536, 8).unwrap_err().error.code, ErrorCode::InvalidJson);
         assert_eq!(
             code(&format!("\"{}\"", "x".repeat(2000))),
             ErrorCode::TooLarge
