@@ -77,7 +77,8 @@ pub enum ServerEvent {
     FriendRequestReceived {
         request: FriendRequest,
     },
-    /// A request the user sent or received changed status (accepted, rejected, cancelled).
+    /// A request the user sent or received was created (to the sender's own devices, status
+    /// `pending`) or changed status (accepted, rejected, cancelled; to both sides).
     FriendRequestUpdated {
         request: FriendRequest,
     },

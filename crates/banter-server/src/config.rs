@@ -128,7 +128,7 @@ pub struct Limits {
     pub inflight_sends_per_connection_max: usize,
     /// Further upgrades get HTTP 503.
     pub connections_max: usize,
-    /// Further upgrades by the same user get HTTP 429.
+    /// A further connection of the same user is closed with 1013 right after the upgrade.
     pub connections_per_user_max: usize,
     /// Frames beyond this rate (burst of twice as many) get `rate_limited`.
     pub frames_per_second_max: u32,

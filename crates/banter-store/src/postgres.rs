@@ -26,13 +26,13 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
 
 use crate::row::{
-    batch_failure, clearable, count, direct_key, friend_request_at, friend_request_sql,
-    message_at, now_ms, parse_kind, profile_at, role_at, status_str, username_key,
-    with_retries, Retry,
+    batch_failure, clearable, count, direct_key, friend_request_at, friend_request_sql, message_at,
+    now_ms, parse_kind, profile_at, role_at, status_str, username_key, with_retries, Retry,
 };
 use crate::{
-    Appended, CreatedGroup, Credentials, Durability, GroupChange, NewMessage, NewSession, NewUser, OpenOptions,
-    Page, ProfileUpdate, ReadMark, SendPolicy, Session, SessionId, Store, StoreError, StoreResult,
+    Appended, CreatedGroup, Credentials, Durability, GroupChange, NewMessage, NewSession, NewUser,
+    OpenOptions, Page, ProfileUpdate, ReadMark, SendPolicy, Session, SessionId, Store, StoreError,
+    StoreResult,
 };
 
 /// The store on one PostgreSQL database.
@@ -147,12 +147,11 @@ fn summary_from_row(row: &PgRow) -> StoreResult<ConversationSummary> {
 /// on them) for the rest of the transaction, which serializes every change to what is
 /// between the two. Returns whether `b` exists.
 async fn lock_pair(conn: &mut PgConnection, a: UserId, b: UserId) -> StoreResult<bool> {
-    let ids: Vec<i64> = sqlx::query_scalar(
-        "SELECT id FROM users WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-    )
-    .bind(vec![a.0, b.0])
-    .fetch_all(&mut *conn)
-    .await?;
+    let ids: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM users WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+            .bind(vec![a.0, b.0])
+            .fetch_all(&mut *conn)
+            .await?;
     Ok(ids.contains(&b.0))
 }
 
@@ -178,7 +177,10 @@ async fn are_friends(conn: &mut PgConnection, a: UserId, b: UserId) -> StoreResu
     .await?)
 }
 
-async fn friend_request(conn: &mut PgConnection, id: FriendRequestId) -> StoreResult<FriendRequest> {
+async fn friend_request(
+    conn: &mut PgConnection,
+    id: FriendRequestId,
+) -> StoreResult<FriendRequest> {
     let row = sqlx::query(friend_request_sql!("WHERE r.id = $1"))
         .bind(id.0)
         .fetch_optional(&mut *conn)

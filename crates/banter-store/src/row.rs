@@ -26,7 +26,6 @@ pub(crate) const TRANSACTION_ATTEMPTS_MAX: u32 = 5;
 /// The column types the decoders need, for any sqlx row type that has them.
 pub(crate) trait Columns {
     fn int(&self, at: usize) -> Result<i64, sqlx::Error>;
-    fn opt_int(&self, at: usize) -> Result<Option<i64>, sqlx::Error>;
     fn text(&self, at: usize) -> Result<String, sqlx::Error>;
     fn opt_text(&self, at: usize) -> Result<Option<String>, sqlx::Error>;
     fn flag(&self, at: usize) -> Result<bool, sqlx::Error>;
@@ -41,9 +40,6 @@ where
     for<'r> bool: Decode<'r, R::Database> + Type<R::Database>,
 {
     fn int(&self, at: usize) -> Result<i64, sqlx::Error> {
-        self.try_get(at)
-    }
-    fn opt_int(&self, at: usize) -> Result<Option<i64>, sqlx::Error> {
         self.try_get(at)
     }
     fn text(&self, at: usize) -> Result<String, sqlx::Error> {

@@ -105,7 +105,10 @@ mod tests {
             ErrorCode::InvalidFrame
         );
         let deep = "[".repeat(10_000);
-        assert_eq!(decode(&deep, 65_536, 8).unwrap_err().error.code, ErrorCode::InvalidJson);
+        assert_eq!(
+            decode(&deep, 65_536, 8).unwrap_err().error.code,
+            ErrorCode::InvalidJson
+        );
         assert_eq!(
             code(&format!("\"{}\"", "x".repeat(2000))),
             ErrorCode::TooLarge

@@ -40,7 +40,7 @@ pub async fn upgrade(
         })?;
     let limits = &state.config.limits;
     // Frames up to frame_bytes_max are handled; bigger ones get `too_large` and the
-    // connection stays up. Beyond this hard cap the socket itself refuses them (1009).
+    // connection stays up. Beyond this hard cap the socket layer drops the connection.
     let hard_frame_bytes_max = limits.frame_bytes_max.saturating_mul(HARD_FRAME_FACTOR);
     let ws = ws
         .protocols([banter_protocol::SUBPROTOCOL])

@@ -11,7 +11,7 @@ use sqlx::PgConnection;
 
 use super::are_friends;
 use super::stream::{append_one, lock_conversation, member_ids, membership};
-use crate::row::{Body, Draft};
+use crate::row::Draft;
 use crate::{ensure_admin, Appended, CreatedGroup, GroupChange, StoreError, StoreResult};
 
 /// See [`crate::Store::create_group`]. The stream starts empty (`last_seq` 0), so the
@@ -215,7 +215,7 @@ pub(super) async fn change(
             // members left, nobody can read or write the group afterwards.
             let notice = SystemNotice::Disbanded { by: actor };
             let message =
-                append_one(conn, conversation, notice_draft(actor, notice), now_ms).await?;
+                append_one(conn, conversation, Draft::notice(actor, notice), now_ms).await?;
             sqlx::query("DELETE FROM members WHERE conversation_id = $1")
                 .bind(conversation.0)
                 .execute(&mut *conn)
@@ -228,20 +228,12 @@ pub(super) async fn change(
         }
     };
 
-    let message = append_one(conn, conversation, notice_draft(actor, notice), now_ms).await?;
+    let message = append_one(conn, conversation, Draft::notice(actor, notice), now_ms).await?;
     Ok(Appended {
         message,
         recipients,
         duplicate: false,
     })
-}
-
-fn notice_draft(by: UserId, notice: SystemNotice) -> Draft {
-    Draft {
-        sender: by,
-        client_msg_id: None,
-        body: Body::System(notice),
-    }
 }
 
 fn ensure_owner(role: Role) -> StoreResult<()> {
