@@ -40,6 +40,15 @@ async function withServer(body) {
   }
 }
 
+/** Recalls one of the open chat's own messages through its menu. */
+async function recallMessage(page, text) {
+  const message = page.getByTestId('message').filter({ hasText: text });
+  await message.hover();
+  await message.getByTestId('message-menu').click();
+  await page.getByTestId('recall-message').click();
+  await message.waitFor({ state: 'detached' });
+}
+
 describe('web client', { timeout: TEST_TIMEOUT_MS }, () => {
   test('two users register, become friends and chat both ways without reloading', () => withServer(async ({ open }) => {
     const alice = await open();
@@ -114,6 +123,10 @@ describe('web client', { timeout: TEST_TIMEOUT_MS }, () => {
     await alice.page.getByTestId('group-member-option').filter({ hasText: 'Carol' }).getByTestId('group-member-checkbox').check();
     await alice.page.getByTestId('create-group-submit').click();
     await alice.page.locator('[data-testid=chat-title]', { hasText: 'Study group' }).waitFor();
+    // A new group's stream starts empty: no notice, just the start of the conversation.
+    await alice.page.getByTestId('chat-pane').getByText('This is the beginning of the conversation.').waitFor();
+    assert.equal(await alice.page.getByTestId('system-notice').count(), 0);
+    assert.equal(await alice.page.getByTestId('message').count(), 0);
     await sendMessage(alice.page, 'Welcome to the group!');
     await alice.page.locator('[data-testid=receipt]', { hasText: '0 read' }).waitFor();
 
@@ -132,6 +145,27 @@ describe('web client', { timeout: TEST_TIMEOUT_MS }, () => {
     await alice.page.locator('[data-testid=receipt]', { hasText: '1 read' }).waitFor();
     // Carol has not read yet: her badge is still there.
     assert.equal(await conversationItem(carol.page, 'Study group').getByTestId('unread-badge').textContent(), '1');
+
+    // Recalled texts are not unread: a recall takes its message off Carol's badge,
+    // when her page holds the message (it arrived live)...
+    const carolBadge = conversationItem(carol.page, 'Study group').getByTestId('unread-badge');
+    await sendMessage(alice.page, 'Wrong group, sorry');
+    await carolBadge.filter({ hasText: '2' }).waitFor();
+    await recallMessage(alice.page, 'Wrong group, sorry');
+    await carolBadge.filter({ hasText: '1' }).waitFor();
+    // ...and when it only knows them through the server's count (sent before a reload).
+    await sendMessage(alice.page, 'Also wrong');
+    await sendMessage(alice.page, 'Wrong again');
+    await carolBadge.filter({ hasText: '3' }).waitFor();
+    await carol.page.reload();
+    await waitConnected(carol.page);
+    await carol.page.getByTestId('nav-chats').click();
+    await carolBadge.filter({ hasText: '3' }).waitFor();
+    await recallMessage(alice.page, 'Also wrong');
+    await carolBadge.filter({ hasText: '2' }).waitFor();
+    await recallMessage(alice.page, 'Wrong again');
+    await carolBadge.filter({ hasText: '1' }).waitFor();
+    await carol.page.getByTestId('nav-chats-badge').filter({ hasText: '1' }).waitFor();
 
     await openChatByName(carol.page, 'Study group');
     await waitForMessage(carol.page, 'Welcome to the group!');

@@ -287,6 +287,8 @@ export class Connection {
     }
     if (result === 'gap') this.syncConversation(message.conversation_id);
     if (result === 'ok' || result === 'gap') this.onLiveMessage(message);
+    // A recall of a message we never loaded: the server's unread count is the truth.
+    if (store.takeUnreadUnsure(message.conversation_id)) this.#refreshConversationsSoon();
   }
 
   #onAck(frame) {
@@ -405,6 +407,7 @@ export class Connection {
     const conversationId = frame.conversation_id;
     this.syncInFlight.delete(conversationId);
     for (const message of frame.messages) store.receiveMessage(message);
+    if (store.takeUnreadUnsure(conversationId)) this.#refreshConversationsSoon();
     const conv = store.conversation(conversationId);
     if (!conv) return;
     const progressed = conv.cursor > (meta?.afterSeq ?? -1);

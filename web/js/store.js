@@ -21,9 +21,12 @@ function newConversation(summary) {
     summary,
     entries: new Map(),
     cursor: summary.last_seq,
-    // Live entries above this seq have not been counted into unread_count
-    // yet; the server's count covers everything up to it.
+    // The server's unread_count covers the stream up to this seq; entries
+    // above it are counted here as they arrive (each seq arrives once).
     unreadCountedThrough: summary.last_seq,
+    // A recall whose target we do not hold may have made unread_count too
+    // high: the caller should fetch the server's count (takeUnreadUnsure).
+    unreadUnsure: false,
     historyLoaded: false,
     hasMoreBefore: summary.last_seq > 0,
     loadingOlder: false,
@@ -157,7 +160,10 @@ class Store {
     this.rememberUser(summary.peer);
     const conv = this.conversations.get(summary.id);
     if (conv) {
-      if (summary.last_seq >= conv.summary.last_seq) conv.summary = summary;
+      if (summary.last_seq >= conv.summary.last_seq) {
+        conv.summary = summary;
+        conv.unreadCountedThrough = Math.max(conv.unreadCountedThrough, summary.last_seq);
+      }
     } else {
       this.conversations.set(summary.id, newConversation(summary));
     }
@@ -251,10 +257,10 @@ class Store {
     }
     s.last_activity_ms = Math.max(s.last_activity_ms, message.created_at_ms);
     const mine = message.sender_id === this.me?.id;
-    if (message.seq > conv.unreadCountedThrough) {
-      conv.unreadCountedThrough = message.seq;
-      if (!mine && message.content.kind === 'text' && message.seq > s.read_seq) s.unread_count += 1;
-    }
+    // Not yet in the server's count. Entries filling a gap below a later
+    // live entry count too: receiveMessage lets each seq through only once.
+    const uncounted = message.seq > conv.unreadCountedThrough;
+    if (uncounted && this.#countsAsUnread(message, s.read_seq)) s.unread_count += 1;
     // Sending implies having read everything before it (on this or another device).
     if (mine && message.seq > s.read_seq) {
       s.read_seq = message.seq;
@@ -262,7 +268,7 @@ class Store {
     }
     switch (message.content.kind) {
       case 'recall':
-        this.#applyRecall(conv, message);
+        this.#applyRecall(conv, message, { uncounted });
         break;
       case 'system':
         this.#applyNotice(conv, message.content.notice);
@@ -272,24 +278,54 @@ class Store {
     }
   }
 
-  #applyRecall(conv, recall) {
+  /** Whether the server counts `message` as unread for us (text from others, not recalled, after read_seq). */
+  #countsAsUnread(message, readSeq) {
+    return message.sender_id !== this.me?.id && message.content.kind === 'text'
+      && !message.content.recalled && message.seq > readSeq;
+  }
+
+  /**
+   * Blanks the recall's target. `uncounted`: the recall is newer than the
+   * server's unread count, so that count (or ours) still includes the target
+   * if it was unread; recalled texts are not unread, so take it off.
+   */
+  #applyRecall(conv, recall, { uncounted = false } = {}) {
+    const s = conv.summary;
+    const targetId = recall.content.target_id;
+    let target = null;
     for (const entry of conv.entries.values()) {
-      if (entry.id === recall.content.target_id && entry.content.kind === 'text') {
-        entry.content = { kind: 'text', text: '', recalled: true };
+      if (entry.id === targetId && entry.content.kind === 'text') {
+        target = entry;
         break;
       }
     }
-    const last = conv.summary.last_message;
-    if (last && last.id === recall.content.target_id && last.content.kind === 'text') {
-      conv.summary.last_message = { ...last, content: { kind: 'text', text: '', recalled: true } };
+    const last = s.last_message;
+    const lastIsTarget = last && last.id === targetId && last.content.kind === 'text';
+    if (uncounted) {
+      const known = target ?? (lastIsTarget ? last : null);
+      if (known) {
+        if (this.#countsAsUnread(known, s.read_seq)) s.unread_count = Math.max(0, s.unread_count - 1);
+      } else if (s.unread_count > 0) {
+        // An older target we never loaded: only the server knows whether it was unread.
+        conv.unreadUnsure = true;
+      }
     }
+    if (target) target.content = { kind: 'text', text: '', recalled: true };
+    if (lastIsTarget) s.last_message = { ...last, content: { kind: 'text', text: '', recalled: true } };
+  }
+
+  /** True (once) if a recall left this conversation's unread count in doubt; refetch the list then. */
+  takeUnreadUnsure(conversationId) {
+    const conv = this.conversations.get(conversationId);
+    if (!conv?.unreadUnsure) return false;
+    conv.unreadUnsure = false;
+    return true;
   }
 
   #applyNotice(conv, notice) {
     const s = conv.summary;
     switch (notice.event) {
       case 'renamed':
-      case 'group_created':
         s.name = notice.name;
         break;
       case 'members_added':
@@ -368,7 +404,7 @@ class Store {
       // Count what is still unread among the entries we hold.
       let unread = 0;
       for (const entry of conv.entries.values()) {
-        if (entry.seq > seq && entry.sender_id !== this.me?.id && entry.content.kind === 'text') unread += 1;
+        if (this.#countsAsUnread(entry, seq)) unread += 1;
       }
       conv.summary.unread_count = Math.min(conv.summary.unread_count, unread);
     }

@@ -74,7 +74,6 @@ export default {
   'receipt.unread': 'Unread',
   'receipt.readCount': '{n} read',
 
-  'notice.groupCreated': '{by} created the group "{name}"',
   'notice.membersAdded': '{by} added {users}',
   'notice.memberRemoved': '{by} removed {user}',
   'notice.memberLeft': '{user} left the group',

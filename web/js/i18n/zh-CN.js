@@ -73,7 +73,6 @@ export default {
   'receipt.unread': '未读',
   'receipt.readCount': '{n} 人已读',
 
-  'notice.groupCreated': '{by}创建了群聊“{name}”',
   'notice.membersAdded': '{by}邀请{users}加入了群聊',
   'notice.memberRemoved': '{by}将{user}移出了群聊',
   'notice.memberLeft': '{user}退出了群聊',

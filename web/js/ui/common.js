@@ -58,7 +58,6 @@ export function conversationAvatar(conv, size = 'md') {
 export function noticeText(notice) {
   const name = (id) => displayName(id, { you: true });
   switch (notice.event) {
-    case 'group_created': return t('notice.groupCreated', { by: name(notice.by), name: notice.name });
     case 'members_added': return t('notice.membersAdded', { by: name(notice.by), users: notice.user_ids.map(name).join(t('listSeparator')) });
     case 'member_removed': return t('notice.memberRemoved', { by: name(notice.by), user: name(notice.user_id) });
     case 'member_left': return t('notice.memberLeft', { user: name(notice.user_id) });
