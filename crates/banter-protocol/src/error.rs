@@ -29,13 +29,13 @@ pub enum ErrorCode {
     Conflict,
     /// One of the two users has blocked the other.
     Blocked,
-    /// Direct chats require friendship (the server's default policy).
+    /// The other user is not a friend: direct chats (by default), and adding someone to a group, need friendship.
     NotFriends,
-    /// The recall window has passed and the caller is not a group admin.
+    /// The recall window has passed and the caller is not the group's owner or an admin.
     RecallWindowExpired,
-    /// Too many requests of this kind; slow down.
+    /// Too many WebSocket frames in a short time; slow down.
     RateLimited,
-    /// The server is shutting down; reconnect shortly.
+    /// The server is shutting down or is full; reconnect shortly.
     ShuttingDown,
     /// Something failed inside the server; the cause is logged, not returned.
     Internal,

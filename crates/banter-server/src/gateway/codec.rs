@@ -37,6 +37,18 @@ pub fn decode(
             ),
         });
     }
+    // serde also accepts an internally tagged enum written as an array (`["ping","1"]`);
+    // the protocol says a frame is one JSON object, so anything else is refused here.
+    if !text.trim_start().starts_with('{') {
+        let code = match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            Ok(_) => ErrorCode::InvalidFrame,
+            Err(_) => ErrorCode::InvalidJson,
+        };
+        return Err(DecodeError {
+            id: None,
+            error: ApiError::new(code, "a frame must be one JSON object"),
+        });
+    }
     serde_json::from_str::<ClientFrame>(text).map_err(|err| {
         let code = match err.classify() {
             serde_json::error::Category::Data => ErrorCode::InvalidFrame,
