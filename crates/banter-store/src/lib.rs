@@ -8,6 +8,7 @@
 //! seqs, idempotent sends) are enforced here, inside the transaction that writes.
 
 mod error;
+pub mod mysql;
 pub mod postgres;
 mod record;
 mod row;
@@ -22,8 +23,8 @@ use banter_protocol::{ConversationId, FriendRequestId, MessageId, UserId};
 pub use error::{StoreError, StoreResult};
 pub use record::*;
 
-/// Opens the backend named by a database URL (`sqlite://…`, later `postgres://…`, `mysql://…`)
-/// and runs its migrations.
+/// Opens the backend named by a database URL (`sqlite://…`, `postgres://…` or
+/// `postgresql://…`, `mysql://…` or `mariadb://…`) and runs its migrations.
 pub async fn open(url: &str, options: &OpenOptions) -> StoreResult<std::sync::Arc<dyn Store>> {
     let scheme = url.split(':').next().unwrap_or("");
     match scheme {
@@ -32,6 +33,9 @@ pub async fn open(url: &str, options: &OpenOptions) -> StoreResult<std::sync::Ar
         )),
         "postgres" | "postgresql" => Ok(std::sync::Arc::new(
             postgres::PostgresStore::open(url, options).await?,
+        )),
+        "mysql" | "mariadb" => Ok(std::sync::Arc::new(
+            mysql::MySqlStore::open(url, options).await?,
         )),
         _ => Err(StoreError::Config(format!(
             "unsupported database URL scheme {scheme:?}; use sqlite://, postgres:// or mysql://"

@@ -14,7 +14,9 @@ use banter_protocol::model::{
     SystemNotice, UserProfile,
 };
 use banter_protocol::{ConversationId, FriendRequestId, MessageId, UserId};
-use sqlx::{ColumnIndex, Decode, Row, Type};
+use sqlx::error::BoxDynError;
+use sqlx::mysql::{MySqlTypeInfo, MySqlValueRef};
+use sqlx::{Decode, MySql, Row, Type};
 
 use crate::{StoreError, StoreResult};
 
@@ -23,7 +25,7 @@ use crate::{StoreError, StoreResult};
 /// winner's rows; when every attempt loses, the last error is returned.
 pub(crate) const TRANSACTION_ATTEMPTS_MAX: u32 = 5;
 
-/// The column types the decoders need, for any sqlx row type that has them.
+/// The column types the decoders need, for the row types of the backends that share them.
 pub(crate) trait Columns {
     fn int(&self, at: usize) -> Result<i64, sqlx::Error>;
     fn text(&self, at: usize) -> Result<String, sqlx::Error>;
@@ -31,14 +33,7 @@ pub(crate) trait Columns {
     fn flag(&self, at: usize) -> Result<bool, sqlx::Error>;
 }
 
-impl<R> Columns for R
-where
-    R: Row,
-    usize: ColumnIndex<R>,
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> bool: Decode<'r, R::Database> + Type<R::Database>,
-{
+impl Columns for sqlx::postgres::PgRow {
     fn int(&self, at: usize) -> Result<i64, sqlx::Error> {
         self.try_get(at)
     }
@@ -50,6 +45,44 @@ where
     }
     fn flag(&self, at: usize) -> Result<bool, sqlx::Error> {
         self.try_get(at)
+    }
+}
+
+impl Columns for sqlx::mysql::MySqlRow {
+    fn int(&self, at: usize) -> Result<i64, sqlx::Error> {
+        self.try_get(at)
+    }
+    fn text(&self, at: usize) -> Result<String, sqlx::Error> {
+        Ok(self.try_get::<Text, _>(at)?.0)
+    }
+    fn opt_text(&self, at: usize) -> Result<Option<String>, sqlx::Error> {
+        Ok(self.try_get::<Option<Text>, _>(at)?.map(|text| text.0))
+    }
+    fn flag(&self, at: usize) -> Result<bool, sqlx::Error> {
+        self.try_get(at)
+    }
+}
+
+/// A MySQL text column. Columns with a `_bin` collation (all of Banter's, so that text
+/// compares exactly) carry the protocol's BINARY flag, which sqlx takes for VARBINARY and
+/// refuses to decode into `String`; the bytes are UTF-8 all the same, and decoding still
+/// fails on any that are not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Text(pub String);
+
+impl Type<MySql> for Text {
+    fn type_info() -> MySqlTypeInfo {
+        <String as Type<MySql>>::type_info()
+    }
+
+    fn compatible(ty: &MySqlTypeInfo) -> bool {
+        <String as Type<MySql>>::compatible(ty) || <Vec<u8> as Type<MySql>>::compatible(ty)
+    }
+}
+
+impl<'r> Decode<'r, MySql> for Text {
+    fn decode(value: MySqlValueRef<'r>) -> Result<Self, BoxDynError> {
+        Ok(Text(<String as Decode<'r, MySql>>::decode(value)?))
     }
 }
 

@@ -46,7 +46,7 @@ macro_rules! conformance_tests {
             utf8_round_trips,
             conversation_list_and_detail,
         );
-        conformance_tests!(@backend $factory; data_survives_reopen);
+        conformance_tests!(@backend $factory; data_survives_reopen, seqs_are_gapless_across_stores);
     };
     (@store $factory:path; $($name:ident),+ $(,)?) => {
         $(
@@ -1443,4 +1443,95 @@ pub async fn data_survives_reopen(backend: &dyn Backend) {
     assert_eq!((bobs.read_seq, bobs.unread_count, bobs.last_seq), (2, 1, 3));
     // The seq counter survived too.
     assert_eq!(send(&store, bob.id, direct, "four").await.seq, 4);
+}
+
+/// Two stores on one database, as two server processes would have: batches that span two
+/// groups, sent through both stores at once and naming the groups in either order, still
+/// get gapless seqs in each group, and a resend through the other store is a duplicate.
+pub async fn seqs_are_gapless_across_stores(backend: &dyn Backend) {
+    const TASKS: usize = 8;
+    const BATCHES_PER_TASK: usize = 15;
+    let stores = [backend.open().await, backend.open().await];
+    let owner = user(&stores[0], "owner").await;
+    let friend = user(&stores[0], "friend").await;
+    befriend(&stores[0], &owner, &friend).await;
+    let mut groups = Vec::new();
+    for name in ["left", "right"] {
+        let created = stores[0]
+            .create_group(owner.id, name.into(), vec![friend.id])
+            .await
+            .unwrap();
+        groups.push(created.conversation_id);
+    }
+
+    let mut tasks = Vec::new();
+    for task in 0..TASKS {
+        let store = stores[task % 2].clone();
+        let sender = [owner.id, friend.id][task / 2 % 2];
+        // Half the tasks name the groups in the opposite order.
+        let order = if task % 4 < 2 {
+            [groups[0], groups[1]]
+        } else {
+            [groups[1], groups[0]]
+        };
+        tasks.push(tokio::spawn(async move {
+            let mut sent: Vec<Message> = Vec::new();
+            for batch in 0..BATCHES_PER_TASK {
+                let sends: Vec<NewMessage> = order
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &group)| {
+                        text(sender, group, &format!("t{task}-b{batch}-{i}"), "hello")
+                    })
+                    .collect();
+                for result in store.append_messages(&sends, FRIENDS_ONLY).await {
+                    let appended = result.expect("concurrent send");
+                    assert!(!appended.duplicate);
+                    sent.push(appended.message);
+                }
+            }
+            sent
+        }));
+    }
+    let mut sent = Vec::new();
+    for task in tasks {
+        sent.extend(task.await.expect("task"));
+    }
+
+    let per_group = (TASKS * BATCHES_PER_TASK) as i64;
+    for &group in &groups {
+        let mut seqs: Vec<i64> = sent
+            .iter()
+            .filter(|m| m.conversation_id == group)
+            .map(|m| m.seq)
+            .collect();
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=per_group).collect::<Vec<_>>());
+        let page = stores[1]
+            .messages_after(owner.id, group, 0, per_group as u32 + 1)
+            .await
+            .unwrap();
+        assert_eq!(
+            self::seqs(&page.messages),
+            (1..=per_group).collect::<Vec<_>>()
+        );
+    }
+
+    // A resend through the other store finds the original.
+    let original = &sent[0];
+    let resend = text(
+        original.sender_id,
+        original.conversation_id,
+        original.client_msg_id.as_deref().unwrap(),
+        "hello",
+    );
+    for store in &stores {
+        let appended = store
+            .append_messages(std::slice::from_ref(&resend), FRIENDS_ONLY)
+            .await
+            .remove(0)
+            .unwrap();
+        assert!(appended.duplicate);
+        assert_eq!(&appended.message, original);
+    }
 }
