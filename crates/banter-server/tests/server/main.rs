@@ -7,5 +7,6 @@ mod bad_input;
 mod chat;
 mod features;
 mod group;
+mod groups;
 mod restart;
 mod sync;
