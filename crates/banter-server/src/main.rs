@@ -38,7 +38,7 @@ struct ServeArgs {
     /// Data folder (also BANTER_DATA_DIR).
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
-    /// Database URL: sqlite://… (also BANTER_DATABASE_URL).
+    /// Database URL: sqlite://…, postgres://… or mysql://… (also BANTER_DATABASE_URL).
     #[arg(long, global = true)]
     database_url: Option<String>,
 }

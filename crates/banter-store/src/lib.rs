@@ -1,8 +1,8 @@
 //! Banter's storage seam.
 //!
 //! The server talks to the database only through the [`Store`] trait. Each backend
-//! (SQLite now; PostgreSQL and MySQL implement the same trait) owns its SQL text and its
-//! `migrations/`, and one conformance suite (`tests/conformance`) runs against every backend.
+//! ([`sqlite`], [`postgres`], [`mysql`]) owns its SQL text and its `migrations/`, and one
+//! conformance suite (`tests/conformance`) runs against every backend.
 //!
 //! Business rules that must hold atomically (membership, friendship, blocks, gapless
 //! seqs, idempotent sends) are enforced here, inside the transaction that writes.

@@ -5,11 +5,12 @@
 //! after taking the row lock that serializes writers on the same thing: the conversation
 //! row for anything appended to its stream, the two users' rows for friendship, block and
 //! direct-conversation changes, the request row for answering a friend request. Locks are
-//! always taken in ascending id order, and a transaction that still loses a race (deadlock,
-//! or an insert that another writer made first) is run again by [`with_retries`].
+//! always taken in ascending id order (`FOR NO KEY UPDATE`, which foreign-key checks do not
+//! wait for), and a transaction that still loses a race (deadlock, or an insert that
+//! another writer made first) is run again (`row::with_retries`).
 //!
 //! The stream (seq assignment, sends, recalls, paging) lives in [`stream`], groups in
-//! [`group`]; row decoding is shared with MySQL in [`crate::row`].
+//! [`group`]; row decoding is shared with MySQL in `crate::row`.
 
 mod group;
 mod stream;
@@ -146,9 +147,13 @@ fn summary_from_row(row: &PgRow) -> StoreResult<ConversationSummary> {
 /// Locks the rows of users `a` and `b` (ascending id order, so two writers never deadlock
 /// on them) for the rest of the transaction, which serializes every change to what is
 /// between the two. Returns whether `b` exists.
+///
+/// `FOR NO KEY UPDATE`, like every row lock in this backend: it excludes the other lockers
+/// but not the key-share locks of foreign-key checks, so inserting a message that names
+/// one of these users as sender does not wait for it.
 async fn lock_pair(conn: &mut PgConnection, a: UserId, b: UserId) -> StoreResult<bool> {
     let ids: Vec<i64> =
-        sqlx::query_scalar("SELECT id FROM users WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        sqlx::query_scalar("SELECT id FROM users WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
             .bind(vec![a.0, b.0])
             .fetch_all(&mut *conn)
             .await?;
@@ -198,7 +203,7 @@ async fn pending_request(
     party_is_sender: bool,
 ) -> StoreResult<UserId> {
     let row: Option<(i64, i64, String)> = sqlx::query_as(
-        "SELECT from_id, to_id, status FROM friend_requests WHERE id = $1 FOR UPDATE",
+        "SELECT from_id, to_id, status FROM friend_requests WHERE id = $1 FOR NO KEY UPDATE",
     )
     .bind(id.0)
     .fetch_optional(&mut *conn)
@@ -838,7 +843,7 @@ impl Store for PostgresStore {
             let (read_seq, last_seq): (i64, i64) = sqlx::query_as(
                 "SELECT m.read_seq, c.last_seq FROM members m \
                  JOIN conversations c ON c.id = m.conversation_id \
-                 WHERE m.conversation_id = $1 AND m.user_id = $2 FOR UPDATE OF m",
+                 WHERE m.conversation_id = $1 AND m.user_id = $2 FOR NO KEY UPDATE OF m",
             )
             .bind(id.0)
             .bind(user.0)

@@ -1,6 +1,7 @@
-//! Backend-neutral pieces of the server-class backends (PostgreSQL and MySQL): turning
-//! rows into protocol values, the encoding of stream entries, and the rules for retrying a
-//! transaction that lost a race.
+//! Backend-neutral pieces of the backends: turning rows into protocol values and the
+//! encoding of stream entries (all three), and the batch planning and rules for retrying a
+//! transaction that lost a race (PostgreSQL and MySQL, whose writers can race; SQLite's
+//! single writer cannot).
 //!
 //! Column order is part of each decoder's contract: queries select the columns named in the
 //! doc comment, in that order, starting at the offset they pass. The decoders take any
@@ -31,6 +32,21 @@ pub(crate) trait Columns {
     fn text(&self, at: usize) -> Result<String, sqlx::Error>;
     fn opt_text(&self, at: usize) -> Result<Option<String>, sqlx::Error>;
     fn flag(&self, at: usize) -> Result<bool, sqlx::Error>;
+}
+
+impl Columns for sqlx::sqlite::SqliteRow {
+    fn int(&self, at: usize) -> Result<i64, sqlx::Error> {
+        self.try_get(at)
+    }
+    fn text(&self, at: usize) -> Result<String, sqlx::Error> {
+        self.try_get(at)
+    }
+    fn opt_text(&self, at: usize) -> Result<Option<String>, sqlx::Error> {
+        self.try_get(at)
+    }
+    fn flag(&self, at: usize) -> Result<bool, sqlx::Error> {
+        self.try_get(at)
+    }
 }
 
 impl Columns for sqlx::postgres::PgRow {

@@ -10,18 +10,19 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use banter_store::{OpenOptions, Store};
+use banter_store::{Durability, OpenOptions, Store, StoreError};
 use scratch::{ScratchDatabase, Server};
 use sqlx::{Connection, PgConnection};
 
 struct PostgresBackend {
     database: ScratchDatabase,
+    options: OpenOptions,
 }
 
 impl conformance::Backend for PostgresBackend {
     fn open(&self) -> Pin<Box<dyn Future<Output = Arc<dyn Store>> + Send + '_>> {
         Box::pin(async move {
-            banter_store::open(&self.database.url, &OpenOptions::default())
+            banter_store::open(&self.database.url, &self.options)
                 .await
                 .expect("open the PostgreSQL store")
         })
@@ -31,6 +32,7 @@ impl conformance::Backend for PostgresBackend {
 async fn postgres_backend() -> Option<PostgresBackend> {
     Some(PostgresBackend {
         database: scratch::create(Server::Postgres).await?,
+        options: OpenOptions::default(),
     })
 }
 
@@ -62,4 +64,38 @@ async fn migrations_apply_to_an_empty_database_and_rerun_as_no_op() {
         .await
         .expect("second open is a no-op");
     assert_eq!(applied(&database.url).await, first);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relaxed_durability_and_one_connection_still_conform() {
+    let Some(database) = scratch::create(Server::Postgres).await else {
+        return;
+    };
+    let backend = PostgresBackend {
+        database,
+        options: OpenOptions {
+            durability: Durability::Relaxed,
+            connections_max: 1,
+        },
+    };
+    let store = conformance::Backend::open(&backend).await;
+    conformance::appends_are_idempotent(store.clone()).await;
+    conformance::seqs_are_gapless_under_concurrency(store).await;
+}
+
+#[tokio::test]
+async fn unusable_options_are_config_errors() {
+    let Some(admin_url) = scratch::admin_url(Server::Postgres) else {
+        return;
+    };
+    let none = OpenOptions {
+        connections_max: 0,
+        ..OpenOptions::default()
+    };
+    let result = banter_store::open(&admin_url, &none).await;
+    assert!(
+        matches!(result, Err(StoreError::Config(_))),
+        "{:?}",
+        result.err()
+    );
 }

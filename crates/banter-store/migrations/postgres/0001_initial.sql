@@ -104,7 +104,3 @@ CREATE TABLE messages (
     -- Idempotent sends; NULLs (server entries) never collide.
     CONSTRAINT messages_client_msg_id_unique UNIQUE (conversation_id, sender_id, client_msg_id)
 );
--- The unread count of the conversation list: an index-only range scan over the unread
--- texts, skipping recalled ones and system entries without visiting the table.
-CREATE INDEX messages_unread ON messages (conversation_id, seq) INCLUDE (sender_id)
-    WHERE kind = 'text' AND NOT recalled;

@@ -132,7 +132,7 @@ pub(super) async fn lock_conversation(
     conversation: ConversationId,
 ) -> StoreResult<Option<ConversationKind>> {
     let kind: Option<String> =
-        sqlx::query_scalar("SELECT kind FROM conversations WHERE id = $1 FOR UPDATE")
+        sqlx::query_scalar("SELECT kind FROM conversations WHERE id = $1 FOR NO KEY UPDATE")
             .bind(conversation.0)
             .fetch_optional(&mut *conn)
             .await?;

@@ -1,0 +1,170 @@
+//! Two `banter` servers on one PostgreSQL or MySQL/MariaDB database, as a deployment with
+//! several processes would run: users send concurrently to one group through both, and
+//! every message gets its own seq, gapless from 1, exactly once.
+//!
+//! The database server is named by `BANTER_TEST_POSTGRES_URL` / `BANTER_TEST_MYSQL_URL`,
+//! and each test runs in a database of its own, as in the store's tests (whose helper this
+//! file shares). Unset, the test says so and passes, except in CI where it fails.
+
+#[path = "../../banter-store/tests/scratch/mod.rs"]
+mod scratch;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use banter_client::Client;
+use banter_protocol::{ClientFrame, ConversationId, ServerEvent};
+use banter_server::{Config, Server};
+use scratch::Server as DatabaseServer;
+
+const PASSWORD: &str = "correct horse battery";
+/// Messages each device sends; four devices, two on each server.
+const SENDS_PER_DEVICE: usize = 30;
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn start(database_url: &str, dir: &std::path::Path) -> Server {
+    let mut config = Config::for_tests(dir);
+    config.database_url = database_url.to_owned();
+    Server::start(config).await.expect("server starts")
+}
+
+async fn device(base_url: &str, username: &str) -> Client {
+    let mut client = Client::new(base_url).expect("client");
+    client
+        .login(username, PASSWORD, "test device")
+        .await
+        .expect("login");
+    client
+}
+
+/// Sends `SENDS_PER_DEVICE` messages on one connection without waiting in between, and
+/// returns the acked (client_msg_id, seq) pairs.
+async fn send_all(client: Client, group: ConversationId, tag: String) -> Vec<(String, i64)> {
+    let mut conn = client.connect().await.expect("connect");
+    for i in 0..SENDS_PER_DEVICE {
+        let frame = ClientFrame::SendMessage {
+            id: format!("{tag}-{i}"),
+            conversation_id: group,
+            client_msg_id: format!("{tag}-{i}"),
+            text: format!("{tag} says {i}"),
+        };
+        conn.send_frame(&frame).await.expect("send");
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut acks = Vec::new();
+    while acks.len() < SENDS_PER_DEVICE {
+        let event = conn
+            .next_event_until(deadline)
+            .await
+            .expect("every ack arrives");
+        match event {
+            ServerEvent::Ack {
+                client_msg_id: Some(client_msg_id),
+                seq,
+                ..
+            } => acks.push((client_msg_id, seq)),
+            ServerEvent::Error { .. } => panic!("a send failed: {event:?}"),
+            _ => {}
+        }
+    }
+    acks
+}
+
+async fn seqs_are_gapless_across_two_servers(database: DatabaseServer) {
+    let Some(database) = scratch::create(database).await else {
+        return;
+    };
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let server_a = start(&database.url, dir_a.path()).await;
+    let server_b = start(&database.url, dir_b.path()).await;
+    let url_a = format!("http://{}", server_a.local_addr());
+    let url_b = format!("http://{}", server_b.local_addr());
+
+    // Alice registers through one server and Bob through the other: one database.
+    Client::new(&url_a)
+        .unwrap()
+        .register("alice", PASSWORD)
+        .await
+        .expect("register alice");
+    let bob = Client::new(&url_b)
+        .unwrap()
+        .register("bob", PASSWORD)
+        .await
+        .expect("register bob");
+    let alice_a = device(&url_a, "alice").await;
+    let bob_b = device(&url_b, "bob").await;
+    let request = alice_a
+        .send_friend_request(bob.id, None)
+        .await
+        .expect("friend request");
+    bob_b
+        .accept_friend_request(request.id)
+        .await
+        .expect("accept");
+    let group = alice_a
+        .create_group("two servers", &[bob.id])
+        .await
+        .expect("create group")
+        .id;
+
+    let devices = [
+        (alice_a, "alice-a"),
+        (device(&url_b, "alice").await, "alice-b"),
+        (device(&url_a, "bob").await, "bob-a"),
+        (bob_b, "bob-b"),
+    ];
+    let mut tasks = Vec::new();
+    for (client, tag) in devices {
+        tasks.push(tokio::spawn(send_all(client, group, tag.to_owned())));
+    }
+    let mut acks = Vec::new();
+    for task in tasks {
+        acks.extend(task.await.expect("sender"));
+    }
+
+    let total = (4 * SENDS_PER_DEVICE) as i64;
+    let mut seqs: Vec<i64> = acks.iter().map(|(_, seq)| *seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        (1..=total).collect::<Vec<_>>(),
+        "gapless, no seq twice"
+    );
+
+    // Either server's history agrees: every message once, at the seq its ack named.
+    for url in [&url_a, &url_b] {
+        let reader = device(url, "bob").await;
+        let page = reader
+            .messages_after(group, 0, total as u32 + 1)
+            .await
+            .expect("history");
+        assert!(!page.has_more);
+        let stored: Vec<(String, i64)> = page
+            .messages
+            .iter()
+            .map(|m| (m.client_msg_id.clone().expect("a user's message"), m.seq))
+            .collect();
+        assert_eq!(
+            stored.iter().map(|(_, seq)| *seq).collect::<Vec<_>>(),
+            (1..=total).collect::<Vec<_>>()
+        );
+        let ids: BTreeSet<&String> = stored.iter().map(|(id, _)| id).collect();
+        assert_eq!(ids.len(), stored.len(), "no message stored twice");
+        let mut expected = acks.clone();
+        expected.sort_by_key(|(_, seq)| *seq);
+        assert_eq!(stored, expected);
+    }
+
+    server_a.stop().await.expect("stop a");
+    server_b.stop().await.expect("stop b");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_seqs_are_gapless_across_two_servers() {
+    seqs_are_gapless_across_two_servers(DatabaseServer::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_seqs_are_gapless_across_two_servers() {
+    seqs_are_gapless_across_two_servers(DatabaseServer::MySql).await;
+}
