@@ -31,7 +31,9 @@ async fn still_healthy(conn: &mut banter_client::Connection, id: &str) {
 
 #[tokio::test]
 async fn every_bad_frame_gets_its_error_and_the_connection_survives() {
-    let server = TestServer::start().await;
+    let Some(server) = TestServer::start().await else {
+        return;
+    };
     let (alice, _) = server.user("alice").await;
     let mut conn = alice.connect().await.expect("connect");
 
@@ -101,7 +103,9 @@ async fn every_bad_frame_gets_its_error_and_the_connection_survives() {
 
 #[tokio::test]
 async fn rest_errors_are_structured_with_the_right_status() {
-    let server = TestServer::start().await;
+    let Some(server) = TestServer::start().await else {
+        return;
+    };
     let anonymous = server.client();
     let response = anonymous.raw_get("/api/v1/me").await.unwrap();
     assert_eq!(response.status, 401);
@@ -182,7 +186,9 @@ async fn rest_errors_are_structured_with_the_right_status() {
 
 #[tokio::test]
 async fn websocket_upgrade_checks_token_and_origin() {
-    let server = TestServer::start().await;
+    let Some(server) = TestServer::start().await else {
+        return;
+    };
     let (alice, _) = server.user("alice").await;
 
     let err = server
@@ -206,7 +212,9 @@ async fn websocket_upgrade_checks_token_and_origin() {
 
 #[tokio::test]
 async fn the_openapi_document_is_generated_and_covers_the_api() {
-    let server = TestServer::start().await;
+    let Some(server) = TestServer::start().await else {
+        return;
+    };
     let response = server
         .client()
         .raw_get("/api/v1/openapi.json")

@@ -55,7 +55,9 @@ async fn reply_to(conn: &mut Connection, frame: ClientFrame, id: &str) -> Result
 
 #[tokio::test]
 async fn a_blocked_user_can_neither_request_nor_message() {
-    let server = TestServer::start().await;
+    let Some(server) = TestServer::start().await else {
+        return;
+    };
     let (alice, _) = server.user("alice").await;
     let (bob, bob_profile) = server.user("bob").await;
     let alice_id = alice.me().await.unwrap().id;
@@ -84,8 +86,11 @@ async fn a_blocked_user_can_neither_request_nor_message() {
 
 #[tokio::test]
 async fn recall_is_an_event_in_the_stream_and_bounded_by_the_window() {
-    let server =
-        TestServer::start_with(|c| c.limits.recall_window = Duration::from_millis(1500)).await;
+    let Some(server) =
+        TestServer::start_with(|c| c.limits.recall_window = Duration::from_millis(1500)).await
+    else {
+        return;
+    };
     let (alice, _) = server.user("alice").await;
     let (bob, bob_profile) = server.user("bob").await;
     befriend(&alice, &bob).await;
@@ -175,7 +180,10 @@ async fn recall_is_an_event_in_the_stream_and_bounded_by_the_window() {
 
 #[tokio::test]
 async fn group_admins_recall_any_message_at_any_time() {
-    let server = TestServer::start_with(|c| c.limits.recall_window = Duration::ZERO).await;
+    let Some(server) = TestServer::start_with(|c| c.limits.recall_window = Duration::ZERO).await
+    else {
+        return;
+    };
     let (owner, _) = server.user("owner").await;
     let (member, member_profile) = server.user("member").await;
     befriend(&owner, &member).await;
@@ -204,7 +212,9 @@ async fn group_admins_recall_any_message_at_any_time() {
 
 #[tokio::test]
 async fn read_receipts_reach_the_peer_and_unread_counts_follow_read_pointers() {
-    let server = TestServer::start().await;
+    let Some(server) = TestServer::start().await else {
+        return;
+    };
     let (alice, _) = server.user("alice").await;
     let (bob, bob_profile) = server.user("bob").await;
     befriend(&alice, &bob).await;
@@ -265,7 +275,9 @@ async fn read_receipts_reach_the_peer_and_unread_counts_follow_read_pointers() {
 
 #[tokio::test]
 async fn group_members_see_how_many_have_read() {
-    let server = TestServer::start().await;
+    let Some(server) = TestServer::start().await else {
+        return;
+    };
     let (ann, _) = server.user("ann").await;
     let (ben, ben_profile) = server.user("ben").await;
     let (cat, cat_profile) = server.user("cat").await;
@@ -295,7 +307,9 @@ async fn group_members_see_how_many_have_read() {
 
 #[tokio::test]
 async fn presence_follows_the_first_and_last_device_and_typing_is_forwarded() {
-    let server = TestServer::start().await;
+    let Some(server) = TestServer::start().await else {
+        return;
+    };
     let (alice, alice_profile) = server.user("alice").await;
     let (bob, bob_profile) = server.user("bob").await;
     befriend(&alice, &bob).await;
@@ -375,7 +389,9 @@ async fn presence_follows_the_first_and_last_device_and_typing_is_forwarded() {
 
 #[tokio::test]
 async fn logout_and_password_change_revoke_tokens_and_close_their_sockets() {
-    let server = TestServer::start().await;
+    let Some(server) = TestServer::start().await else {
+        return;
+    };
     let (mut laptop, _) = server.user("alice").await;
     let phone = server.device("alice").await;
     let mut phone_ws = phone.connect().await.unwrap();

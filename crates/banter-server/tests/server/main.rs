@@ -1,5 +1,13 @@
-//! End-to-end tests: a real server on an ephemeral port with a temporary SQLite database,
-//! driven only through the client SDK over real HTTP and WebSocket connections.
+//! End-to-end tests: a real server on an ephemeral port, driven only through the client
+//! SDK over real HTTP and WebSocket connections. This binary runs the suite on a temporary
+//! SQLite database; `server_postgres.rs` and `server_mysql.rs` run the same modules on
+//! PostgreSQL and MySQL/MariaDB.
+
+/// The database server the suite runs on; `None` is SQLite.
+const BACKEND: Option<scratch::Server> = None;
+
+#[path = "../../../banter-store/tests/scratch/mod.rs"]
+mod scratch;
 
 mod common;
 
