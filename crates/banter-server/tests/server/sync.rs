@@ -220,3 +220,59 @@ async fn a_new_device_pages_history_backwards() {
     }
     assert_eq!((seen, before), (25, 1));
 }
+
+#[tokio::test]
+async fn a_client_too_slow_for_its_queue_is_closed_and_resyncs_without_loss() {
+    // A queue of two frames overflows as soon as the writer fans out a batch of sends.
+    let Some(server) = TestServer::start_with(|c| c.limits.outbound_queue_frames_max = 2).await
+    else {
+        return;
+    };
+    let (alice, _) = server.user("alice").await;
+    let (bob, bob_profile) = server.user("bob").await;
+    befriend(&alice, &bob).await;
+    let conversation = alice.open_direct(bob_profile.id).await.unwrap().id;
+    let mut alice_session = Session::start(alice).await.unwrap();
+    let mut bob_session = Session::start(bob).await.unwrap();
+
+    const SENDS: usize = 60;
+    for i in 0..SENDS {
+        alice_session
+            .queue_text(conversation, &format!("burst {i}"))
+            .await
+            .unwrap();
+    }
+    // Alice is kicked too (her own copies fill her queue); her session resends unacked
+    // sends under the same ids, so each is stored once.
+    let mut acked = 0;
+    while acked < SENDS {
+        if let SessionEvent::Acked(_) = alice_session.next_event(WAIT).await.unwrap() {
+            acked += 1;
+        }
+    }
+    let mut seqs = Vec::new();
+    let mut reconnected = false;
+    while seqs.len() < SENDS {
+        match bob_session.next_event(WAIT).await.unwrap() {
+            SessionEvent::Message(message) => seqs.push(message.seq),
+            SessionEvent::Reconnected => reconnected = true,
+            _ => {}
+        }
+    }
+    assert!(
+        reconnected,
+        "the slow connection was closed (4008) and the session reconnected"
+    );
+    assert_eq!(
+        seqs,
+        (1..=SENDS as i64).collect::<Vec<_>>(),
+        "everything arrives once, in order"
+    );
+    let stored = bob_session
+        .client()
+        .messages_after(conversation, 0, 200)
+        .await
+        .unwrap()
+        .messages;
+    assert_eq!(stored.len(), SENDS, "no send was stored twice");
+}
