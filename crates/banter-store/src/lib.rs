@@ -1,12 +1,15 @@
 //! Banter's storage seam.
 //!
-//! The server talks to the database only through the [`Store`] trait. Each backend
-//! ([`sqlite`], [`postgres`], [`mysql`]) owns its SQL text and its `migrations/`, and one
-//! conformance suite (`tests/conformance`) runs against every backend.
+//! The server talks to the database only through the [`Store`] trait, which one generic
+//! engine implements for every backend. Each backend ([`sqlite`], [`postgres`], [`mysql`])
+//! owns its SQL text and its `migrations/`, and one conformance suite (`tests/conformance`)
+//! runs against every backend.
 //!
 //! Business rules that must hold atomically (membership, friendship, blocks, gapless
-//! seqs, idempotent sends) are enforced here, inside the transaction that writes.
+//! seqs, idempotent sends) are enforced once, in the engine, inside the transaction that
+//! writes; the backends only answer its queries.
 
+mod engine;
 mod error;
 pub mod mysql;
 pub mod postgres;

@@ -1,48 +1,45 @@
-//! The MySQL/MariaDB backend of [`Store`].
+//! The MySQL/MariaDB backend of [`crate::Store`]: its SQL, as the [`Sql`] primitives that
+//! [`Engine`] runs.
 //!
 //! The same design as [`crate::postgres`], in MySQL's dialect: several server processes may
 //! share one database; connections run at READ COMMITTED (each statement sees what was
-//! committed before it, as on PostgreSQL, and InnoDB takes no gap locks); every rule is
-//! checked inside the write transaction that acts on it, after taking the row lock that
-//! serializes writers on the same thing, always in ascending id order; and a transaction
-//! that still loses a race is run again (`row::with_retries`). MySQL has no `RETURNING`, so
-//! ids come from `LAST_INSERT_ID()` and bumped values are read back inside the transaction,
-//! where the row lock taken by the `UPDATE` is held until commit.
-//!
-//! The stream (seq assignment, sends, recalls, paging) lives in [`stream`], groups in
-//! [`group`]; row decoding is shared with PostgreSQL in `crate::row`.
-
-mod group;
-mod stream;
+//! committed before it, as on PostgreSQL, and InnoDB takes no gap locks); the engine checks
+//! every rule inside the write transaction that acts on it, after the row lock that
+//! serializes writers on the same thing, always taken in ascending id order; and a
+//! transaction that still loses a race is run again. MySQL has no `RETURNING`, so ids come
+//! from `LAST_INSERT_ID()` and bumped values are read back inside the transaction, where
+//! the row lock taken by the `UPDATE` is held until commit.
 
 use std::str::FromStr;
 
 use async_trait::async_trait;
 use banter_protocol::model::{
-    ConversationDetail, ConversationSummary, FriendRequest, FriendRequestStatus, Member, Role,
-    UserProfile,
+    ConversationKind, ConversationSummary, FriendRequest, FriendRequestStatus, Member, Message,
+    Role, UserProfile,
 };
 use banter_protocol::{ConversationId, FriendRequestId, MessageId, UserId};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlQueryResult, MySqlRow};
-use sqlx::{Executor, MySql, MySqlConnection, MySqlPool, Row, Transaction};
+use sqlx::{Executor, MySql, MySqlConnection, MySqlPool, QueryBuilder, Row, Transaction};
 
+use crate::engine::{Engine, Sql};
 use crate::row::{
-    batch_failure, clearable, count, direct_key, friend_request_at, friend_request_sql, message_at,
-    now_ms, parse_kind, profile_at, role_at, status_str, username_key, with_retries, Columns,
-    Retry, Text,
+    clearable, friend_request_at, friend_request_sql, kind_str, member_at, message_at, message_sql,
+    parse_kind, parse_role, parse_status, profile_at, status_str, summary_at, summary_sql,
+    with_retries, Draft, Retry, Text,
 };
 use crate::{
-    Appended, CreatedGroup, Credentials, GroupChange, NewMessage, NewSession, NewUser, OpenOptions,
-    Page, ProfileUpdate, ReadMark, SendPolicy, Session, SessionId, Store, StoreError, StoreResult,
+    Credentials, NewSession, NewUser, OpenOptions, ProfileUpdate, Session, SessionId, StoreError,
+    StoreResult,
 };
 
 /// The store on one MySQL or MariaDB database.
+pub type MySqlStore = Engine<My>;
+
+/// MySQL's (and MariaDB's) dialect of the store's queries.
 #[derive(Debug, Clone)]
-pub struct MySqlStore {
+pub struct My {
     pool: MySqlPool,
 }
-
-type Tx = Transaction<'static, MySql>;
 
 impl MySqlStore {
     /// Connects to the database at `url`, e.g. `mysql://banter@localhost/banter` (the
@@ -79,17 +76,52 @@ impl MySqlStore {
             .connect_with(connect)
             .await?;
         sqlx::migrate!("migrations/mysql").run(&pool).await?;
-        Ok(MySqlStore { pool })
+        Ok(Engine::new(My { pool }))
     }
+}
 
-    async fn begin(&self) -> Result<Tx, sqlx::Error> {
+/// The id an INSERT generated, as the signed id the columns hold.
+fn inserted_id(result: &MySqlQueryResult) -> StoreResult<i64> {
+    i64::try_from(result.last_insert_id())
+        .map_err(|_| StoreError::Database(sqlx::Error::Protocol("insert id out of range".into())))
+}
+
+async fn profile(conn: &mut MySqlConnection, id: UserId) -> StoreResult<Option<UserProfile>> {
+    let row =
+        sqlx::query("SELECT id, username, nickname, avatar_url, signature FROM users WHERE id = ?")
+            .bind(id.0)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(row.map(|row| profile_at(&row, 0)).transpose()?)
+}
+
+fn messages(rows: &[MySqlRow]) -> StoreResult<Vec<Message>> {
+    Ok(rows
+        .iter()
+        .map(|row| message_at(row, 0))
+        .collect::<Result<_, _>>()?)
+}
+
+fn friend_requests(rows: &[MySqlRow]) -> StoreResult<Vec<FriendRequest>> {
+    Ok(rows
+        .iter()
+        .map(friend_request_at)
+        .collect::<Result<_, _>>()?)
+}
+
+#[async_trait]
+impl Sql for My {
+    type Conn = MySqlConnection;
+    type Tx = Transaction<'static, MySql>;
+
+    async fn begin_write(&self) -> Result<Self::Tx, sqlx::Error> {
         self.pool.begin().await
     }
 
     /// A read-only transaction at REPEATABLE READ: one snapshot for queries that read twice.
     /// `SET TRANSACTION` applies to the next transaction only; the session stays at READ
     /// COMMITTED.
-    async fn snapshot(&self) -> Result<Tx, sqlx::Error> {
+    async fn begin_read(&self) -> Result<Self::Tx, sqlx::Error> {
         self.pool
             .begin_with(
                 "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; START TRANSACTION READ ONLY",
@@ -97,264 +129,81 @@ impl MySqlStore {
             .await
     }
 
-    /// The user's conversation summaries, or the one with `only` when given.
-    async fn summaries(
-        conn: &mut MySqlConnection,
-        user: UserId,
-        only: Option<ConversationId>,
-    ) -> StoreResult<Vec<ConversationSummary>> {
-        // `last_message` is the entry at `last_seq`; the peer is the other member of a
-        // direct conversation. Columns 9.. and 14.. are decoded by `profile_at` and
-        // `message_at`.
-        macro_rules! summary_sql {
-            ($where:literal) => {
-                concat!(
-                    "SELECT c.id, c.kind, c.name, c.last_seq, c.last_activity_ms, m.role, m.read_seq, ",
-                    "(SELECT COUNT(*) FROM members mc WHERE mc.conversation_id = c.id), ",
-                    "(SELECT COUNT(*) FROM messages x WHERE x.conversation_id = c.id ",
-                    " AND x.seq > m.read_seq AND x.kind = 'text' AND NOT x.recalled ",
-                    " AND x.sender_id <> m.user_id), ",
-                    "p.id, p.username, p.nickname, p.avatar_url, p.signature, ",
-                    "l.id, l.conversation_id, l.seq, l.sender_id, l.client_msg_id, l.kind, l.body, ",
-                    "l.recalled, l.created_at_ms ",
-                    "FROM members m ",
-                    "JOIN conversations c ON c.id = m.conversation_id ",
-                    "LEFT JOIN members pm ON c.kind = 'direct' AND pm.conversation_id = c.id ",
-                    " AND pm.user_id <> m.user_id ",
-                    "LEFT JOIN users p ON p.id = pm.user_id ",
-                    "LEFT JOIN messages l ON l.conversation_id = c.id AND l.seq = c.last_seq ",
-                    $where,
-                    " ORDER BY c.last_activity_ms DESC, c.id DESC"
-                )
-            };
-        }
-        let rows = match only {
-            None => {
-                sqlx::query(summary_sql!("WHERE m.user_id = ?"))
-                    .bind(user.0)
-                    .fetch_all(&mut *conn)
-                    .await?
-            }
-            Some(id) => {
-                sqlx::query(summary_sql!("WHERE m.user_id = ? AND c.id = ?"))
-                    .bind(user.0)
-                    .bind(id.0)
-                    .fetch_all(&mut *conn)
-                    .await?
-            }
-        };
-        rows.iter().map(summary_from_row).collect()
+    async fn commit(tx: Self::Tx) -> Result<(), sqlx::Error> {
+        tx.commit().await
     }
-}
 
-fn summary_from_row(row: &MySqlRow) -> StoreResult<ConversationSummary> {
-    let kind = row.text(1)?;
-    let peer_id: Option<i64> = row.try_get(9)?;
-    let last_id: Option<i64> = row.try_get(14)?;
-    Ok(ConversationSummary {
-        id: ConversationId(row.try_get(0)?),
-        kind: parse_kind(&kind)?,
-        name: row.opt_text(2)?,
-        last_seq: row.try_get(3)?,
-        last_activity_ms: row.try_get(4)?,
-        my_role: role_at(row, 5)?,
-        read_seq: row.try_get(6)?,
-        member_count: count(row.try_get(7)?),
-        unread_count: count(row.try_get(8)?),
-        peer: peer_id.map(|_| profile_at(row, 9)).transpose()?,
-        peer_online: None,
-        last_message: last_id.map(|_| message_at(row, 14)).transpose()?,
-    })
-}
-
-/// The id an INSERT generated, as the signed id the columns hold.
-pub(super) fn inserted_id(result: &MySqlQueryResult) -> StoreResult<i64> {
-    i64::try_from(result.last_insert_id())
-        .map_err(|_| StoreError::Database(sqlx::Error::Protocol("insert id out of range".into())))
-}
-
-/// Locks the rows of users `a` and `b` (ascending id order, so two writers never deadlock
-/// on them) for the rest of the transaction, which serializes every change to what is
-/// between the two. Returns whether `b` exists.
-async fn lock_pair(conn: &mut MySqlConnection, a: UserId, b: UserId) -> StoreResult<bool> {
-    let ids: Vec<i64> =
-        sqlx::query_scalar("SELECT id FROM users WHERE id IN (?, ?) ORDER BY id FOR UPDATE")
-            .bind(a.0)
-            .bind(b.0)
-            .fetch_all(&mut *conn)
-            .await?;
-    Ok(ids.contains(&b.0))
-}
-
-/// Whether either user blocked the other.
-async fn blocked_either(conn: &mut MySqlConnection, a: UserId, b: UserId) -> StoreResult<bool> {
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM blocks \
-         WHERE (user_id = ? AND blocked_id = ?) OR (user_id = ? AND blocked_id = ?))",
-    )
-    .bind(a.0)
-    .bind(b.0)
-    .bind(b.0)
-    .bind(a.0)
-    .fetch_one(&mut *conn)
-    .await?)
-}
-
-async fn are_friends(conn: &mut MySqlConnection, a: UserId, b: UserId) -> StoreResult<bool> {
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM friendships WHERE user_id = ? AND friend_id = ?)",
-    )
-    .bind(a.0)
-    .bind(b.0)
-    .fetch_one(&mut *conn)
-    .await?)
-}
-
-async fn friend_request(
-    conn: &mut MySqlConnection,
-    id: FriendRequestId,
-) -> StoreResult<FriendRequest> {
-    let row = sqlx::query(friend_request_sql!("WHERE r.id = ?"))
-        .bind(id.0)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-    Ok(friend_request_at(&row)?)
-}
-
-/// Locks a pending request and returns its sender, checked to be pending and visible to
-/// `party` on the given side. Requests of other users are `NotFound`, not `Forbidden`.
-async fn pending_request(
-    conn: &mut MySqlConnection,
-    id: FriendRequestId,
-    party: UserId,
-    party_is_sender: bool,
-) -> StoreResult<UserId> {
-    let row: Option<(i64, i64, Text)> = sqlx::query_as(
-        "SELECT from_id, to_id, status FROM friend_requests WHERE id = ? FOR UPDATE",
-    )
-    .bind(id.0)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let (from, to, Text(status)) = row.ok_or(StoreError::NotFound)?;
-    let side = if party_is_sender { from } else { to };
-    if side != party.0 {
-        return Err(StoreError::NotFound);
-    }
-    if status != status_str(FriendRequestStatus::Pending) {
-        return Err(StoreError::Conflict(
-            "the friend request is no longer pending".into(),
-        ));
-    }
-    Ok(UserId(from))
-}
-
-async fn set_request_status(
-    conn: &mut MySqlConnection,
-    id: FriendRequestId,
-    status: FriendRequestStatus,
-    now: i64,
-) -> StoreResult<()> {
-    sqlx::query("UPDATE friend_requests SET status = ?, updated_at_ms = ? WHERE id = ?")
-        .bind(status_str(status))
-        .bind(now)
-        .bind(id.0)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
-async fn profile(conn: &mut MySqlConnection, id: UserId) -> StoreResult<UserProfile> {
-    let row =
-        sqlx::query("SELECT id, username, nickname, avatar_url, signature FROM users WHERE id = ?")
-            .bind(id.0)
-            .fetch_optional(&mut *conn)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-    Ok(profile_at(&row, 0)?)
-}
-
-fn profiles(rows: &[MySqlRow]) -> StoreResult<Vec<UserProfile>> {
-    Ok(rows
-        .iter()
-        .map(|row| profile_at(row, 0))
-        .collect::<Result<_, _>>()?)
-}
-
-#[async_trait]
-impl Store for MySqlStore {
-    async fn create_user(&self, user: NewUser) -> StoreResult<UserProfile> {
+    async fn insert_user(&self, user: &NewUser, now_ms: i64) -> Result<UserProfile, sqlx::Error> {
         let inserted = sqlx::query(
             "INSERT INTO users \
              (username, username_key, nickname, avatar_url, signature, password_hash, created_at_ms) \
              VALUES (?, ?, ?, NULL, NULL, ?, ?)",
         )
         .bind(&user.username)
-        .bind(username_key(&user.username))
+        .bind(crate::row::username_key(&user.username))
         .bind(&user.nickname)
         .bind(&user.password_hash)
-        .bind(now_ms())
+        .bind(now_ms)
         .execute(&self.pool)
-        .await
-        .map_err(|e| match e {
-            // username_key is the only unique column a new row can collide on.
-            sqlx::Error::Database(ref db) if db.is_unique_violation() => StoreError::UsernameTaken,
-            other => StoreError::Database(other),
-        })?;
+        .await?;
+        let id = i64::try_from(inserted.last_insert_id())
+            .map_err(|_| sqlx::Error::Protocol("insert id out of range".into()))?;
         Ok(UserProfile {
-            id: UserId(inserted_id(&inserted)?),
-            username: user.username,
-            nickname: user.nickname,
+            id: UserId(id),
+            username: user.username.clone(),
+            nickname: user.nickname.clone(),
             avatar_url: None,
             signature: None,
         })
     }
 
-    async fn user(&self, id: UserId) -> StoreResult<UserProfile> {
+    async fn user(&self, id: UserId) -> StoreResult<Option<UserProfile>> {
         let mut conn = self.pool.acquire().await?;
         profile(&mut conn, id).await
     }
 
-    async fn user_by_username(&self, username: &str) -> StoreResult<UserProfile> {
+    async fn user_by_username_key(&self, key: &str) -> StoreResult<Option<UserProfile>> {
         let row = sqlx::query(
             "SELECT id, username, nickname, avatar_url, signature FROM users \
              WHERE username_key = ?",
         )
-        .bind(username_key(username))
+        .bind(key)
         .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        Ok(profile_at(&row, 0)?)
+        .await?;
+        Ok(row.map(|row| profile_at(&row, 0)).transpose()?)
     }
 
-    async fn credentials(&self, username: &str) -> StoreResult<Credentials> {
-        let (id, Text(password_hash)): (i64, Text) =
+    async fn credentials(&self, key: &str) -> StoreResult<Option<Credentials>> {
+        let row: Option<(i64, Text)> =
             sqlx::query_as("SELECT id, password_hash FROM users WHERE username_key = ?")
-                .bind(username_key(username))
+                .bind(key)
                 .fetch_optional(&self.pool)
-                .await?
-                .ok_or(StoreError::NotFound)?;
-        Ok(Credentials {
+                .await?;
+        Ok(row.map(|(id, Text(password_hash))| Credentials {
             user_id: UserId(id),
             password_hash,
-        })
+        }))
     }
 
-    async fn password_hash(&self, id: UserId) -> StoreResult<String> {
-        let Text(hash) = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
+    async fn password_hash(&self, id: UserId) -> StoreResult<Option<String>> {
+        let hash: Option<Text> = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
             .bind(id.0)
             .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        Ok(hash)
+            .await?;
+        Ok(hash.map(|Text(hash)| hash))
     }
 
-    async fn update_profile(&self, id: UserId, update: ProfileUpdate) -> StoreResult<UserProfile> {
+    /// The UPDATE and the read-back in one transaction, as there is no `RETURNING`.
+    async fn update_profile(
+        &self,
+        id: UserId,
+        update: ProfileUpdate,
+    ) -> StoreResult<Option<UserProfile>> {
         let (set_avatar, avatar_url) = clearable(update.avatar_url);
         let (set_signature, signature) = clearable(update.signature);
         let nickname = update.nickname;
         with_retries(Retry::Conflicts, || async {
-            let mut tx = self.begin().await?;
+            let mut tx = self.pool.begin().await?;
             sqlx::query(
                 "UPDATE users SET nickname = COALESCE(?, nickname), \
                  avatar_url = CASE WHEN ? THEN ? ELSE avatar_url END, \
@@ -376,48 +225,7 @@ impl Store for MySqlStore {
         .await
     }
 
-    async fn change_password(
-        &self,
-        id: UserId,
-        password_hash: String,
-        keep: SessionId,
-    ) -> StoreResult<Vec<SessionId>> {
-        with_retries(Retry::Conflicts, || async {
-            let mut tx = self.begin().await?;
-            // The user's row is locked first, so a concurrent login's new session either
-            // commits before (and is revoked here) or waits and is not.
-            let exists: Option<i64> =
-                sqlx::query_scalar("SELECT id FROM users WHERE id = ? FOR UPDATE")
-                    .bind(id.0)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if exists.is_none() {
-                return Err(StoreError::NotFound);
-            }
-            sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
-                .bind(&password_hash)
-                .bind(id.0)
-                .execute(&mut *tx)
-                .await?;
-            let revoked: Vec<i64> = sqlx::query_scalar(
-                "SELECT id FROM sessions WHERE user_id = ? AND id <> ? ORDER BY id FOR UPDATE",
-            )
-            .bind(id.0)
-            .bind(keep.0)
-            .fetch_all(&mut *tx)
-            .await?;
-            sqlx::query("DELETE FROM sessions WHERE user_id = ? AND id <> ?")
-                .bind(id.0)
-                .bind(keep.0)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok(revoked.into_iter().map(SessionId).collect())
-        })
-        .await
-    }
-
-    async fn create_session(&self, session: NewSession) -> StoreResult<SessionId> {
+    async fn insert_session(&self, session: &NewSession, now_ms: i64) -> StoreResult<SessionId> {
         let inserted = sqlx::query(
             "INSERT INTO sessions (user_id, token_hash, device_name, created_at_ms, expires_at_ms) \
              VALUES (?, ?, ?, ?, ?)",
@@ -425,174 +233,39 @@ impl Store for MySqlStore {
         .bind(session.user_id.0)
         .bind(&session.token_hash)
         .bind(&session.device_name)
-        .bind(now_ms())
+        .bind(now_ms)
         .bind(session.expires_at_ms)
         .execute(&self.pool)
         .await?;
         Ok(SessionId(inserted_id(&inserted)?))
     }
 
-    async fn session_by_token_hash(&self, token_hash: &[u8], now_ms: i64) -> StoreResult<Session> {
-        let (id, user_id, expires_at_ms): (i64, i64, i64) = sqlx::query_as(
+    async fn session_by_token_hash(
+        &self,
+        token_hash: &[u8],
+        now_ms: i64,
+    ) -> StoreResult<Option<Session>> {
+        let row: Option<(i64, i64, i64)> = sqlx::query_as(
             "SELECT id, user_id, expires_at_ms FROM sessions \
              WHERE token_hash = ? AND expires_at_ms > ?",
         )
         .bind(token_hash)
         .bind(now_ms)
         .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        Ok(Session {
+        .await?;
+        Ok(row.map(|(id, user_id, expires_at_ms)| Session {
             id: SessionId(id),
             user_id: UserId(user_id),
             expires_at_ms,
-        })
+        }))
     }
 
-    /// Deleting a session that is already gone succeeds: logging out twice is not an error.
     async fn delete_session(&self, id: SessionId) -> StoreResult<()> {
         sqlx::query("DELETE FROM sessions WHERE id = ?")
             .bind(id.0)
             .execute(&self.pool)
             .await?;
         Ok(())
-    }
-
-    async fn create_friend_request(
-        &self,
-        from: UserId,
-        to: UserId,
-        greeting: Option<String>,
-    ) -> StoreResult<FriendRequest> {
-        if from == to {
-            return Err(StoreError::InvalidInput(
-                "you cannot send a friend request to yourself".into(),
-            ));
-        }
-        with_retries(Retry::Conflicts, || async {
-            let now = now_ms();
-            let mut tx = self.begin().await?;
-            if !lock_pair(&mut tx, from, to).await? {
-                return Err(StoreError::NotFound);
-            }
-            if blocked_either(&mut tx, from, to).await? {
-                return Err(StoreError::Blocked);
-            }
-            if are_friends(&mut tx, from, to).await? {
-                return Err(StoreError::Conflict("you are already friends".into()));
-            }
-            let pending: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM friend_requests WHERE status = 'pending' \
-                 AND ((from_id = ? AND to_id = ?) OR (from_id = ? AND to_id = ?)))",
-            )
-            .bind(from.0)
-            .bind(to.0)
-            .bind(to.0)
-            .bind(from.0)
-            .fetch_one(&mut *tx)
-            .await?;
-            if pending {
-                return Err(StoreError::Conflict(
-                    "a friend request between you is already pending".into(),
-                ));
-            }
-            let inserted = sqlx::query(
-                "INSERT INTO friend_requests \
-                 (from_id, to_id, greeting, status, created_at_ms, updated_at_ms) \
-                 VALUES (?, ?, ?, 'pending', ?, ?)",
-            )
-            .bind(from.0)
-            .bind(to.0)
-            .bind(greeting.as_deref())
-            .bind(now)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            let id = FriendRequestId(inserted_id(&inserted)?);
-            let request = friend_request(&mut tx, id).await?;
-            tx.commit().await?;
-            Ok(request)
-        })
-        .await
-    }
-
-    /// Both lists oldest first.
-    async fn friend_requests(
-        &self,
-        user: UserId,
-    ) -> StoreResult<(Vec<FriendRequest>, Vec<FriendRequest>)> {
-        let mut tx = self.snapshot().await?;
-        let incoming = sqlx::query(friend_request_sql!(
-            "WHERE r.to_id = ? AND r.status = 'pending' ORDER BY r.id"
-        ))
-        .bind(user.0)
-        .fetch_all(&mut *tx)
-        .await?;
-        let outgoing = sqlx::query(friend_request_sql!(
-            "WHERE r.from_id = ? AND r.status = 'pending' ORDER BY r.id"
-        ))
-        .bind(user.0)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        let decode = |rows: Vec<MySqlRow>| {
-            rows.iter()
-                .map(friend_request_at)
-                .collect::<Result<Vec<_>, _>>()
-        };
-        Ok((decode(incoming)?, decode(outgoing)?))
-    }
-
-    async fn answer_friend_request(
-        &self,
-        recipient: UserId,
-        id: FriendRequestId,
-        accept: bool,
-    ) -> StoreResult<FriendRequest> {
-        with_retries(Retry::Conflicts, || async {
-            let now = now_ms();
-            let mut tx = self.begin().await?;
-            let from = pending_request(&mut tx, id, recipient, false).await?;
-            let status = if accept {
-                // Two rows, one from each side; an existing row keeps its earlier `since`.
-                sqlx::query(
-                    "INSERT INTO friendships (user_id, friend_id, since_ms) \
-                     VALUES (?, ?, ?), (?, ?, ?) ON DUPLICATE KEY UPDATE since_ms = since_ms",
-                )
-                .bind(from.0)
-                .bind(recipient.0)
-                .bind(now)
-                .bind(recipient.0)
-                .bind(from.0)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                FriendRequestStatus::Accepted
-            } else {
-                FriendRequestStatus::Rejected
-            };
-            set_request_status(&mut tx, id, status, now).await?;
-            let request = friend_request(&mut tx, id).await?;
-            tx.commit().await?;
-            Ok(request)
-        })
-        .await
-    }
-
-    async fn cancel_friend_request(
-        &self,
-        sender: UserId,
-        id: FriendRequestId,
-    ) -> StoreResult<FriendRequest> {
-        with_retries(Retry::Conflicts, || async {
-            let mut tx = self.begin().await?;
-            pending_request(&mut tx, id, sender, true).await?;
-            set_request_status(&mut tx, id, FriendRequestStatus::Cancelled, now_ms()).await?;
-            let request = friend_request(&mut tx, id).await?;
-            tx.commit().await?;
-            Ok(request)
-        })
-        .await
     }
 
     async fn friends(&self, user: UserId) -> StoreResult<Vec<(UserProfile, i64)>> {
@@ -619,65 +292,21 @@ impl Store for MySqlStore {
         Ok(ids.into_iter().map(UserId).collect())
     }
 
-    /// Fails with `NotFound` if they are not friends.
-    async fn remove_friend(&self, user: UserId, friend: UserId) -> StoreResult<()> {
-        with_retries(Retry::Conflicts, || async {
-            let removed = sqlx::query(
-                "DELETE FROM friendships \
-                 WHERE (user_id = ? AND friend_id = ?) OR (user_id = ? AND friend_id = ?)",
-            )
-            .bind(user.0)
-            .bind(friend.0)
-            .bind(friend.0)
-            .bind(user.0)
-            .execute(&self.pool)
-            .await?;
-            if removed.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
-            }
-            Ok(())
-        })
-        .await
+    async fn delete_friendship(&self, a: UserId, b: UserId) -> StoreResult<bool> {
+        let removed = sqlx::query(
+            "DELETE FROM friendships \
+             WHERE (user_id = ? AND friend_id = ?) OR (user_id = ? AND friend_id = ?)",
+        )
+        .bind(a.0)
+        .bind(b.0)
+        .bind(b.0)
+        .bind(a.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(removed.rows_affected() > 0)
     }
 
-    /// A block leaves an existing friendship in place (unblocking restores things as they
-    /// were); it stops messages and requests in both directions while it lasts.
-    async fn block(&self, user: UserId, blocked: UserId) -> StoreResult<()> {
-        if user == blocked {
-            return Err(StoreError::InvalidInput("you cannot block yourself".into()));
-        }
-        with_retries(Retry::Conflicts, || async {
-            let mut tx = self.begin().await?;
-            if !lock_pair(&mut tx, user, blocked).await? {
-                return Err(StoreError::NotFound);
-            }
-            sqlx::query(
-                "INSERT INTO blocks (user_id, blocked_id, created_at_ms) VALUES (?, ?, ?) \
-                 ON DUPLICATE KEY UPDATE created_at_ms = created_at_ms",
-            )
-            .bind(user.0)
-            .bind(blocked.0)
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "DELETE FROM friend_requests WHERE status = 'pending' \
-                 AND ((from_id = ? AND to_id = ?) OR (from_id = ? AND to_id = ?))",
-            )
-            .bind(user.0)
-            .bind(blocked.0)
-            .bind(blocked.0)
-            .bind(user.0)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// Unblocking someone who is not blocked is a no-op, like blocking twice.
-    async fn unblock(&self, user: UserId, blocked: UserId) -> StoreResult<()> {
+    async fn delete_block(&self, user: UserId, blocked: UserId) -> StoreResult<()> {
         sqlx::query("DELETE FROM blocks WHERE user_id = ? AND blocked_id = ?")
             .bind(user.0)
             .bind(blocked.0)
@@ -686,7 +315,6 @@ impl Store for MySqlStore {
         Ok(())
     }
 
-    /// Oldest block first.
     async fn blocked_users(&self, user: UserId) -> StoreResult<Vec<UserProfile>> {
         let rows = sqlx::query(
             "SELECT u.id, u.username, u.nickname, u.avatar_url, u.signature \
@@ -696,246 +324,653 @@ impl Store for MySqlStore {
         .bind(user.0)
         .fetch_all(&self.pool)
         .await?;
-        profiles(&rows)
+        Ok(rows
+            .iter()
+            .map(|row| profile_at(row, 0))
+            .collect::<Result<_, _>>()?)
     }
 
-    async fn open_direct(
-        &self,
-        user: UserId,
-        peer: UserId,
-        require_friendship: bool,
-    ) -> StoreResult<ConversationId> {
-        if user == peer {
-            return Err(StoreError::InvalidInput(
-                "a direct conversation needs two people".into(),
-            ));
-        }
-        with_retries(Retry::Conflicts, || async {
-            let now = now_ms();
-            let mut tx = self.begin().await?;
-            // The pair's lock also makes "find, else create" atomic across processes.
-            if !lock_pair(&mut tx, user, peer).await? {
-                return Err(StoreError::NotFound);
-            }
-            if blocked_either(&mut tx, user, peer).await? {
-                return Err(StoreError::Blocked);
-            }
-            if require_friendship && !are_friends(&mut tx, user, peer).await? {
-                return Err(StoreError::NotFriends);
-            }
-            let key = direct_key(user, peer);
-            let existing: Option<i64> =
-                sqlx::query_scalar("SELECT id FROM conversations WHERE direct_key = ?")
-                    .bind(&key)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if let Some(id) = existing {
-                return Ok(ConversationId(id));
-            }
-            let inserted = sqlx::query(
-                "INSERT INTO conversations \
-                 (kind, name, direct_key, last_seq, last_activity_ms, created_at_ms) \
-                 VALUES ('direct', NULL, ?, 0, ?, ?)",
-            )
-            .bind(&key)
-            .bind(now)
-            .bind(now)
-            .execute(&mut *tx)
+    async fn is_member(&self, user: UserId, conversation: ConversationId) -> StoreResult<bool> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM members WHERE conversation_id = ? AND user_id = ?)",
+        )
+        .bind(conversation.0)
+        .bind(user.0)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn summaries(&self, user: UserId) -> StoreResult<Vec<ConversationSummary>> {
+        let rows = sqlx::query(summary_sql!("WHERE m.user_id = ?"))
+            .bind(user.0)
+            .fetch_all(&self.pool)
             .await?;
-            let conversation = ConversationId(inserted_id(&inserted)?);
-            for member in [user, peer] {
-                group::insert_member(&mut tx, conversation, member, Role::Member, 0, now).await?;
-            }
-            tx.commit().await?;
-            Ok(conversation)
-        })
-        .await
+        rows.iter().map(summary_at).collect()
     }
 
-    async fn create_group(
-        &self,
-        owner: UserId,
-        name: String,
-        members: Vec<UserId>,
-    ) -> StoreResult<CreatedGroup> {
-        with_retries(Retry::Conflicts, || async {
-            let mut tx = self.begin().await?;
-            let created =
-                group::create(&mut tx, owner, name.clone(), members.clone(), now_ms()).await?;
-            tx.commit().await?;
-            Ok(created)
-        })
-        .await
+    /// The user's row is locked first, so a concurrent login's new session either commits
+    /// before (and is revoked) or waits and is not.
+    async fn set_password(conn: &mut MySqlConnection, id: UserId, hash: &str) -> StoreResult<bool> {
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM users WHERE id = ? FOR UPDATE")
+                .bind(id.0)
+                .fetch_optional(&mut *conn)
+                .await?;
+        if exists.is_none() {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+            .bind(hash)
+            .bind(id.0)
+            .execute(&mut *conn)
+            .await?;
+        Ok(true)
     }
 
-    async fn conversations(&self, user: UserId) -> StoreResult<Vec<ConversationSummary>> {
-        let mut conn = self.pool.acquire().await?;
-        MySqlStore::summaries(&mut conn, user, None).await
-    }
-
-    /// Members in the order they joined.
-    async fn conversation(
-        &self,
+    async fn revoke_sessions(
+        conn: &mut MySqlConnection,
         user: UserId,
-        id: ConversationId,
-    ) -> StoreResult<ConversationDetail> {
-        let mut tx = self.snapshot().await?;
-        let summary = MySqlStore::summaries(&mut tx, user, Some(id))
-            .await?
-            .pop()
-            .ok_or(StoreError::NotFound)?;
+        keep: SessionId,
+    ) -> StoreResult<Vec<SessionId>> {
+        let revoked: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM sessions WHERE user_id = ? AND id <> ? ORDER BY id FOR UPDATE",
+        )
+        .bind(user.0)
+        .bind(keep.0)
+        .fetch_all(&mut *conn)
+        .await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = ? AND id <> ?")
+            .bind(user.0)
+            .bind(keep.0)
+            .execute(&mut *conn)
+            .await?;
+        Ok(revoked.into_iter().map(SessionId).collect())
+    }
+
+    async fn lock_users(conn: &mut MySqlConnection, a: UserId, b: UserId) -> StoreResult<bool> {
+        let ids: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM users WHERE id IN (?, ?) ORDER BY id FOR UPDATE")
+                .bind(a.0)
+                .bind(b.0)
+                .fetch_all(&mut *conn)
+                .await?;
+        Ok(ids.contains(&b.0))
+    }
+
+    async fn blocked_either(conn: &mut MySqlConnection, a: UserId, b: UserId) -> StoreResult<bool> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM blocks \
+             WHERE (user_id = ? AND blocked_id = ?) OR (user_id = ? AND blocked_id = ?))",
+        )
+        .bind(a.0)
+        .bind(b.0)
+        .bind(b.0)
+        .bind(a.0)
+        .fetch_one(&mut *conn)
+        .await?)
+    }
+
+    async fn are_friends(conn: &mut MySqlConnection, a: UserId, b: UserId) -> StoreResult<bool> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM friendships WHERE user_id = ? AND friend_id = ?)",
+        )
+        .bind(a.0)
+        .bind(b.0)
+        .fetch_one(&mut *conn)
+        .await?)
+    }
+
+    async fn pending_between(
+        conn: &mut MySqlConnection,
+        a: UserId,
+        b: UserId,
+    ) -> StoreResult<bool> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM friend_requests WHERE status = 'pending' \
+             AND ((from_id = ? AND to_id = ?) OR (from_id = ? AND to_id = ?)))",
+        )
+        .bind(a.0)
+        .bind(b.0)
+        .bind(b.0)
+        .bind(a.0)
+        .fetch_one(&mut *conn)
+        .await?)
+    }
+
+    async fn insert_friend_request(
+        conn: &mut MySqlConnection,
+        from: UserId,
+        to: UserId,
+        greeting: Option<&str>,
+        now_ms: i64,
+    ) -> StoreResult<FriendRequestId> {
+        let inserted = sqlx::query(
+            "INSERT INTO friend_requests \
+             (from_id, to_id, greeting, status, created_at_ms, updated_at_ms) \
+             VALUES (?, ?, ?, 'pending', ?, ?)",
+        )
+        .bind(from.0)
+        .bind(to.0)
+        .bind(greeting)
+        .bind(now_ms)
+        .bind(now_ms)
+        .execute(&mut *conn)
+        .await?;
+        Ok(FriendRequestId(inserted_id(&inserted)?))
+    }
+
+    async fn friend_request(
+        conn: &mut MySqlConnection,
+        id: FriendRequestId,
+    ) -> StoreResult<Option<FriendRequest>> {
+        let row = sqlx::query(friend_request_sql!("WHERE r.id = ?"))
+            .bind(id.0)
+            .fetch_optional(&mut *conn)
+            .await?;
+        Ok(row.map(|row| friend_request_at(&row)).transpose()?)
+    }
+
+    async fn pending_requests(
+        conn: &mut MySqlConnection,
+        user: UserId,
+    ) -> StoreResult<(Vec<FriendRequest>, Vec<FriendRequest>)> {
+        let incoming = sqlx::query(friend_request_sql!(
+            "WHERE r.to_id = ? AND r.status = 'pending' ORDER BY r.id"
+        ))
+        .bind(user.0)
+        .fetch_all(&mut *conn)
+        .await?;
+        let outgoing = sqlx::query(friend_request_sql!(
+            "WHERE r.from_id = ? AND r.status = 'pending' ORDER BY r.id"
+        ))
+        .bind(user.0)
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok((friend_requests(&incoming)?, friend_requests(&outgoing)?))
+    }
+
+    async fn lock_request(
+        conn: &mut MySqlConnection,
+        id: FriendRequestId,
+    ) -> StoreResult<Option<(UserId, UserId, FriendRequestStatus)>> {
+        let row: Option<(i64, i64, Text)> = sqlx::query_as(
+            "SELECT from_id, to_id, status FROM friend_requests WHERE id = ? FOR UPDATE",
+        )
+        .bind(id.0)
+        .fetch_optional(&mut *conn)
+        .await?;
+        row.map(|(from, to, Text(status))| Ok((UserId(from), UserId(to), parse_status(&status)?)))
+            .transpose()
+    }
+
+    async fn set_request_status(
+        conn: &mut MySqlConnection,
+        id: FriendRequestId,
+        status: FriendRequestStatus,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE friend_requests SET status = ?, updated_at_ms = ? WHERE id = ?")
+            .bind(status_str(status))
+            .bind(now_ms)
+            .bind(id.0)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn insert_friendship(
+        conn: &mut MySqlConnection,
+        a: UserId,
+        b: UserId,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO friendships (user_id, friend_id, since_ms) \
+             VALUES (?, ?, ?), (?, ?, ?) ON DUPLICATE KEY UPDATE since_ms = since_ms",
+        )
+        .bind(a.0)
+        .bind(b.0)
+        .bind(now_ms)
+        .bind(b.0)
+        .bind(a.0)
+        .bind(now_ms)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_block(
+        conn: &mut MySqlConnection,
+        user: UserId,
+        blocked: UserId,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO blocks (user_id, blocked_id, created_at_ms) VALUES (?, ?, ?) \
+             ON DUPLICATE KEY UPDATE created_at_ms = created_at_ms",
+        )
+        .bind(user.0)
+        .bind(blocked.0)
+        .bind(now_ms)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_pending_between(
+        conn: &mut MySqlConnection,
+        a: UserId,
+        b: UserId,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "DELETE FROM friend_requests WHERE status = 'pending' \
+             AND ((from_id = ? AND to_id = ?) OR (from_id = ? AND to_id = ?))",
+        )
+        .bind(a.0)
+        .bind(b.0)
+        .bind(b.0)
+        .bind(a.0)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn direct_conversation(
+        conn: &mut MySqlConnection,
+        direct_key: &str,
+    ) -> StoreResult<Option<ConversationId>> {
+        let id: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM conversations WHERE direct_key = ?")
+                .bind(direct_key)
+                .fetch_optional(&mut *conn)
+                .await?;
+        Ok(id.map(ConversationId))
+    }
+
+    async fn insert_conversation(
+        conn: &mut MySqlConnection,
+        kind: ConversationKind,
+        name: Option<&str>,
+        direct_key: Option<&str>,
+        now_ms: i64,
+    ) -> StoreResult<ConversationId> {
+        let inserted = sqlx::query(
+            "INSERT INTO conversations \
+             (kind, name, direct_key, last_seq, last_activity_ms, created_at_ms) \
+             VALUES (?, ?, ?, 0, ?, ?)",
+        )
+        .bind(kind_str(kind))
+        .bind(name)
+        .bind(direct_key)
+        .bind(now_ms)
+        .bind(now_ms)
+        .execute(&mut *conn)
+        .await?;
+        Ok(ConversationId(inserted_id(&inserted)?))
+    }
+
+    async fn summary(
+        conn: &mut MySqlConnection,
+        user: UserId,
+        conversation: ConversationId,
+    ) -> StoreResult<Option<ConversationSummary>> {
+        let row = sqlx::query(summary_sql!("WHERE m.user_id = ? AND c.id = ?"))
+            .bind(user.0)
+            .bind(conversation.0)
+            .fetch_optional(&mut *conn)
+            .await?;
+        row.map(|row| summary_at(&row)).transpose()
+    }
+
+    async fn members(
+        conn: &mut MySqlConnection,
+        conversation: ConversationId,
+    ) -> StoreResult<Vec<Member>> {
         let rows = sqlx::query(
             "SELECT u.id, u.username, u.nickname, u.avatar_url, u.signature, \
              m.role, m.read_seq, m.joined_at_ms \
              FROM members m JOIN users u ON u.id = m.user_id \
              WHERE m.conversation_id = ? ORDER BY m.joined_at_ms, u.id",
         )
-        .bind(id.0)
-        .fetch_all(&mut *tx)
+        .bind(conversation.0)
+        .fetch_all(&mut *conn)
         .await?;
-        tx.commit().await?;
-        let members = rows
-            .iter()
-            .map(|row| {
-                Ok(Member {
-                    user: profile_at(row, 0)?,
-                    role: role_at(row, 5)?,
-                    read_seq: row.try_get(6)?,
-                    joined_at_ms: row.try_get(7)?,
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        Ok(ConversationDetail { summary, members })
+        Ok(rows.iter().map(member_at).collect::<Result<_, _>>()?)
     }
 
-    async fn is_member(&self, user: UserId, id: ConversationId) -> StoreResult<bool> {
-        Ok(sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM members WHERE conversation_id = ? AND user_id = ?)",
-        )
-        .bind(id.0)
-        .bind(user.0)
-        .fetch_one(&self.pool)
-        .await?)
-    }
-
-    async fn change_group(
-        &self,
-        actor: UserId,
-        id: ConversationId,
-        change: GroupChange,
-    ) -> StoreResult<Appended> {
-        with_retries(Retry::Conflicts, || async {
-            let mut tx = self.begin().await?;
-            let appended = group::change(&mut tx, actor, id, change.clone(), now_ms()).await?;
-            tx.commit().await?;
-            Ok(appended)
-        })
-        .await
-    }
-
-    async fn append_messages(
-        &self,
-        sends: &[NewMessage],
-        policy: SendPolicy,
-    ) -> Vec<StoreResult<Appended>> {
-        if sends.is_empty() {
-            return Vec::new();
-        }
-        // A unique violation means a resend raced its original from another connection;
-        // the rerun finds the original and answers `duplicate`.
-        let result = with_retries(Retry::ConflictsAndInsertRaces, || async {
-            let mut tx = self.begin().await?;
-            let answers = stream::append_batch(&mut tx, sends, policy, now_ms()).await?;
-            tx.commit().await?;
-            Ok(answers)
-        })
-        .await;
-        // On failure the transaction was rolled back: nothing of the batch is written.
-        result.unwrap_or_else(|error| batch_failure(error, sends.len()))
-    }
-
-    async fn recall_message(
-        &self,
-        actor: UserId,
-        id: ConversationId,
-        target: MessageId,
-        window_ms: i64,
-    ) -> StoreResult<Appended> {
-        with_retries(Retry::Conflicts, || async {
-            let mut tx = self.begin().await?;
-            let appended = stream::recall(&mut tx, actor, id, target, window_ms, now_ms()).await?;
-            tx.commit().await?;
-            Ok(appended)
-        })
-        .await
-    }
-
-    async fn messages_after(
-        &self,
-        user: UserId,
-        id: ConversationId,
-        after_seq: i64,
-        limit: u32,
-    ) -> StoreResult<Page> {
-        let mut conn = self.pool.acquire().await?;
-        if stream::membership(&mut conn, user, id).await?.is_none() {
-            return Err(StoreError::NotFound);
-        }
-        stream::page_after(&mut conn, id, after_seq, limit).await
-    }
-
-    async fn messages_before(
-        &self,
-        user: UserId,
-        id: ConversationId,
-        before_seq: i64,
-        limit: u32,
-    ) -> StoreResult<Page> {
-        let mut conn = self.pool.acquire().await?;
-        if stream::membership(&mut conn, user, id).await?.is_none() {
-            return Err(StoreError::NotFound);
-        }
-        stream::page_before(&mut conn, id, before_seq, limit).await
-    }
-
-    async fn mark_read(&self, user: UserId, id: ConversationId, seq: i64) -> StoreResult<ReadMark> {
-        with_retries(Retry::Conflicts, || async {
-            let mut tx = self.begin().await?;
-            // The member row is locked so that two devices marking at once both see the
-            // pointer the other left; the conversation row is only read.
-            let read_seq: i64 = sqlx::query_scalar(
-                "SELECT read_seq FROM members WHERE conversation_id = ? AND user_id = ? FOR UPDATE",
-            )
-            .bind(id.0)
-            .bind(user.0)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-            let last_seq: i64 =
-                sqlx::query_scalar("SELECT last_seq FROM conversations WHERE id = ?")
-                    .bind(id.0)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            let target = seq.min(last_seq);
-            let advanced = target > read_seq;
-            if advanced {
-                sqlx::query(
-                    "UPDATE members SET read_seq = ? WHERE conversation_id = ? AND user_id = ?",
-                )
-                .bind(target)
-                .bind(id.0)
-                .bind(user.0)
-                .execute(&mut *tx)
+    async fn lock_conversation(
+        conn: &mut MySqlConnection,
+        conversation: ConversationId,
+    ) -> StoreResult<Option<ConversationKind>> {
+        let kind: Option<Text> =
+            sqlx::query_scalar("SELECT kind FROM conversations WHERE id = ? FOR UPDATE")
+                .bind(conversation.0)
+                .fetch_optional(&mut *conn)
                 .await?;
-            }
-            let recipients = stream::member_ids(&mut tx, id).await?;
-            tx.commit().await?;
-            Ok(ReadMark {
-                read_seq: read_seq.max(target),
-                advanced,
-                recipients,
-            })
-        })
-        .await
+        kind.map(|Text(kind)| parse_kind(&kind)).transpose()
+    }
+
+    async fn member_ids(
+        conn: &mut MySqlConnection,
+        conversation: ConversationId,
+    ) -> StoreResult<Vec<UserId>> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT user_id FROM members WHERE conversation_id = ? ORDER BY user_id",
+        )
+        .bind(conversation.0)
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(ids.into_iter().map(UserId).collect())
+    }
+
+    async fn membership(
+        conn: &mut MySqlConnection,
+        user: UserId,
+        conversation: ConversationId,
+    ) -> StoreResult<Option<(ConversationKind, Role)>> {
+        let row: Option<(Text, Text)> = sqlx::query_as(
+            "SELECT c.kind, m.role FROM members m \
+             JOIN conversations c ON c.id = m.conversation_id \
+             WHERE m.conversation_id = ? AND m.user_id = ?",
+        )
+        .bind(conversation.0)
+        .bind(user.0)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some((Text(kind), Text(role))) = row else {
+            return Ok(None);
+        };
+        Ok(Some((parse_kind(&kind)?, parse_role(&role)?)))
+    }
+
+    async fn insert_member(
+        conn: &mut MySqlConnection,
+        conversation: ConversationId,
+        user: UserId,
+        role: Role,
+        read_seq: i64,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO members (conversation_id, user_id, role, read_seq, joined_at_ms) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(conversation.0)
+        .bind(user.0)
+        .bind(role.as_str())
+        .bind(read_seq)
+        .bind(now_ms)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_member(
+        conn: &mut MySqlConnection,
+        conversation: ConversationId,
+        user: UserId,
+    ) -> StoreResult<()> {
+        sqlx::query("DELETE FROM members WHERE conversation_id = ? AND user_id = ?")
+            .bind(conversation.0)
+            .bind(user.0)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_members(
+        conn: &mut MySqlConnection,
+        conversation: ConversationId,
+    ) -> StoreResult<()> {
+        sqlx::query("DELETE FROM members WHERE conversation_id = ?")
+            .bind(conversation.0)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_role(
+        conn: &mut MySqlConnection,
+        conversation: ConversationId,
+        user: UserId,
+        role: Role,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE members SET role = ? WHERE conversation_id = ? AND user_id = ?")
+            .bind(role.as_str())
+            .bind(conversation.0)
+            .bind(user.0)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn rename(
+        conn: &mut MySqlConnection,
+        conversation: ConversationId,
+        name: &str,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE conversations SET name = ? WHERE id = ?")
+            .bind(name)
+            .bind(conversation.0)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn last_seq(
+        conn: &mut MySqlConnection,
+        conversation: ConversationId,
+    ) -> StoreResult<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT last_seq FROM conversations WHERE id = ?")
+                .bind(conversation.0)
+                .fetch_one(&mut *conn)
+                .await?,
+        )
+    }
+
+    /// The `UPDATE` takes the conversation row's lock, held until the transaction ends; the
+    /// `SELECT` after it reads the value this transaction wrote.
+    async fn bump_last_seq(
+        conn: &mut MySqlConnection,
+        conversation: ConversationId,
+        count: i64,
+        now_ms: i64,
+    ) -> StoreResult<Option<i64>> {
+        let bumped = sqlx::query(
+            "UPDATE conversations \
+             SET last_seq = last_seq + ?, last_activity_ms = GREATEST(last_activity_ms, ?) \
+             WHERE id = ?",
+        )
+        .bind(count)
+        .bind(now_ms)
+        .bind(conversation.0)
+        .execute(&mut *conn)
+        .await?;
+        if bumped.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let last_seq: i64 = sqlx::query_scalar("SELECT last_seq FROM conversations WHERE id = ?")
+            .bind(conversation.0)
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(Some(last_seq))
+    }
+
+    /// One multi-row INSERT, then the ids read back by seq.
+    async fn insert_entries(
+        conn: &mut MySqlConnection,
+        conversation: ConversationId,
+        first_seq: i64,
+        drafts: &[Draft],
+        now_ms: i64,
+    ) -> StoreResult<Vec<MessageId>> {
+        let bodies = drafts
+            .iter()
+            .map(|draft| draft.body.encode())
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut insert = QueryBuilder::<MySql>::new(
+            "INSERT INTO messages \
+             (conversation_id, seq, sender_id, client_msg_id, kind, body, recalled, created_at_ms) ",
+        );
+        insert.push_values(
+            (first_seq..).zip(drafts).zip(&bodies),
+            |mut values, ((seq, draft), body)| {
+                values
+                    .push_bind(conversation.0)
+                    .push_bind(seq)
+                    .push_bind(draft.sender.0)
+                    .push_bind(draft.client_msg_id.as_deref())
+                    .push_bind(draft.body.kind())
+                    .push_bind(body.as_str())
+                    .push("FALSE")
+                    .push_bind(now_ms);
+            },
+        );
+        insert.build().execute(&mut *conn).await?;
+        // Read the ids back by seq rather than counting up from LAST_INSERT_ID(): InnoDB only
+        // promises consecutive ids for one statement in some `innodb_autoinc_lock_mode`s.
+        let last_seq = first_seq + i64::try_from(drafts.len()).unwrap_or(i64::MAX) - 1;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM messages WHERE conversation_id = ? AND seq BETWEEN ? AND ? \
+             ORDER BY seq",
+        )
+        .bind(conversation.0)
+        .bind(first_seq)
+        .bind(last_seq)
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(ids.into_iter().map(MessageId).collect())
+    }
+
+    async fn advance_read_seq(
+        conn: &mut MySqlConnection,
+        conversation: ConversationId,
+        user: UserId,
+        seq: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE members SET read_seq = GREATEST(read_seq, ?) \
+             WHERE conversation_id = ? AND user_id = ?",
+        )
+        .bind(seq)
+        .bind(conversation.0)
+        .bind(user.0)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn message_by_client_id(
+        conn: &mut MySqlConnection,
+        conversation: ConversationId,
+        sender: UserId,
+        client_msg_id: &str,
+    ) -> StoreResult<Option<Message>> {
+        let row = sqlx::query(message_sql!(
+            "WHERE conversation_id = ? AND sender_id = ? AND client_msg_id = ?"
+        ))
+        .bind(conversation.0)
+        .bind(sender.0)
+        .bind(client_msg_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        Ok(row.map(|row| message_at(&row, 0)).transpose()?)
+    }
+
+    async fn recall_target(
+        conn: &mut MySqlConnection,
+        conversation: ConversationId,
+        target: MessageId,
+    ) -> StoreResult<Option<(UserId, String, bool, i64)>> {
+        let row: Option<(i64, Text, bool, i64)> = sqlx::query_as(
+            "SELECT sender_id, kind, recalled, created_at_ms FROM messages \
+             WHERE id = ? AND conversation_id = ?",
+        )
+        .bind(target.0)
+        .bind(conversation.0)
+        .fetch_optional(&mut *conn)
+        .await?;
+        Ok(row.map(|(sender, Text(kind), recalled, at)| (UserId(sender), kind, recalled, at)))
+    }
+
+    async fn blank_message(conn: &mut MySqlConnection, target: MessageId) -> StoreResult<()> {
+        sqlx::query("UPDATE messages SET body = '', recalled = TRUE WHERE id = ?")
+            .bind(target.0)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn entries_after(
+        conn: &mut MySqlConnection,
+        conversation: ConversationId,
+        after_seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Message>> {
+        let rows = sqlx::query(message_sql!(
+            "WHERE conversation_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?"
+        ))
+        .bind(conversation.0)
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+        messages(&rows)
+    }
+
+    async fn entries_before(
+        conn: &mut MySqlConnection,
+        conversation: ConversationId,
+        before_seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Message>> {
+        let rows = sqlx::query(message_sql!(
+            "WHERE conversation_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
+        ))
+        .bind(conversation.0)
+        .bind(before_seq)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+        messages(&rows)
+    }
+
+    /// Locks the member's row; the conversation row is only read.
+    async fn lock_read_pointer(
+        conn: &mut MySqlConnection,
+        conversation: ConversationId,
+        user: UserId,
+    ) -> StoreResult<Option<(i64, i64)>> {
+        let read_seq: Option<i64> = sqlx::query_scalar(
+            "SELECT read_seq FROM members WHERE conversation_id = ? AND user_id = ? FOR UPDATE",
+        )
+        .bind(conversation.0)
+        .bind(user.0)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(read_seq) = read_seq else {
+            return Ok(None);
+        };
+        let last_seq: i64 = sqlx::query_scalar("SELECT last_seq FROM conversations WHERE id = ?")
+            .bind(conversation.0)
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(Some((read_seq, last_seq)))
+    }
+
+    async fn set_read_seq(
+        conn: &mut MySqlConnection,
+        conversation: ConversationId,
+        user: UserId,
+        seq: i64,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE members SET read_seq = ? WHERE conversation_id = ? AND user_id = ?")
+            .bind(seq)
+            .bind(conversation.0)
+            .bind(user.0)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
     }
 }

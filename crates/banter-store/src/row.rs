@@ -11,8 +11,8 @@ use std::future::Future;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use banter_protocol::model::{
-    ConversationKind, FriendRequest, FriendRequestStatus, Message, MessageContent, Role,
-    SystemNotice, UserProfile,
+    ConversationKind, ConversationSummary, FriendRequest, FriendRequestStatus, Member, Message,
+    MessageContent, Role, SystemNotice, UserProfile,
 };
 use banter_protocol::{ConversationId, FriendRequestId, MessageId, UserId};
 use sqlx::error::BoxDynError;
@@ -29,6 +29,7 @@ pub(crate) const TRANSACTION_ATTEMPTS_MAX: u32 = 5;
 /// The column types the decoders need, for the row types of the backends that share them.
 pub(crate) trait Columns {
     fn int(&self, at: usize) -> Result<i64, sqlx::Error>;
+    fn opt_int(&self, at: usize) -> Result<Option<i64>, sqlx::Error>;
     fn text(&self, at: usize) -> Result<String, sqlx::Error>;
     fn opt_text(&self, at: usize) -> Result<Option<String>, sqlx::Error>;
     fn flag(&self, at: usize) -> Result<bool, sqlx::Error>;
@@ -36,6 +37,9 @@ pub(crate) trait Columns {
 
 impl Columns for sqlx::sqlite::SqliteRow {
     fn int(&self, at: usize) -> Result<i64, sqlx::Error> {
+        self.try_get(at)
+    }
+    fn opt_int(&self, at: usize) -> Result<Option<i64>, sqlx::Error> {
         self.try_get(at)
     }
     fn text(&self, at: usize) -> Result<String, sqlx::Error> {
@@ -53,6 +57,9 @@ impl Columns for sqlx::postgres::PgRow {
     fn int(&self, at: usize) -> Result<i64, sqlx::Error> {
         self.try_get(at)
     }
+    fn opt_int(&self, at: usize) -> Result<Option<i64>, sqlx::Error> {
+        self.try_get(at)
+    }
     fn text(&self, at: usize) -> Result<String, sqlx::Error> {
         self.try_get(at)
     }
@@ -66,6 +73,9 @@ impl Columns for sqlx::postgres::PgRow {
 
 impl Columns for sqlx::mysql::MySqlRow {
     fn int(&self, at: usize) -> Result<i64, sqlx::Error> {
+        self.try_get(at)
+    }
+    fn opt_int(&self, at: usize) -> Result<Option<i64>, sqlx::Error> {
         self.try_get(at)
     }
     fn text(&self, at: usize) -> Result<String, sqlx::Error> {
@@ -156,6 +166,14 @@ pub(crate) fn parse_kind(kind: &str) -> StoreResult<ConversationKind> {
     }
 }
 
+/// How a conversation's kind is stored; [`parse_kind`] reads it back.
+pub(crate) fn kind_str(kind: ConversationKind) -> &'static str {
+    match kind {
+        ConversationKind::Direct => "direct",
+        ConversationKind::Group => "group",
+    }
+}
+
 pub(crate) fn status_str(status: FriendRequestStatus) -> &'static str {
     match status {
         FriendRequestStatus::Pending => "pending",
@@ -165,7 +183,7 @@ pub(crate) fn status_str(status: FriendRequestStatus) -> &'static str {
     }
 }
 
-fn parse_status(text: &str) -> Result<FriendRequestStatus, sqlx::Error> {
+pub(crate) fn parse_status(text: &str) -> Result<FriendRequestStatus, sqlx::Error> {
     match text {
         "pending" => Ok(FriendRequestStatus::Pending),
         "accepted" => Ok(FriendRequestStatus::Accepted),
@@ -221,7 +239,7 @@ pub(crate) fn friend_request_at(row: &impl Columns) -> Result<FriendRequest, sql
 }
 
 /// How a stream entry is stored: its `kind` column and its `body` column.
-pub(crate) enum Body {
+pub enum Body {
     Text(String),
     Recall(MessageId),
     System(SystemNotice),
@@ -260,7 +278,7 @@ impl Body {
 }
 
 /// An entry about to be appended.
-pub(crate) struct Draft {
+pub struct Draft {
     pub sender: UserId,
     pub client_msg_id: Option<String>,
     pub body: Body,
@@ -310,6 +328,65 @@ pub(crate) fn message_at(row: &impl Columns, at: usize) -> Result<Message, sqlx:
         client_msg_id: row.opt_text(at + 4)?,
         created_at_ms: row.int(at + 8)?,
         content,
+    })
+}
+
+/// SQL selecting conversation summaries `c` of member `m`, followed by `$where` (a WHERE
+/// clause in the backend's placeholder style); decode with [`summary_at`]. The last message
+/// is the entry at `last_seq`; the peer is the other member of a direct conversation.
+macro_rules! summary_sql {
+    ($where:literal) => {
+        concat!(
+            "SELECT c.id, c.kind, c.name, c.last_seq, c.last_activity_ms, m.role, m.read_seq, ",
+            "(SELECT COUNT(*) FROM members mc WHERE mc.conversation_id = c.id), ",
+            "(SELECT COUNT(*) FROM messages x WHERE x.conversation_id = c.id ",
+            " AND x.seq > m.read_seq AND x.kind = 'text' AND NOT x.recalled ",
+            " AND x.sender_id <> m.user_id), ",
+            "p.id, p.username, p.nickname, p.avatar_url, p.signature, ",
+            "l.id, l.conversation_id, l.seq, l.sender_id, l.client_msg_id, l.kind, l.body, ",
+            "l.recalled, l.created_at_ms ",
+            "FROM members m ",
+            "JOIN conversations c ON c.id = m.conversation_id ",
+            "LEFT JOIN members pm ON c.kind = 'direct' AND pm.conversation_id = c.id ",
+            " AND pm.user_id <> m.user_id ",
+            "LEFT JOIN users p ON p.id = pm.user_id ",
+            "LEFT JOIN messages l ON l.conversation_id = c.id AND l.seq = c.last_seq ",
+            $where,
+            " ORDER BY c.last_activity_ms DESC, c.id DESC"
+        )
+    };
+}
+pub(crate) use summary_sql;
+
+/// The columns of the backends' summary query: `c.id, c.kind, c.name, c.last_seq,
+/// c.last_activity_ms, m.role, m.read_seq`, the member count, the unread count, the peer's
+/// profile (9.., NULL unless direct) and the last message (14.., NULL if none).
+pub(crate) fn summary_at(row: &impl Columns) -> StoreResult<ConversationSummary> {
+    let peer_id = row.opt_int(9)?;
+    let last_id = row.opt_int(14)?;
+    Ok(ConversationSummary {
+        id: ConversationId(row.int(0)?),
+        kind: parse_kind(&row.text(1)?)?,
+        name: row.opt_text(2)?,
+        last_seq: row.int(3)?,
+        last_activity_ms: row.int(4)?,
+        my_role: role_at(row, 5)?,
+        read_seq: row.int(6)?,
+        member_count: count(row.int(7)?),
+        unread_count: count(row.int(8)?),
+        peer: peer_id.map(|_| profile_at(row, 9)).transpose()?,
+        peer_online: None,
+        last_message: last_id.map(|_| message_at(row, 14)).transpose()?,
+    })
+}
+
+/// `id, username, nickname, avatar_url, signature, role, read_seq, joined_at_ms`
+pub(crate) fn member_at(row: &impl Columns) -> Result<Member, sqlx::Error> {
+    Ok(Member {
+        user: profile_at(row, 0)?,
+        role: role_at(row, 5)?,
+        read_seq: row.int(6)?,
+        joined_at_ms: row.int(7)?,
     })
 }
 

@@ -1,75 +1,93 @@
 //! Groups: creation, which appends nothing to the stream, and every [`GroupChange`], each
 //! with its system notice.
 //!
-//! Both run inside the caller's write transaction, so the role checks and the change they
-//! guard cannot be separated by another writer.
+//! Both run inside the caller's transaction; a change takes the conversation row's lock
+//! before it checks anything, so the role checks and the change they guard cannot be
+//! separated by another writer, in this process or another.
 
 use banter_protocol::model::{ConversationKind, Role, SystemNotice};
 use banter_protocol::{ConversationId, UserId};
-use sqlx::SqliteConnection;
 
-use super::are_friends;
-use super::row::Body;
-use super::stream::{append_one, member_ids, membership, Draft};
+use super::friend::lock_unblocked_pair;
+use super::stream::{append_one, lock_as_member};
+use super::Sql;
+use crate::row::{direct_key, now_ms, Draft};
 use crate::{ensure_admin, Appended, CreatedGroup, GroupChange, StoreError, StoreResult};
 
 /// See [`crate::Store::create_group`]. The stream starts empty (`last_seq` 0), so the
 /// first message is seq 1; who was invited is visible from the member list, so no
 /// `members_added` notice is written either.
-pub(super) async fn create(
-    conn: &mut SqliteConnection,
+pub(super) async fn create<S: Sql>(
+    conn: &mut S::Conn,
     owner: UserId,
-    name: String,
-    members: Vec<UserId>,
+    name: &str,
+    members: &[UserId],
     now_ms: i64,
 ) -> StoreResult<CreatedGroup> {
-    let mut invited: Vec<UserId> = members.into_iter().filter(|id| *id != owner).collect();
+    let mut invited: Vec<UserId> = members.iter().copied().filter(|id| *id != owner).collect();
     invited.sort();
     invited.dedup();
     for &user in &invited {
-        if !are_friends(conn, owner, user).await? {
+        if !S::are_friends(conn, owner, user).await? {
             return Err(StoreError::NotFriends);
         }
     }
 
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO conversations (kind, name, direct_key, last_seq, last_activity_ms, created_at_ms) \
-         VALUES ('group', ?, NULL, 0, ?, ?) RETURNING id",
-    )
-    .bind(&name)
-    .bind(now_ms)
-    .bind(now_ms)
-    .fetch_one(&mut *conn)
-    .await?;
-    let conversation = ConversationId(id);
-    insert_member(conn, conversation, owner, Role::Owner, 0, now_ms).await?;
+    let conversation =
+        S::insert_conversation(conn, ConversationKind::Group, Some(name), None, now_ms).await?;
+    S::insert_member(conn, conversation, owner, Role::Owner, 0, now_ms).await?;
     for &user in &invited {
-        insert_member(conn, conversation, user, Role::Member, 0, now_ms).await?;
+        S::insert_member(conn, conversation, user, Role::Member, 0, now_ms).await?;
     }
 
     Ok(CreatedGroup {
         conversation_id: conversation,
-        members: member_ids(conn, conversation).await?,
+        members: S::member_ids(conn, conversation).await?,
     })
 }
 
+/// See [`crate::Store::open_direct`].
+pub(super) async fn open_direct<S: Sql>(
+    conn: &mut S::Conn,
+    user: UserId,
+    peer: UserId,
+    require_friendship: bool,
+) -> StoreResult<ConversationId> {
+    let now = now_ms();
+    // The pair's lock also makes "find, else create" atomic across processes.
+    lock_unblocked_pair::<S>(conn, user, peer).await?;
+    if require_friendship && !S::are_friends(conn, user, peer).await? {
+        return Err(StoreError::NotFriends);
+    }
+    let key = direct_key(user, peer);
+    if let Some(id) = S::direct_conversation(conn, &key).await? {
+        return Ok(id);
+    }
+    let conversation =
+        S::insert_conversation(conn, ConversationKind::Direct, None, Some(&key), now).await?;
+    for member in [user, peer] {
+        S::insert_member(conn, conversation, member, Role::Member, 0, now).await?;
+    }
+    Ok(conversation)
+}
+
 /// See [`crate::Store::change_group`].
-pub(super) async fn change(
-    conn: &mut SqliteConnection,
+pub(super) async fn change<S: Sql>(
+    conn: &mut S::Conn,
     actor: UserId,
     conversation: ConversationId,
     change: GroupChange,
     now_ms: i64,
 ) -> StoreResult<Appended> {
-    let (kind, role) = membership(conn, actor, conversation)
-        .await?
-        .ok_or(StoreError::NotFound)?;
+    // The conversation's lock first: role checks and the change they guard cannot be
+    // separated by another writer, and the notice's seq is taken under the same lock.
+    let (kind, role) = lock_as_member::<S>(conn, actor, conversation).await?;
     if kind != ConversationKind::Group {
         return Err(StoreError::Forbidden(
             "direct conversations have no group settings".into(),
         ));
     }
-    let before = member_ids(conn, conversation).await?;
+    let before = S::member_ids(conn, conversation).await?;
 
     // Each arm checks, changes the rows and names its notice; removals leave the removed
     // user in `before`, which is who must hear of it.
@@ -88,19 +106,15 @@ pub(super) async fn change(
                 ));
             }
             for &user in &added {
-                if !are_friends(conn, actor, user).await? {
+                if !S::are_friends(conn, actor, user).await? {
                     return Err(StoreError::NotFriends);
                 }
             }
             // Newcomers start with everything so far read: history is there to scroll
             // back through, not a pile of unread messages.
-            let last_seq: i64 =
-                sqlx::query_scalar("SELECT last_seq FROM conversations WHERE id = ?")
-                    .bind(conversation.0)
-                    .fetch_one(&mut *conn)
-                    .await?;
+            let last_seq = S::last_seq(conn, conversation).await?;
             for &user in &added {
-                insert_member(conn, conversation, user, Role::Member, last_seq, now_ms).await?;
+                S::insert_member(conn, conversation, user, Role::Member, last_seq, now_ms).await?;
             }
             let mut recipients = before;
             recipients.extend(&added);
@@ -118,7 +132,7 @@ pub(super) async fn change(
                     "leave the group rather than removing yourself".into(),
                 ));
             }
-            let target_role = role_of(conn, conversation, user)
+            let target_role = role_of::<S>(conn, conversation, user)
                 .await?
                 .ok_or(StoreError::NotFound)?;
             if target_role == Role::Owner {
@@ -129,7 +143,7 @@ pub(super) async fn change(
                     "only the owner may remove an admin".into(),
                 ));
             }
-            delete_member(conn, conversation, user).await?;
+            S::delete_member(conn, conversation, user).await?;
             (
                 SystemNotice::MemberRemoved {
                     by: actor,
@@ -144,16 +158,12 @@ pub(super) async fn change(
                     "the owner must transfer ownership or disband the group before leaving".into(),
                 ));
             }
-            delete_member(conn, conversation, actor).await?;
+            S::delete_member(conn, conversation, actor).await?;
             (SystemNotice::MemberLeft { user_id: actor }, before)
         }
         GroupChange::Rename(name) => {
             ensure_admin(role)?;
-            sqlx::query("UPDATE conversations SET name = ? WHERE id = ?")
-                .bind(&name)
-                .bind(conversation.0)
-                .execute(&mut *conn)
-                .await?;
+            S::rename(conn, conversation, &name).await?;
             (SystemNotice::Renamed { by: actor, name }, before)
         }
         GroupChange::SetRole(user, new_role) => {
@@ -168,7 +178,7 @@ pub(super) async fn change(
                     "the owner's role changes only by transferring ownership".into(),
                 ));
             }
-            let current = role_of(conn, conversation, user)
+            let current = role_of::<S>(conn, conversation, user)
                 .await?
                 .ok_or(StoreError::NotFound)?;
             if current == new_role {
@@ -177,7 +187,7 @@ pub(super) async fn change(
                     new_role.as_str()
                 )));
             }
-            set_role(conn, conversation, user, new_role).await?;
+            S::set_role(conn, conversation, user, new_role).await?;
             let notice = SystemNotice::RoleChanged {
                 by: actor,
                 user_id: user,
@@ -190,11 +200,11 @@ pub(super) async fn change(
             if user == actor {
                 return Err(StoreError::InvalidInput("you already own the group".into()));
             }
-            role_of(conn, conversation, user)
+            role_of::<S>(conn, conversation, user)
                 .await?
                 .ok_or(StoreError::NotFound)?;
-            set_role(conn, conversation, user, Role::Owner).await?;
-            set_role(conn, conversation, actor, Role::Admin).await?;
+            S::set_role(conn, conversation, user, Role::Owner).await?;
+            S::set_role(conn, conversation, actor, Role::Admin).await?;
             (
                 SystemNotice::OwnershipTransferred {
                     from: actor,
@@ -209,11 +219,8 @@ pub(super) async fn change(
             // members left, nobody can read or write the group afterwards.
             let notice = SystemNotice::Disbanded { by: actor };
             let message =
-                append_one(conn, conversation, notice_draft(actor, notice), now_ms).await?;
-            sqlx::query("DELETE FROM members WHERE conversation_id = ?")
-                .bind(conversation.0)
-                .execute(&mut *conn)
-                .await?;
+                append_one::<S>(conn, conversation, Draft::notice(actor, notice), now_ms).await?;
+            S::delete_members(conn, conversation).await?;
             return Ok(Appended {
                 message,
                 recipients: before,
@@ -222,20 +229,12 @@ pub(super) async fn change(
         }
     };
 
-    let message = append_one(conn, conversation, notice_draft(actor, notice), now_ms).await?;
+    let message = append_one::<S>(conn, conversation, Draft::notice(actor, notice), now_ms).await?;
     Ok(Appended {
         message,
         recipients,
         duplicate: false,
     })
-}
-
-fn notice_draft(by: UserId, notice: SystemNotice) -> Draft {
-    Draft {
-        sender: by,
-        client_msg_id: None,
-        body: Body::System(notice),
-    }
 }
 
 fn ensure_owner(role: Role) -> StoreResult<()> {
@@ -248,62 +247,12 @@ fn ensure_owner(role: Role) -> StoreResult<()> {
     }
 }
 
-async fn role_of(
-    conn: &mut SqliteConnection,
+async fn role_of<S: Sql>(
+    conn: &mut S::Conn,
     conversation: ConversationId,
     user: UserId,
 ) -> StoreResult<Option<Role>> {
-    Ok(membership(conn, user, conversation)
+    Ok(S::membership(conn, user, conversation)
         .await?
         .map(|(_, role)| role))
-}
-
-pub(super) async fn insert_member(
-    conn: &mut SqliteConnection,
-    conversation: ConversationId,
-    user: UserId,
-    role: Role,
-    read_seq: i64,
-    now_ms: i64,
-) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO members (conversation_id, user_id, role, read_seq, joined_at_ms) \
-         VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(conversation.0)
-    .bind(user.0)
-    .bind(role.as_str())
-    .bind(read_seq)
-    .bind(now_ms)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-async fn delete_member(
-    conn: &mut SqliteConnection,
-    conversation: ConversationId,
-    user: UserId,
-) -> StoreResult<()> {
-    sqlx::query("DELETE FROM members WHERE conversation_id = ? AND user_id = ?")
-        .bind(conversation.0)
-        .bind(user.0)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
-async fn set_role(
-    conn: &mut SqliteConnection,
-    conversation: ConversationId,
-    user: UserId,
-    role: Role,
-) -> StoreResult<()> {
-    sqlx::query("UPDATE members SET role = ? WHERE conversation_id = ? AND user_id = ?")
-        .bind(role.as_str())
-        .bind(conversation.0)
-        .bind(user.0)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
 }

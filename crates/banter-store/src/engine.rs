@@ -1,0 +1,661 @@
+//! The backend-neutral store: every rule of [`Store`] and the control flow around it,
+//! written once over [`Sql`], the primitive queries each backend writes in its own dialect.
+//!
+//! [`Engine`] implements [`Store`] for any backend. It opens transactions, runs them again
+//! when they lose a race (`row::with_retries`), checks membership, friendship, blocks and
+//! roles, and calls the backend only for single statements (or the few statements that
+//! one dialect needs for what another does in one). The stream (seq assignment, batched
+//! sends, recalls, paging) lives in [`stream`], groups in [`group`].
+//!
+//! Architecture invariant: no SQL text here. A rule that needs a new query gets a new
+//! [`Sql`] method, written in every backend.
+
+mod friend;
+mod group;
+mod stream;
+
+use std::ops::DerefMut;
+
+use async_trait::async_trait;
+use banter_protocol::model::{
+    ConversationDetail, ConversationKind, ConversationSummary, FriendRequest, FriendRequestStatus,
+    Member, Message, Role, UserProfile,
+};
+use banter_protocol::{ConversationId, FriendRequestId, MessageId, UserId};
+
+use crate::row::{batch_failure, now_ms, with_retries, Draft, Retry};
+use crate::{
+    Appended, CreatedGroup, Credentials, GroupChange, NewMessage, NewSession, NewUser, Page,
+    ProfileUpdate, ReadMark, SendPolicy, Session, SessionId, Store, StoreError, StoreResult,
+};
+
+/// The queries a backend provides, each in its own dialect: placeholders, upserts,
+/// `RETURNING` or not, and which row locks it takes.
+///
+/// Methods taking `&self` run one statement on the pool. Associated functions taking a
+/// connection run inside a transaction the engine opened with [`Sql::begin_write`] or
+/// [`Sql::begin_read`]; the `lock_*` ones take the row locks that serialize writers on
+/// PostgreSQL and MySQL (SQLite's write transaction holds the database lock already, so
+/// there they only read).
+#[async_trait]
+pub trait Sql: Send + Sync + 'static {
+    /// The connection primitives run on.
+    type Conn: Send;
+    /// A transaction, which derefs to its connection.
+    type Tx: DerefMut<Target = Self::Conn> + Send;
+
+    // ---- transactions ----
+
+    /// Starts a transaction that will write: `BEGIN IMMEDIATE` on SQLite, a plain READ
+    /// COMMITTED transaction (whose writers lock rows) on the others.
+    async fn begin_write(&self) -> Result<Self::Tx, sqlx::Error>;
+    /// Starts a read-only transaction: one consistent snapshot for queries that read twice.
+    async fn begin_read(&self) -> Result<Self::Tx, sqlx::Error>;
+    async fn commit(tx: Self::Tx) -> Result<(), sqlx::Error>;
+
+    // ---- one statement on the pool ----
+
+    /// Inserts the user; a unique violation means the username is taken.
+    async fn insert_user(&self, user: &NewUser, now_ms: i64) -> Result<UserProfile, sqlx::Error>;
+    async fn user(&self, id: UserId) -> StoreResult<Option<UserProfile>>;
+    async fn user_by_username_key(&self, key: &str) -> StoreResult<Option<UserProfile>>;
+    async fn credentials(&self, key: &str) -> StoreResult<Option<Credentials>>;
+    async fn password_hash(&self, id: UserId) -> StoreResult<Option<String>>;
+    /// Applies the update (see [`ProfileUpdate`]); `None` if there is no such user.
+    async fn update_profile(
+        &self,
+        id: UserId,
+        update: ProfileUpdate,
+    ) -> StoreResult<Option<UserProfile>>;
+    async fn insert_session(&self, session: &NewSession, now_ms: i64) -> StoreResult<SessionId>;
+    async fn session_by_token_hash(
+        &self,
+        token_hash: &[u8],
+        now_ms: i64,
+    ) -> StoreResult<Option<Session>>;
+    async fn delete_session(&self, id: SessionId) -> StoreResult<()>;
+    /// Friends with the time the friendship began, oldest first.
+    async fn friends(&self, user: UserId) -> StoreResult<Vec<(UserProfile, i64)>>;
+    async fn friend_ids(&self, user: UserId) -> StoreResult<Vec<UserId>>;
+    /// Deletes both rows of the friendship; returns whether there was one.
+    async fn delete_friendship(&self, a: UserId, b: UserId) -> StoreResult<bool>;
+    async fn delete_block(&self, user: UserId, blocked: UserId) -> StoreResult<()>;
+    /// Oldest block first.
+    async fn blocked_users(&self, user: UserId) -> StoreResult<Vec<UserProfile>>;
+    async fn is_member(&self, user: UserId, conversation: ConversationId) -> StoreResult<bool>;
+    /// The user's conversation summaries, newest activity first.
+    async fn summaries(&self, user: UserId) -> StoreResult<Vec<ConversationSummary>>;
+
+    // ---- accounts, inside a transaction ----
+
+    /// Replaces the hash; returns whether the user exists.
+    async fn set_password(conn: &mut Self::Conn, id: UserId, hash: &str) -> StoreResult<bool>;
+    /// Deletes the user's sessions but `keep` and returns them.
+    async fn revoke_sessions(
+        conn: &mut Self::Conn,
+        user: UserId,
+        keep: SessionId,
+    ) -> StoreResult<Vec<SessionId>>;
+
+    // ---- friends and blocks, inside a transaction ----
+
+    /// Locks the rows of users `a` and `b` (ascending id order) until the transaction ends,
+    /// which serializes every change to what is between the two. Returns whether `b` exists.
+    async fn lock_users(conn: &mut Self::Conn, a: UserId, b: UserId) -> StoreResult<bool>;
+    /// Whether either user blocked the other.
+    async fn blocked_either(conn: &mut Self::Conn, a: UserId, b: UserId) -> StoreResult<bool>;
+    async fn are_friends(conn: &mut Self::Conn, a: UserId, b: UserId) -> StoreResult<bool>;
+    /// Whether a pending request exists between the two, either way round.
+    async fn pending_between(conn: &mut Self::Conn, a: UserId, b: UserId) -> StoreResult<bool>;
+    async fn insert_friend_request(
+        conn: &mut Self::Conn,
+        from: UserId,
+        to: UserId,
+        greeting: Option<&str>,
+        now_ms: i64,
+    ) -> StoreResult<FriendRequestId>;
+    async fn friend_request(
+        conn: &mut Self::Conn,
+        id: FriendRequestId,
+    ) -> StoreResult<Option<FriendRequest>>;
+    /// Both lists oldest first: (incoming, outgoing) pending requests.
+    async fn pending_requests(
+        conn: &mut Self::Conn,
+        user: UserId,
+    ) -> StoreResult<(Vec<FriendRequest>, Vec<FriendRequest>)>;
+    /// Locks the request's row and returns its sender, recipient and status.
+    async fn lock_request(
+        conn: &mut Self::Conn,
+        id: FriendRequestId,
+    ) -> StoreResult<Option<(UserId, UserId, FriendRequestStatus)>>;
+    async fn set_request_status(
+        conn: &mut Self::Conn,
+        id: FriendRequestId,
+        status: FriendRequestStatus,
+        now_ms: i64,
+    ) -> StoreResult<()>;
+    /// Inserts both rows of a friendship; an existing row keeps its earlier `since`.
+    async fn insert_friendship(
+        conn: &mut Self::Conn,
+        a: UserId,
+        b: UserId,
+        now_ms: i64,
+    ) -> StoreResult<()>;
+    /// Blocking twice keeps the first block.
+    async fn insert_block(
+        conn: &mut Self::Conn,
+        user: UserId,
+        blocked: UserId,
+        now_ms: i64,
+    ) -> StoreResult<()>;
+    /// Deletes pending requests between the two, either way round.
+    async fn delete_pending_between(conn: &mut Self::Conn, a: UserId, b: UserId)
+        -> StoreResult<()>;
+
+    // ---- conversations and members, inside a transaction ----
+
+    async fn direct_conversation(
+        conn: &mut Self::Conn,
+        direct_key: &str,
+    ) -> StoreResult<Option<ConversationId>>;
+    /// Inserts a conversation with an empty stream (`last_seq` 0).
+    async fn insert_conversation(
+        conn: &mut Self::Conn,
+        kind: ConversationKind,
+        name: Option<&str>,
+        direct_key: Option<&str>,
+        now_ms: i64,
+    ) -> StoreResult<ConversationId>;
+    /// The summary of one conversation of the user's, if the user is a member.
+    async fn summary(
+        conn: &mut Self::Conn,
+        user: UserId,
+        conversation: ConversationId,
+    ) -> StoreResult<Option<ConversationSummary>>;
+    /// Members in the order they joined.
+    async fn members(
+        conn: &mut Self::Conn,
+        conversation: ConversationId,
+    ) -> StoreResult<Vec<Member>>;
+    /// Locks the conversation's row until the transaction ends and returns its kind, or
+    /// `None` if it does not exist.
+    async fn lock_conversation(
+        conn: &mut Self::Conn,
+        conversation: ConversationId,
+    ) -> StoreResult<Option<ConversationKind>>;
+    /// The ids of a conversation's members, ascending.
+    async fn member_ids(
+        conn: &mut Self::Conn,
+        conversation: ConversationId,
+    ) -> StoreResult<Vec<UserId>>;
+    /// The conversation's kind and the user's role in it, or `None` if the conversation
+    /// does not exist or the user is not a member.
+    async fn membership(
+        conn: &mut Self::Conn,
+        user: UserId,
+        conversation: ConversationId,
+    ) -> StoreResult<Option<(ConversationKind, Role)>>;
+    async fn insert_member(
+        conn: &mut Self::Conn,
+        conversation: ConversationId,
+        user: UserId,
+        role: Role,
+        read_seq: i64,
+        now_ms: i64,
+    ) -> StoreResult<()>;
+    async fn delete_member(
+        conn: &mut Self::Conn,
+        conversation: ConversationId,
+        user: UserId,
+    ) -> StoreResult<()>;
+    async fn delete_members(conn: &mut Self::Conn, conversation: ConversationId)
+        -> StoreResult<()>;
+    async fn set_role(
+        conn: &mut Self::Conn,
+        conversation: ConversationId,
+        user: UserId,
+        role: Role,
+    ) -> StoreResult<()>;
+    async fn rename(
+        conn: &mut Self::Conn,
+        conversation: ConversationId,
+        name: &str,
+    ) -> StoreResult<()>;
+    async fn last_seq(conn: &mut Self::Conn, conversation: ConversationId) -> StoreResult<i64>;
+
+    // ---- the stream, inside a transaction ----
+
+    /// Adds `count` to the conversation's `last_seq` (taking its row lock), moves its
+    /// activity time forward to `now_ms`, and returns the new `last_seq`; `None` if the
+    /// conversation does not exist.
+    async fn bump_last_seq(
+        conn: &mut Self::Conn,
+        conversation: ConversationId,
+        count: i64,
+        now_ms: i64,
+    ) -> StoreResult<Option<i64>>;
+    /// Inserts the entries with seqs `first_seq..`, in order, and returns their ids in the
+    /// same order.
+    async fn insert_entries(
+        conn: &mut Self::Conn,
+        conversation: ConversationId,
+        first_seq: i64,
+        drafts: &[Draft],
+        now_ms: i64,
+    ) -> StoreResult<Vec<MessageId>>;
+    /// Moves the user's read pointer forward to `seq`, never backwards; a non-member
+    /// matches no row.
+    async fn advance_read_seq(
+        conn: &mut Self::Conn,
+        conversation: ConversationId,
+        user: UserId,
+        seq: i64,
+    ) -> StoreResult<()>;
+    async fn message_by_client_id(
+        conn: &mut Self::Conn,
+        conversation: ConversationId,
+        sender: UserId,
+        client_msg_id: &str,
+    ) -> StoreResult<Option<Message>>;
+    /// The entry `target` of the conversation: (sender, kind, recalled, created_at_ms).
+    async fn recall_target(
+        conn: &mut Self::Conn,
+        conversation: ConversationId,
+        target: MessageId,
+    ) -> StoreResult<Option<(UserId, String, bool, i64)>>;
+    /// Blanks the text and marks the entry recalled.
+    async fn blank_message(conn: &mut Self::Conn, target: MessageId) -> StoreResult<()>;
+    /// Up to `limit` entries with seq > `after_seq`, oldest first.
+    async fn entries_after(
+        conn: &mut Self::Conn,
+        conversation: ConversationId,
+        after_seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Message>>;
+    /// Up to `limit` entries with seq < `before_seq`, newest first.
+    async fn entries_before(
+        conn: &mut Self::Conn,
+        conversation: ConversationId,
+        before_seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Message>>;
+    /// Locks the member's row (so that two devices marking at once both see the pointer
+    /// the other left) and returns (read_seq, the conversation's last_seq).
+    async fn lock_read_pointer(
+        conn: &mut Self::Conn,
+        conversation: ConversationId,
+        user: UserId,
+    ) -> StoreResult<Option<(i64, i64)>>;
+    async fn set_read_seq(
+        conn: &mut Self::Conn,
+        conversation: ConversationId,
+        user: UserId,
+        seq: i64,
+    ) -> StoreResult<()>;
+}
+
+/// The store over one backend's [`Sql`].
+#[derive(Debug, Clone)]
+pub struct Engine<S> {
+    sql: S,
+}
+
+impl<S: Sql> Engine<S> {
+    pub(crate) fn new(sql: S) -> Engine<S> {
+        Engine { sql }
+    }
+}
+
+#[async_trait]
+impl<S: Sql> Store for Engine<S> {
+    async fn create_user(&self, user: NewUser) -> StoreResult<UserProfile> {
+        self.sql
+            .insert_user(&user, now_ms())
+            .await
+            .map_err(|e| match e {
+                // username_key is the only unique column a new row can collide on.
+                sqlx::Error::Database(ref db) if db.is_unique_violation() => {
+                    StoreError::UsernameTaken
+                }
+                other => StoreError::Database(other),
+            })
+    }
+
+    async fn user(&self, id: UserId) -> StoreResult<UserProfile> {
+        self.sql.user(id).await?.ok_or(StoreError::NotFound)
+    }
+
+    async fn user_by_username(&self, username: &str) -> StoreResult<UserProfile> {
+        let key = crate::row::username_key(username);
+        self.sql
+            .user_by_username_key(&key)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn credentials(&self, username: &str) -> StoreResult<Credentials> {
+        let key = crate::row::username_key(username);
+        self.sql
+            .credentials(&key)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn password_hash(&self, id: UserId) -> StoreResult<String> {
+        self.sql
+            .password_hash(id)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn update_profile(&self, id: UserId, update: ProfileUpdate) -> StoreResult<UserProfile> {
+        self.sql
+            .update_profile(id, update)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn change_password(
+        &self,
+        id: UserId,
+        password_hash: String,
+        keep: SessionId,
+    ) -> StoreResult<Vec<SessionId>> {
+        let hash = password_hash.as_str();
+        with_retries(Retry::Conflicts, || async {
+            let mut tx = self.sql.begin_write().await?;
+            let value = change_password::<S>(&mut tx, id, hash, keep).await?;
+            S::commit(tx).await?;
+            Ok(value)
+        })
+        .await
+    }
+
+    async fn create_session(&self, session: NewSession) -> StoreResult<SessionId> {
+        self.sql.insert_session(&session, now_ms()).await
+    }
+
+    async fn session_by_token_hash(&self, token_hash: &[u8], now_ms: i64) -> StoreResult<Session> {
+        self.sql
+            .session_by_token_hash(token_hash, now_ms)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Deleting a session that is already gone succeeds: logging out twice is not an error.
+    async fn delete_session(&self, id: SessionId) -> StoreResult<()> {
+        self.sql.delete_session(id).await
+    }
+
+    async fn create_friend_request(
+        &self,
+        from: UserId,
+        to: UserId,
+        greeting: Option<String>,
+    ) -> StoreResult<FriendRequest> {
+        if from == to {
+            return Err(StoreError::InvalidInput(
+                "you cannot send a friend request to yourself".into(),
+            ));
+        }
+        let greeting = greeting.as_deref();
+        with_retries(Retry::Conflicts, || async {
+            let mut tx = self.sql.begin_write().await?;
+            let value = friend::request::<S>(&mut tx, from, to, greeting).await?;
+            S::commit(tx).await?;
+            Ok(value)
+        })
+        .await
+    }
+
+    /// Both lists oldest first, from one snapshot.
+    async fn friend_requests(
+        &self,
+        user: UserId,
+    ) -> StoreResult<(Vec<FriendRequest>, Vec<FriendRequest>)> {
+        let mut tx = self.sql.begin_read().await?;
+        let lists = S::pending_requests(&mut tx, user).await?;
+        S::commit(tx).await?;
+        Ok(lists)
+    }
+
+    async fn answer_friend_request(
+        &self,
+        recipient: UserId,
+        id: FriendRequestId,
+        accept: bool,
+    ) -> StoreResult<FriendRequest> {
+        with_retries(Retry::Conflicts, || async {
+            let mut tx = self.sql.begin_write().await?;
+            let value = friend::answer::<S>(&mut tx, recipient, id, accept).await?;
+            S::commit(tx).await?;
+            Ok(value)
+        })
+        .await
+    }
+
+    async fn cancel_friend_request(
+        &self,
+        sender: UserId,
+        id: FriendRequestId,
+    ) -> StoreResult<FriendRequest> {
+        with_retries(Retry::Conflicts, || async {
+            let mut tx = self.sql.begin_write().await?;
+            let value = friend::cancel::<S>(&mut tx, sender, id).await?;
+            S::commit(tx).await?;
+            Ok(value)
+        })
+        .await
+    }
+
+    async fn friends(&self, user: UserId) -> StoreResult<Vec<(UserProfile, i64)>> {
+        self.sql.friends(user).await
+    }
+
+    async fn friend_ids(&self, user: UserId) -> StoreResult<Vec<UserId>> {
+        self.sql.friend_ids(user).await
+    }
+
+    /// Fails with `NotFound` if they are not friends.
+    async fn remove_friend(&self, user: UserId, friend: UserId) -> StoreResult<()> {
+        with_retries(Retry::Conflicts, || async {
+            if self.sql.delete_friendship(user, friend).await? {
+                Ok(())
+            } else {
+                Err(StoreError::NotFound)
+            }
+        })
+        .await
+    }
+
+    /// A block leaves an existing friendship in place (unblocking restores things as they
+    /// were); it stops messages and requests in both directions while it lasts.
+    async fn block(&self, user: UserId, blocked: UserId) -> StoreResult<()> {
+        if user == blocked {
+            return Err(StoreError::InvalidInput("you cannot block yourself".into()));
+        }
+        with_retries(Retry::Conflicts, || async {
+            let mut tx = self.sql.begin_write().await?;
+            let value = friend::block::<S>(&mut tx, user, blocked).await?;
+            S::commit(tx).await?;
+            Ok(value)
+        })
+        .await
+    }
+
+    /// Unblocking someone who is not blocked is a no-op, like blocking twice.
+    async fn unblock(&self, user: UserId, blocked: UserId) -> StoreResult<()> {
+        self.sql.delete_block(user, blocked).await
+    }
+
+    async fn blocked_users(&self, user: UserId) -> StoreResult<Vec<UserProfile>> {
+        self.sql.blocked_users(user).await
+    }
+
+    async fn open_direct(
+        &self,
+        user: UserId,
+        peer: UserId,
+        require_friendship: bool,
+    ) -> StoreResult<ConversationId> {
+        if user == peer {
+            return Err(StoreError::InvalidInput(
+                "a direct conversation needs two people".into(),
+            ));
+        }
+        with_retries(Retry::Conflicts, || async {
+            let mut tx = self.sql.begin_write().await?;
+            let value = group::open_direct::<S>(&mut tx, user, peer, require_friendship).await?;
+            S::commit(tx).await?;
+            Ok(value)
+        })
+        .await
+    }
+
+    async fn create_group(
+        &self,
+        owner: UserId,
+        name: String,
+        members: Vec<UserId>,
+    ) -> StoreResult<CreatedGroup> {
+        let (name, members) = (name.as_str(), members.as_slice());
+        with_retries(Retry::Conflicts, || async {
+            let mut tx = self.sql.begin_write().await?;
+            let value = group::create::<S>(&mut tx, owner, name, members, now_ms()).await?;
+            S::commit(tx).await?;
+            Ok(value)
+        })
+        .await
+    }
+
+    async fn conversations(&self, user: UserId) -> StoreResult<Vec<ConversationSummary>> {
+        self.sql.summaries(user).await
+    }
+
+    /// Members in the order they joined; the summary and the member list from one snapshot.
+    async fn conversation(
+        &self,
+        user: UserId,
+        id: ConversationId,
+    ) -> StoreResult<ConversationDetail> {
+        let mut tx = self.sql.begin_read().await?;
+        let summary = S::summary(&mut tx, user, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let members = S::members(&mut tx, id).await?;
+        S::commit(tx).await?;
+        Ok(ConversationDetail { summary, members })
+    }
+
+    async fn is_member(&self, user: UserId, id: ConversationId) -> StoreResult<bool> {
+        self.sql.is_member(user, id).await
+    }
+
+    async fn change_group(
+        &self,
+        actor: UserId,
+        id: ConversationId,
+        change: GroupChange,
+    ) -> StoreResult<Appended> {
+        let change = &change;
+        with_retries(Retry::Conflicts, || async {
+            let mut tx = self.sql.begin_write().await?;
+            let value = group::change::<S>(&mut tx, actor, id, change.clone(), now_ms()).await?;
+            S::commit(tx).await?;
+            Ok(value)
+        })
+        .await
+    }
+
+    async fn append_messages(
+        &self,
+        sends: &[NewMessage],
+        policy: SendPolicy,
+    ) -> Vec<StoreResult<Appended>> {
+        if sends.is_empty() {
+            return Vec::new();
+        }
+        // A unique violation means a resend raced its original from another connection;
+        // the rerun finds the original and answers `duplicate`.
+        let result = with_retries(Retry::ConflictsAndInsertRaces, || async {
+            let mut tx = self.sql.begin_write().await?;
+            let value = stream::append_batch::<S>(&mut tx, sends, policy, now_ms()).await?;
+            S::commit(tx).await?;
+            Ok(value)
+        })
+        .await;
+        // On failure the transaction was rolled back: nothing of the batch is written.
+        result.unwrap_or_else(|error| batch_failure(error, sends.len()))
+    }
+
+    async fn recall_message(
+        &self,
+        actor: UserId,
+        id: ConversationId,
+        target: MessageId,
+        window_ms: i64,
+    ) -> StoreResult<Appended> {
+        with_retries(Retry::Conflicts, || async {
+            let mut tx = self.sql.begin_write().await?;
+            let value =
+                stream::recall::<S>(&mut tx, actor, id, target, window_ms, now_ms()).await?;
+            S::commit(tx).await?;
+            Ok(value)
+        })
+        .await
+    }
+
+    async fn messages_after(
+        &self,
+        user: UserId,
+        id: ConversationId,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Page> {
+        let mut tx = self.sql.begin_read().await?;
+        if S::membership(&mut tx, user, id).await?.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let page = stream::page_after::<S>(&mut tx, id, after_seq, limit).await?;
+        S::commit(tx).await?;
+        Ok(page)
+    }
+
+    async fn messages_before(
+        &self,
+        user: UserId,
+        id: ConversationId,
+        before_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Page> {
+        let mut tx = self.sql.begin_read().await?;
+        if S::membership(&mut tx, user, id).await?.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let page = stream::page_before::<S>(&mut tx, id, before_seq, limit).await?;
+        S::commit(tx).await?;
+        Ok(page)
+    }
+
+    async fn mark_read(&self, user: UserId, id: ConversationId, seq: i64) -> StoreResult<ReadMark> {
+        with_retries(Retry::Conflicts, || async {
+            let mut tx = self.sql.begin_write().await?;
+            let value = stream::mark_read::<S>(&mut tx, user, id, seq).await?;
+            S::commit(tx).await?;
+            Ok(value)
+        })
+        .await
+    }
+}
+
+async fn change_password<S: Sql>(
+    conn: &mut S::Conn,
+    id: UserId,
+    hash: &str,
+    keep: SessionId,
+) -> StoreResult<Vec<SessionId>> {
+    if !S::set_password(conn, id, hash).await? {
+        return Err(StoreError::NotFound);
+    }
+    S::revoke_sessions(conn, id, keep).await
+}
