@@ -33,11 +33,11 @@ use crate::{
 };
 
 /// The store on one MySQL or MariaDB database.
-pub type MySqlStore = Engine<My>;
+pub type MySqlStore = Engine<MySqlDialect>;
 
 /// MySQL's (and MariaDB's) dialect of the store's queries.
 #[derive(Debug, Clone)]
-pub struct My {
+pub struct MySqlDialect {
     pool: MySqlPool,
 }
 
@@ -76,7 +76,7 @@ impl MySqlStore {
             .connect_with(connect)
             .await?;
         sqlx::migrate!("migrations/mysql").run(&pool).await?;
-        Ok(Engine::new(My { pool }))
+        Ok(Engine::new(MySqlDialect { pool }))
     }
 }
 
@@ -110,7 +110,7 @@ fn friend_requests(rows: &[MySqlRow]) -> StoreResult<Vec<FriendRequest>> {
 }
 
 #[async_trait]
-impl Sql for My {
+impl Sql for MySqlDialect {
     type Conn = MySqlConnection;
     type Tx = Transaction<'static, MySql>;
 

@@ -33,11 +33,11 @@ use crate::{
 };
 
 /// The store on one PostgreSQL database.
-pub type PostgresStore = Engine<Pg>;
+pub type PostgresStore = Engine<PostgresDialect>;
 
 /// PostgreSQL's dialect of the store's queries.
 #[derive(Debug, Clone)]
-pub struct Pg {
+pub struct PostgresDialect {
     pool: PgPool,
 }
 
@@ -64,7 +64,7 @@ impl PostgresStore {
             .connect_with(connect)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        Ok(Engine::new(Pg { pool }))
+        Ok(Engine::new(PostgresDialect { pool }))
     }
 }
 
@@ -83,7 +83,7 @@ fn friend_requests(rows: &[PgRow]) -> StoreResult<Vec<FriendRequest>> {
 }
 
 #[async_trait]
-impl Sql for Pg {
+impl Sql for PostgresDialect {
     type Conn = PgConnection;
     type Tx = Transaction<'static, Postgres>;
 

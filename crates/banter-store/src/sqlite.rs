@@ -35,11 +35,11 @@ use crate::{
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The store on one SQLite database.
-pub type SqliteStore = Engine<Lite>;
+pub type SqliteStore = Engine<SqliteDialect>;
 
 /// SQLite's dialect of the store's queries.
 #[derive(Debug, Clone)]
-pub struct Lite {
+pub struct SqliteDialect {
     pool: SqlitePool,
 }
 
@@ -73,7 +73,7 @@ impl SqliteStore {
             .connect_with(connect)
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(Engine::new(Lite { pool }))
+        Ok(Engine::new(SqliteDialect { pool }))
     }
 }
 
@@ -92,7 +92,7 @@ fn friend_requests(rows: &[SqliteRow]) -> StoreResult<Vec<FriendRequest>> {
 }
 
 #[async_trait]
-impl Sql for Lite {
+impl Sql for SqliteDialect {
     type Conn = SqliteConnection;
     type Tx = Transaction<'static, Sqlite>;
 
