@@ -5,7 +5,8 @@
 //! when they lose a race (`row::with_retries`), checks membership, friendship, blocks and
 //! roles, and calls the backend only for single statements (or the few statements that
 //! one dialect needs for what another does in one). The stream (seq assignment, batched
-//! sends, recalls, paging) lives in [`stream`], groups in [`group`].
+//! sends, idempotent-send dedupe, recalls, paging, read pointers) lives in [`stream`],
+//! direct conversations and groups in [`group`], friend requests and blocks in [`friend`].
 //!
 //! Architecture invariant: no SQL text here. A rule that needs a new query gets a new
 //! [`Sql`] method, written in every backend.

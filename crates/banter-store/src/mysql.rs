@@ -1,5 +1,5 @@
-//! The MySQL/MariaDB backend of [`crate::Store`]: its SQL, as the [`Sql`] primitives that
-//! [`Engine`] runs.
+//! The MySQL/MariaDB backend of [`crate::Store`]: its SQL, as the `Sql` primitives that
+//! the store's engine (`crate::engine`) runs.
 //!
 //! The same design as [`crate::postgres`], in MySQL's dialect: several server processes may
 //! share one database; connections run at READ COMMITTED (each statement sees what was

@@ -1,5 +1,5 @@
-//! The PostgreSQL backend of [`crate::Store`]: its SQL, as the [`Sql`] primitives that
-//! [`Engine`] runs.
+//! The PostgreSQL backend of [`crate::Store`]: its SQL, as the `Sql` primitives that
+//! the store's engine (`crate::engine`) runs.
 //!
 //! Several server processes may share one database. Transactions run at READ COMMITTED;
 //! every rule the trait promises is checked inside the write transaction that acts on it,

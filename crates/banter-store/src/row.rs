@@ -1,7 +1,10 @@
-//! Backend-neutral pieces of the backends: turning rows into protocol values and the
-//! encoding of stream entries (all three), and the batch planning and rules for retrying a
-//! transaction that lost a race (PostgreSQL and MySQL, whose writers can race; SQLite's
-//! single writer cannot).
+//! Backend-neutral pieces that the backends and the engine share: turning rows into
+//! protocol values, the column lists of the wide selects (`friend_request_sql!`,
+//! `message_sql!`, `summary_sql!`, each followed by the backend's own WHERE clause), the
+//! encoding of stream entries, the batch planning, and the rules for retrying a
+//! transaction that lost a race (every backend's transactions go through
+//! [`with_retries`]; only PostgreSQL's and MySQL's errors ever match, since SQLite's single
+//! writer cannot race).
 //!
 //! Column order is part of each decoder's contract: queries select the columns named in the
 //! doc comment, in that order, starting at the offset they pass. The decoders take any

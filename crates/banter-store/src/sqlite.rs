@@ -1,5 +1,5 @@
-//! The SQLite backend of [`crate::Store`]: its SQL, as the [`Sql`] primitives that
-//! [`Engine`] runs.
+//! The SQLite backend of [`crate::Store`]: its SQL, as the `Sql` primitives that
+//! the store's engine (`crate::engine`) runs.
 //!
 //! One database file in WAL mode: readers never wait for the writer, and writers take the
 //! database lock at `BEGIN IMMEDIATE`, so two writers queue on `busy_timeout` instead of
