@@ -552,6 +552,16 @@ impl<S: Sql> Store for Engine<S> {
         self.sql.is_member(user, id).await
     }
 
+    async fn member_ids(&self, user: UserId, id: ConversationId) -> StoreResult<Vec<UserId>> {
+        let mut tx = self.sql.begin_read().await?;
+        if S::membership(&mut tx, user, id).await?.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let members = S::member_ids(&mut tx, id).await?;
+        S::commit(tx).await?;
+        Ok(members)
+    }
+
     async fn change_group(
         &self,
         actor: UserId,

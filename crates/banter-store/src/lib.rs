@@ -143,8 +143,11 @@ pub trait Store: Send + Sync + 'static {
         user: UserId,
         id: ConversationId,
     ) -> StoreResult<ConversationDetail>;
-    /// Whether `user` is a member; for ephemeral frames such as typing.
+    /// Whether `user` is a member.
     async fn is_member(&self, user: UserId, id: ConversationId) -> StoreResult<bool>;
+    /// The ids of the members of a conversation `user` is in, ascending; `NotFound` if
+    /// `user` is not a member. Cheap enough for ephemeral frames such as typing.
+    async fn member_ids(&self, user: UserId, id: ConversationId) -> StoreResult<Vec<UserId>>;
 
     /// Applies a group change made by `actor`, checks the actor's role, and appends the
     /// change's system notice to the stream. The returned recipients are the members

@@ -407,21 +407,16 @@ impl Connection {
                 return;
             }
         }
-        let Ok(detail) = self
+        let Ok(members) = self
             .state
             .store
-            .conversation(self.user, conversation_id)
+            .member_ids(self.user, conversation_id)
             .await
         else {
             return;
         };
         self.typing_last.insert(conversation_id, now);
-        let others: Vec<UserId> = detail
-            .members
-            .iter()
-            .map(|m| m.user.id)
-            .filter(|u| *u != self.user)
-            .collect();
+        let others: Vec<UserId> = members.into_iter().filter(|u| *u != self.user).collect();
         self.state.publish(
             others,
             &ServerEvent::TypingStarted {

@@ -1392,6 +1392,10 @@ pub async fn conversation_list_and_detail(store: Arc<dyn Store>) {
     assert_eq!(roles, expected);
 
     assert!(store.is_member(cal.id, group).await.unwrap());
+    let mut members = vec![ann.id, bob.id, cal.id];
+    members.sort();
+    assert_eq!(store.member_ids(cal.id, group).await.unwrap(), members);
+    assert_err!(store.member_ids(eve.id, group).await, StoreError::NotFound);
     assert!(!store.is_member(cal.id, direct).await.unwrap());
     assert!(!store
         .is_member(ann.id, ConversationId(MISSING))
