@@ -1,6 +1,8 @@
 //! Load generator: starts in-process servers with different write-path settings on fresh
-//! SQLite databases and drives each with the same workload through the SDK over real
-//! sockets, so the figures are ratios measured in the same run.
+//! databases and drives each with the same workload through the SDK over real sockets, so
+//! the figures are ratios measured in the same run. SQLite always; PostgreSQL and
+//! MySQL/MariaDB too when `BANTER_TEST_POSTGRES_URL` / `BANTER_TEST_MYSQL_URL` name a
+//! server (each scenario gets a scratch database there, dropped afterwards).
 //!
 //! Workload: `clients` users in one group; each pipelines `per_client` sends (at most
 //! `window` unacked at a time) and reads every fan-out frame. Reported: sends per second
@@ -9,6 +11,9 @@
 //! ```sh
 //! cargo run --release -p banter-server --example loadgen -- [clients] [per_client] [window]
 //! ```
+
+#[path = "../../banter-store/tests/scratch/mod.rs"]
+mod scratch;
 
 use banter_client::{Client, Connection};
 use banter_protocol::model::ConversationSummary;
@@ -23,6 +28,8 @@ const WAIT: Duration = Duration::from_secs(60);
 
 struct Scenario {
     name: &'static str,
+    /// `None` is SQLite.
+    database: Option<scratch::Server>,
     durability: Durability,
     write_batch_max: usize,
 }
@@ -43,23 +50,52 @@ async fn main() -> anyhow::Result<()> {
     let clients = args.first().copied().unwrap_or(10);
     let per_client = args.get(1).copied().unwrap_or(500);
     let window = args.get(2).copied().unwrap_or(32);
-    let scenarios = [
+    let mut scenarios = vec![
         Scenario {
-            name: "group commit, fsync (default)",
+            name: "SQLite, group commit, fsync (default)",
+            database: None,
             durability: Durability::Full,
             write_batch_max: 512,
         },
         Scenario {
-            name: "one commit per message, fsync",
+            name: "SQLite, one commit per message, fsync",
+            database: None,
             durability: Durability::Full,
             write_batch_max: 1,
         },
         Scenario {
-            name: "group commit, relaxed durability",
+            name: "SQLite, group commit, relaxed",
+            database: None,
             durability: Durability::Relaxed,
             write_batch_max: 512,
         },
     ];
+    for (server, env, names) in [
+        (
+            scratch::Server::Postgres,
+            "BANTER_TEST_POSTGRES_URL",
+            [
+                "PostgreSQL, group commit",
+                "PostgreSQL, one commit per message",
+            ],
+        ),
+        (
+            scratch::Server::MySql,
+            "BANTER_TEST_MYSQL_URL",
+            ["MariaDB, group commit", "MariaDB, one commit per message"],
+        ),
+    ] {
+        if std::env::var_os(env).is_some() {
+            for (name, write_batch_max) in names.into_iter().zip([512, 1]) {
+                scenarios.push(Scenario {
+                    name,
+                    database: Some(server),
+                    durability: Durability::Full,
+                    write_batch_max,
+                });
+            }
+        }
+    }
     println!("workload: {clients} clients in one group, {per_client} sends each, window {window}");
     println!(
         "{:<36} {:>12} {:>10} {:>10} {:>14}",
@@ -70,7 +106,7 @@ async fn main() -> anyhow::Result<()> {
         let figures = run(scenario, clients, per_client, window).await?;
         let base = *baseline.get_or_insert(figures.sends_per_sec);
         println!(
-            "{:<36} {:>12.0} {:>10.2} {:>10.2} {:>14}   ({:.2}x default)",
+            "{:<40} {:>12.0} {:>10.2} {:>10.2} {:>14}   ({:.2}x default)",
             scenario.name,
             figures.sends_per_sec,
             figures.p50_ms,
@@ -90,6 +126,17 @@ async fn run(
 ) -> anyhow::Result<Figures> {
     let dir = tempfile::tempdir()?;
     let mut config = Config::for_tests(dir.path());
+    let database = match scenario.database {
+        Some(server) => Some(
+            scratch::create(server)
+                .await
+                .expect("the database server is configured"),
+        ),
+        None => None,
+    };
+    if let Some(database) = &database {
+        config.database_url = database.url.clone();
+    }
     config.durability = scenario.durability;
     config.limits.write_batch_max = scenario.write_batch_max;
     config.limits.frames_per_second_max = u32::MAX / 4;
