@@ -179,11 +179,19 @@ impl Connection {
             match item {
                 None => return Err(self.set_closed(None, "connection ended without a close frame")),
                 Some(Err(err)) => return Err(self.fail(err)),
-                Some(Ok(Message::Text(text))) => {
-                    return serde_json::from_str(text.as_str()).map_err(|e| {
-                        ClientError::Protocol(format!("server frame does not parse: {e}: {text}"))
-                    })
-                }
+                Some(Ok(Message::Text(text))) => match serde_json::from_str(text.as_str()) {
+                    Ok(event) => return Ok(event),
+                    Err(e) if is_unknown_event_type(&e) => {
+                        // A newer server's event: the protocol says to ignore it.
+                        tracing::debug!(error = %e, "skipping a server event of unknown type");
+                        continue;
+                    }
+                    Err(e) => {
+                        return Err(ClientError::Protocol(format!(
+                            "server frame does not parse: {e}: {text}"
+                        )))
+                    }
+                },
                 Some(Ok(Message::Close(frame))) => {
                     // Best effort: write our half of the close handshake, which the
                     // library has queued; the connection is over whether it goes out or not.
@@ -312,6 +320,13 @@ fn code_for_status(status: u16) -> ErrorCode {
     }
 }
 
+/// Whether a frame failed to parse only because its `type` is one this SDK does not know
+/// (serde names it an "unknown variant"): an event added by a newer server, which clients
+/// skip, as opposed to a known event with broken fields, which is a protocol error.
+fn is_unknown_event_type(err: &serde_json::Error) -> bool {
+    err.is_data() && err.to_string().starts_with("unknown variant")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,5 +358,21 @@ mod tests {
         let err = upgrade_error(tungstenite::Error::Http(response));
         assert_eq!(err.status(), Some(403));
         assert_eq!(err.code(), Some(ErrorCode::Forbidden));
+    }
+
+    fn parse_error(text: &str) -> serde_json::Error {
+        serde_json::from_str::<ServerEvent>(text).unwrap_err()
+    }
+
+    #[test]
+    fn only_unknown_event_types_are_skippable() {
+        assert!(is_unknown_event_type(&parse_error(
+            r#"{"type":"sticker_sent","id":1}"#
+        )));
+        assert!(!is_unknown_event_type(&parse_error(r#"{"type":"pong"}"#)));
+        assert!(!is_unknown_event_type(&parse_error(
+            r#"{"type":"pong","id":5}"#
+        )));
+        assert!(!is_unknown_event_type(&parse_error("not json")));
     }
 }
