@@ -12,7 +12,9 @@ import {
   openDirectChat, openUser, register, sendMessage, startServer, uniqueName, waitConnected, waitForMessage,
 } from './helpers.js';
 
-const SCREENSHOT_PATH = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'docs', 'screenshot.png');
+// Each run saves the main chat view here (git-ignored); docs/screenshot.png in the README
+// is a copy of one of these, so test runs never dirty the checkout.
+const SCREENSHOT_PATH = path.join(path.dirname(fileURLToPath(import.meta.url)), 'test-results', 'chat-view.png');
 const TEST_TIMEOUT_MS = 120_000;
 
 let browser;
