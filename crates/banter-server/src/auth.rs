@@ -152,3 +152,86 @@ impl FromRequestParts<AppState> for AuthUser {
 pub fn invalid_credentials() -> ApiError {
     ApiError::new(ErrorCode::InvalidCredentials, "wrong username or password")
 }
+
+/// Most usernames whose failed logins are tracked at once; beyond it, expired windows are
+/// dropped first, then the oldest, so guessing at many names cannot grow memory.
+const LOGIN_THROTTLE_USERNAMES_MAX: usize = 100_000;
+
+/// Slows password guessing: after `failures_max` failed logins for one username within
+/// `window`, further attempts for it are refused with `rate_limited` until the window ends,
+/// whatever the password. Per username rather than per address, so a guesser behind many
+/// addresses gains nothing; a success clears the count.
+pub struct LoginThrottle {
+    failures: std::sync::Mutex<std::collections::HashMap<String, Failures>>,
+    failures_max: u32,
+    window: std::time::Duration,
+}
+
+struct Failures {
+    count: u32,
+    since: std::time::Instant,
+}
+
+impl LoginThrottle {
+    pub fn new(failures_max: u32, window: std::time::Duration) -> LoginThrottle {
+        LoginThrottle {
+            failures: Default::default(),
+            failures_max,
+            window,
+        }
+    }
+
+    fn key(username: &str) -> String {
+        username.to_lowercase()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Failures>> {
+        // Every update is a single insert or remove, so a poisoned map is still consistent.
+        self.failures.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Refuses the attempt if the username is locked out.
+    pub fn check(&self, username: &str) -> ApiResult<()> {
+        let map = self.lock();
+        match map.get(&Self::key(username)) {
+            Some(f) if f.count >= self.failures_max && f.since.elapsed() < self.window => {
+                Err(ApiError::new(
+                    ErrorCode::RateLimited,
+                    "too many failed logins for this username; try again later",
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub fn record_failure(&self, username: &str) {
+        let mut map = self.lock();
+        if map.len() >= LOGIN_THROTTLE_USERNAMES_MAX {
+            map.retain(|_, f| f.since.elapsed() < self.window);
+            if map.len() >= LOGIN_THROTTLE_USERNAMES_MAX {
+                if let Some(oldest) = map
+                    .iter()
+                    .min_by_key(|(_, f)| f.since)
+                    .map(|(k, _)| k.clone())
+                {
+                    map.remove(&oldest);
+                }
+            }
+        }
+        let entry = map.entry(Self::key(username)).or_insert(Failures {
+            count: 0,
+            since: std::time::Instant::now(),
+        });
+        if entry.since.elapsed() >= self.window {
+            *entry = Failures {
+                count: 0,
+                since: std::time::Instant::now(),
+            };
+        }
+        entry.count += 1;
+    }
+
+    pub fn clear(&self, username: &str) {
+        self.lock().remove(&Self::key(username));
+    }
+}

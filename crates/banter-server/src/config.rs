@@ -45,6 +45,8 @@ pub struct RawLimits {
     pub recall_window_secs: u64,
     pub typing_interval_ms: u64,
     pub database_connections_max: u32,
+    pub login_failures_max: u32,
+    pub login_lockout_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -87,6 +89,8 @@ impl Default for RawLimits {
             recall_window_secs: 120,
             typing_interval_ms: 2000,
             database_connections_max: 8,
+            login_failures_max: 10,
+            login_lockout_secs: 900,
         }
     }
 }
@@ -142,6 +146,10 @@ pub struct Limits {
     /// Typing frames closer together than this, per conversation, are dropped.
     pub typing_interval: Duration,
     pub database_connections_max: u32,
+    /// Failed logins for one username within `login_lockout` before further attempts get
+    /// `rate_limited` until the window has passed.
+    pub login_failures_max: u32,
+    pub login_lockout: Duration,
 }
 
 /// Flags given on the command line; they override everything else.
@@ -311,6 +319,8 @@ impl RawConfig {
                 recall_window: Duration::from_secs(l.recall_window_secs),
                 typing_interval: Duration::from_millis(l.typing_interval_ms),
                 database_connections_max: l.database_connections_max.max(1),
+                login_failures_max: l.login_failures_max.max(1),
+                login_lockout: Duration::from_secs(l.login_lockout_secs),
             },
         })
     }

@@ -65,6 +65,10 @@ impl Server {
         let connections = TaskTracker::new();
         let state = AppState {
             connection_slots: Arc::new(Semaphore::new(config.limits.connections_max)),
+            login_throttle: Arc::new(auth::LoginThrottle::new(
+                config.limits.login_failures_max,
+                config.limits.login_lockout,
+            )),
             config: Arc::new(config),
             store,
             hub,

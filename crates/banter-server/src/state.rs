@@ -1,6 +1,7 @@
 //! Everything a request handler or connection needs, built once by [`crate::Server`] and
 //! passed in (no globals, so a test can run two servers in one process).
 
+use crate::auth::LoginThrottle;
 use crate::config::Config;
 use crate::fanout::{Bus, Delivery};
 use crate::gateway::hub::Hub;
@@ -25,6 +26,7 @@ pub struct AppState {
     pub connections: TaskTracker,
     /// One permit per live WebSocket connection (`limits.connections_max`).
     pub connection_slots: Arc<Semaphore>,
+    pub login_throttle: Arc<LoginThrottle>,
 }
 
 impl AppState {

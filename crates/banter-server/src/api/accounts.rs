@@ -74,26 +74,31 @@ pub async fn register(
 }
 
 #[utoipa::path(post, path = "/sessions", tag = "accounts", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, description = "invalid_credentials", body = ErrorBody)))]
+    responses((status = 200, body = LoginResponse), (status = 401, description = "invalid_credentials", body = ErrorBody),
+        (status = 429, description = "rate_limited: too many failed logins for this username", body = ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
     let device_name = req.device_name.unwrap_or_default();
     check_len("device_name", &device_name, DEVICE_NAME_CHARS_MAX)?;
+    state.login_throttle.check(&req.username)?;
     let credentials = match state.store.credentials(&req.username).await {
         Ok(c) => c,
         Err(StoreError::NotFound) => {
             // Spend the same time as a real check so response time does not reveal
             // which usernames exist.
             let _ = auth::hash_password(req.password).await;
+            state.login_throttle.record_failure(&req.username);
             return Err(auth::invalid_credentials());
         }
         Err(err) => return Err(err.into()),
     };
     if !auth::verify_password(req.password, credentials.password_hash).await? {
+        state.login_throttle.record_failure(&req.username);
         return Err(auth::invalid_credentials());
     }
+    state.login_throttle.clear(&req.username);
     let (token, token_hash) = auth::new_token();
     let expires_at_ms = auth::now_ms() + state.config.limits.session_ttl.as_millis() as i64;
     state
