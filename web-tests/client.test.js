@@ -9,7 +9,8 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
   PASSWORD, befriend, conversationItem, expectMessages, launchBrowser, login, openChatByName,
-  openDirectChat, openUser, register, sendMessage, startServer, uniqueName, waitConnected, waitForMessage,
+  openDirectChat, openUser, register, sendMessage, startServer, twoFriends, uniqueName, waitConnected,
+  waitForMessage,
 } from './helpers.js';
 
 // Each run saves the main chat view here (git-ignored); docs/screenshot.png in the README
@@ -186,13 +187,7 @@ describe('web client', { timeout: TEST_TIMEOUT_MS }, () => {
   }));
 
   test('messages sent while a user is offline arrive in order, once, when they return', () => withServer(async ({ open }) => {
-    const alice = await open();
-    let bob = await open();
-    const aliceName = uniqueName('alice');
-    const bobName = uniqueName('bob');
-    await register(alice.page, aliceName, 'Alice');
-    await register(bob.page, bobName, 'Bob');
-    await befriend(alice.page, bob.page, aliceName, bobName);
+    let { alice, bob, aliceName, bobName } = await twoFriends(open);
     await openDirectChat(alice.page, bobName);
     await sendMessage(alice.page, 'before you left');
     await openChatByName(bob.page, 'Alice');
@@ -222,13 +217,7 @@ describe('web client', { timeout: TEST_TIMEOUT_MS }, () => {
   }));
 
   test('friends see each other come online and go offline', () => withServer(async ({ open }) => {
-    const alice = await open();
-    let bob = await open();
-    const aliceName = uniqueName('alice');
-    const bobName = uniqueName('bob');
-    await register(alice.page, aliceName, 'Alice');
-    await register(bob.page, bobName, 'Bob');
-    await befriend(alice.page, bob.page, aliceName, bobName);
+    let { alice, bob, aliceName, bobName } = await twoFriends(open);
     const bobRow = alice.page.locator(`[data-testid=friend][data-username="${bobName}"]`);
     await bobRow.and(alice.page.locator('[data-online=true]')).waitFor();
 
@@ -244,13 +233,7 @@ describe('web client', { timeout: TEST_TIMEOUT_MS }, () => {
   }));
 
   test('the page survives a server restart without losing or doubling messages', () => withServer(async ({ server, open }) => {
-    const alice = await open();
-    const bob = await open();
-    const aliceName = uniqueName('alice');
-    const bobName = uniqueName('bob');
-    await register(alice.page, aliceName, 'Alice');
-    await register(bob.page, bobName, 'Bob');
-    await befriend(alice.page, bob.page, aliceName, bobName);
+    const { alice, bob, aliceName, bobName } = await twoFriends(open);
     await openDirectChat(alice.page, bobName);
     await sendMessage(alice.page, 'one');
     await openChatByName(bob.page, 'Alice');
@@ -294,13 +277,7 @@ describe('web client', { timeout: TEST_TIMEOUT_MS }, () => {
   }));
 
   test('messages written while the server is down survive closing the browser', () => withServer(async ({ server, open }) => {
-    const alice = await open();
-    let bob = await open();
-    const aliceName = uniqueName('alice');
-    const bobName = uniqueName('bob');
-    await register(alice.page, aliceName, 'Alice');
-    await register(bob.page, bobName, 'Bob');
-    await befriend(alice.page, bob.page, aliceName, bobName);
+    let { alice, bob, aliceName, bobName } = await twoFriends(open);
     await openDirectChat(bob.page, aliceName);
     await sendMessage(bob.page, 'first');
 
@@ -362,13 +339,7 @@ describe('web client', { timeout: TEST_TIMEOUT_MS }, () => {
   }));
 
   test('message text is never interpreted as HTML; only http(s) URLs become links', () => withServer(async ({ open }) => {
-    const alice = await open();
-    const bob = await open();
-    const aliceName = uniqueName('alice');
-    const bobName = uniqueName('bob');
-    await register(alice.page, aliceName, '<b>Alice</b>');
-    await register(bob.page, bobName, 'Bob');
-    await befriend(alice.page, bob.page, aliceName, bobName);
+    const { alice, bob, aliceName, bobName } = await twoFriends(open, { aliceNickname: '<b>Alice</b>' });
     await openDirectChat(alice.page, bobName);
 
     const attack = '<img src=x onerror=alert(1)>';

@@ -164,6 +164,21 @@ export async function befriend(aPage, bPage, aUsername, bUsername, greeting = 'H
 }
 
 /** Opens (or creates) the direct chat with a friend through their contact card. */
+/**
+ * Two new users, Alice and Bob, each in a page of their own, registered and befriended:
+ * the starting point of most tests. `open` is the one `withServer` hands to a test.
+ */
+export async function twoFriends(open, { aliceNickname = 'Alice' } = {}) {
+  const alice = await open();
+  const bob = await open();
+  const aliceName = uniqueName('alice');
+  const bobName = uniqueName('bob');
+  await register(alice.page, aliceName, aliceNickname);
+  await register(bob.page, bobName, 'Bob');
+  await befriend(alice.page, bob.page, aliceName, bobName);
+  return { alice, bob, aliceName, bobName };
+}
+
 export async function openDirectChat(page, friendUsername) {
   await page.getByTestId('nav-contacts').click();
   await page.locator(`[data-testid=friend][data-username="${friendUsername}"]`).click();
