@@ -75,13 +75,15 @@ async fn run(
         let results = store.append_messages(&sends, policy).await;
         debug_assert_eq!(results.len(), replies.len());
         tracing::trace!(batch = sends.len(), "group commit");
-        for (reply, result) in replies.into_iter().zip(results) {
-            if let Ok(appended) = &result {
+        for (reply, mut result) in replies.into_iter().zip(results) {
+            if let Ok(appended) = &mut result {
                 if !appended.duplicate {
                     let event = ServerEvent::MessageCreated {
                         message: appended.message.clone(),
                     };
-                    bus.publish(Delivery::new(appended.recipients.clone(), &event));
+                    // The sender's ack needs only the message; the recipients go to the bus.
+                    let recipients = std::mem::take(&mut appended.recipients);
+                    bus.publish(Delivery::new(recipients, &event));
                 }
             }
             // The sender may have gone away; the message is stored either way.
