@@ -20,6 +20,7 @@ use banter_protocol::{ConversationId, ErrorBody, FriendRequestId, UserId};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -139,14 +140,21 @@ impl Client {
 
     /// Opens a WebSocket with this client's token and waits for the server's `hello`.
     pub async fn connect(&self) -> Result<Connection> {
-        Connection::open(self, &[]).await
+        Connection::open(self, &[], None).await
+    }
+
+    /// Like [`Client::connect`], with the TCP connection leaving from the local address
+    /// `source` (e.g. one of 127.0.0.0/8), so that one process can open more connections
+    /// to one server than a single source address has ephemeral ports.
+    pub async fn connect_from(&self, source: IpAddr) -> Result<Connection> {
+        Connection::open(self, &[], Some(source)).await
     }
 
     /// Like [`Client::connect`], with extra or replaced upgrade headers, e.g. `Origin`,
     /// or `Sec-WebSocket-Protocol: banter.v1, banter.auth.<token>` to authenticate the
     /// way a browser does.
     pub async fn connect_with_headers(&self, headers: &[(&str, &str)]) -> Result<Connection> {
-        Connection::open(self, headers).await
+        Connection::open(self, headers, None).await
     }
 
     // ----- accounts and sessions -----

@@ -10,15 +10,16 @@ use crate::client::{api_error, Client};
 use crate::error::{ClientError, Result};
 use banter_protocol::{ClientFrame, ErrorCode, ServerEvent, UserId, SUBPROTOCOL};
 use futures_util::{SinkExt, StreamExt};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::{timeout, timeout_at, Instant};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::header::{
     HeaderName, HeaderValue, AUTHORIZATION, SEC_WEBSOCKET_PROTOCOL,
 };
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -28,6 +29,9 @@ const SILENT_HEARTBEATS_MAX: u32 = 3;
 
 /// How long to wait for the server's half of the close handshake before dropping the socket.
 const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Initial read buffer of a connection; see [`socket_config`].
+const READ_BUFFER_BYTES: usize = 8 * 1024;
 
 /// What the server said in its `hello`, the first frame on every connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,8 +60,14 @@ pub struct Connection {
 
 impl Connection {
     /// Upgrades with the client's token and subprotocol (plus `headers`, which replace
-    /// same-named ones), then waits for `hello`; both within the client's timeout.
-    pub(crate) async fn open(client: &Client, headers: &[(&str, &str)]) -> Result<Connection> {
+    /// same-named ones), then waits for `hello`; both within the client's timeout. With
+    /// `source`, the TCP connection leaves from that local address (a load generator
+    /// spreads many connections over 127.0.0.0/8 so ephemeral ports are no limit).
+    pub(crate) async fn open(
+        client: &Client,
+        headers: &[(&str, &str)],
+        source: Option<IpAddr>,
+    ) -> Result<Connection> {
         let mut request = client.ws_url().into_client_request()?;
         let request_headers = request.headers_mut();
         if let Some(token) = client.token() {
@@ -74,9 +84,17 @@ impl Connection {
         }
 
         let deadline = Instant::now() + client.timeout();
-        let (ws, _response) = timeout_at(deadline, tokio_tungstenite::connect_async(request))
-            .await?
-            .map_err(upgrade_error)?;
+        let upgrade = async {
+            let stream = connect_tcp(request.uri(), source).await?;
+            tokio_tungstenite::client_async_with_config(
+                request,
+                MaybeTlsStream::Plain(stream),
+                Some(socket_config()),
+            )
+            .await
+            .map_err(upgrade_error)
+        };
+        let (ws, _response) = timeout_at(deadline, upgrade).await??;
         let mut connection = Connection {
             ws,
             // Replaced by the real hello below; a connection is never handed out before.
@@ -277,6 +295,49 @@ impl Connection {
             }
         }
     }
+}
+
+/// Buffers sized for chat frames rather than the library's 128 KiB defaults, so that a
+/// process can hold many connections; larger frames still grow the buffer as needed.
+fn socket_config() -> WebSocketConfig {
+    WebSocketConfig::default().read_buffer_size(READ_BUFFER_BYTES)
+}
+
+/// Opens the TCP connection for `uri` (plain `ws://` only: the SDK is built without TLS),
+/// optionally from the local address `source`. Nagle is off: frames are small and latency
+/// matters more than packet count.
+async fn connect_tcp(
+    uri: &tokio_tungstenite::tungstenite::http::Uri,
+    source: Option<IpAddr>,
+) -> Result<TcpStream> {
+    if uri.scheme_str() != Some("ws") {
+        return Err(ClientError::Protocol(format!(
+            "only ws:// URLs are supported (the SDK has no TLS), got {uri}"
+        )));
+    }
+    let host = uri.host().unwrap_or("localhost").trim_matches(['[', ']']);
+    let port = uri.port_u16().unwrap_or(80);
+    let mut last_error = None;
+    for address in tokio::net::lookup_host((host, port)).await? {
+        let socket = if address.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        if let Some(source) = source {
+            socket.bind(SocketAddr::new(source, 0))?;
+        }
+        match socket.connect(address).await {
+            Ok(stream) => {
+                stream.set_nodelay(true)?;
+                return Ok(stream);
+            }
+            Err(err) => last_error = Some(err),
+        }
+    }
+    Err(last_error
+        .unwrap_or_else(|| std::io::Error::other(format!("{host} resolves to no address")))
+        .into())
 }
 
 fn header_value(value: &str) -> Result<HeaderValue> {

@@ -88,6 +88,14 @@ impl From<tungstenite::Error> for ClientError {
     }
 }
 
+/// Socket errors while connecting (refused, unreachable, no local port left) are WebSocket
+/// transport errors, as they were when the library opened the socket itself.
+impl From<std::io::Error> for ClientError {
+    fn from(err: std::io::Error) -> Self {
+        ClientError::WebSocket(Box::new(tungstenite::Error::Io(err)))
+    }
+}
+
 impl From<reqwest::Error> for ClientError {
     /// A request that ran out of time is [`ClientError::Timeout`], like every other deadline.
     fn from(err: reqwest::Error) -> Self {

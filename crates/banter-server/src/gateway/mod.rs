@@ -44,6 +44,8 @@ pub async fn upgrade(
     let hard_frame_bytes_max = limits.frame_bytes_max.saturating_mul(HARD_FRAME_FACTOR);
     let ws = ws
         .protocols([banter_protocol::SUBPROTOCOL])
+        .read_buffer_size(SOCKET_READ_BUFFER_BYTES)
+        .write_buffer_size(SOCKET_WRITE_BUFFER_BYTES)
         .max_message_size(hard_frame_bytes_max)
         .max_frame_size(hard_frame_bytes_max);
     let tracker = state.connections.clone();
@@ -51,6 +53,14 @@ pub async fn upgrade(
         tracker.track_future(connection::run(state, auth, socket, permit))
     }))
 }
+
+/// Initial read buffer of a connection. The library's default (128 KiB, zero-filled on
+/// first read) would make an idle connection cost over 128 KiB; chat frames are small,
+/// and a larger frame grows the buffer as it needs.
+pub const SOCKET_READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Bytes of outgoing frames collected before they are written out on their own; frames
+/// are written at every flush anyway, which the connection does after each burst.
+pub const SOCKET_WRITE_BUFFER_BYTES: usize = 16 * 1024;
 
 /// How many times `frame_bytes_max` a frame may be before the socket layer drops the connection.
 pub const HARD_FRAME_FACTOR: usize = 16;

@@ -1,0 +1,242 @@
+//! `banter-bench`: the command line. Parses arguments into a scenario and its options,
+//! runs it against the server at `--url`, prints the table, writes the JSON report, and
+//! exits non-zero when verification found anything lost, duplicated or reordered.
+
+use banter_bench::progress::{Counters, Ticker};
+use banter_bench::report::Report;
+use banter_bench::scenario::{self, Run};
+use banter_bench::{Clock, Target};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "banter-bench",
+    version,
+    about = "Load generator for a running Banter server that verifies delivery while it measures",
+    long_about = "Load generator for a running Banter server. It seeds users, friendships and \
+groups through the admin API (the server needs BANTER_ADMIN_TOKEN), opens real WebSocket \
+connections spread over 127.0.0.0/8 source addresses, runs one scenario, and checks per \
+conversation and per device that nothing was lost, duplicated or reordered. It prints a \
+table, writes a JSON report with --json, and exits with status 1 if any count is not zero.\n\n\
+One process holds as many connections as its open-file limit allows (`ulimit -n`, minus \
+about 100); beyond that, run several processes with different --prefix values."
+)]
+struct Cli {
+    #[command(subcommand)]
+    scenario: ScenarioArgs,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args)]
+struct Common {
+    /// The server, e.g. http://127.0.0.1:8080.
+    #[arg(long, global = true, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// The server's admin token (its `admin_token` setting).
+    #[arg(
+        long,
+        global = true,
+        env = "BANTER_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    admin_token: Option<String>,
+    /// Seconds the measured phase lasts.
+    #[arg(long, global = true, default_value_t = 10.0)]
+    duration: f64,
+    /// Seconds to wait after the measured phase for the last acks and deliveries; what
+    /// is still missing then counts as lost.
+    #[arg(long, global = true, default_value_t = 30.0)]
+    drain: f64,
+    /// Write the report as JSON to this file.
+    #[arg(long, global = true)]
+    json: Option<PathBuf>,
+    /// The server's process id, to read its memory from /proc (local servers only).
+    #[arg(long, global = true)]
+    server_pid: Option<u32>,
+    /// Prefix of seeded usernames; random by default so runs never collide.
+    #[arg(long, global = true)]
+    prefix: Option<String>,
+    /// Bytes of text per message.
+    #[arg(long, global = true, default_value_t = 64)]
+    text_bytes: usize,
+    /// WebSocket handshakes in flight at once.
+    #[arg(long, global = true, default_value_t = 256)]
+    connect_concurrency: usize,
+    /// Print no progress lines.
+    #[arg(long, global = true)]
+    quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum ScenarioArgs {
+    /// Hold N authenticated idle connections; report server memory per connection.
+    Connections {
+        #[arg(long, default_value_t = 1000)]
+        connections: usize,
+    },
+    /// Pairs of friends exchange 1:1 messages; report msgs/s, ack and end-to-end latency.
+    Direct {
+        #[arg(long, default_value_t = 100)]
+        pairs: usize,
+        /// Connections per user; the first one sends, all receive.
+        #[arg(long, default_value_t = 2)]
+        devices: usize,
+        /// Unacked sends per sender (closed loop).
+        #[arg(long, default_value_t = 4)]
+        window: usize,
+        /// Offered messages per second in total (open loop) instead of the closed loop.
+        #[arg(long)]
+        rate: Option<f64>,
+    },
+    /// Senders into one group with every member online; report deliveries/s and the
+    /// latency to the last member.
+    Group {
+        #[arg(long, default_value_t = 1000)]
+        members: usize,
+        #[arg(long, default_value_t = 1)]
+        senders: usize,
+        #[arg(long, default_value_t = 1)]
+        devices: usize,
+        #[arg(long, default_value_t = 16)]
+        window: usize,
+        #[arg(long)]
+        rate: Option<f64>,
+    },
+    /// N clients drop at once, miss M messages each, reconnect and resync; report the
+    /// time until all have caught up.
+    ReconnectStorm {
+        #[arg(long, default_value_t = 1000)]
+        clients: usize,
+        /// Messages each client misses while away (at most 256).
+        #[arg(long, default_value_t = 20)]
+        missed: usize,
+        /// Members per group, its writer included.
+        #[arg(long, default_value_t = 100)]
+        group_size: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(report) if report.verdict.clean() => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::from(1),
+        Err(err) => {
+            eprintln!("banter-bench: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<Report> {
+    let c = cli.common;
+    let admin_token = c.admin_token.ok_or_else(|| {
+        anyhow::anyhow!(
+            "the admin token is needed for seeding: pass --admin-token or set BANTER_ADMIN_TOKEN \
+             (the same value the server runs with)"
+        )
+    })?;
+    anyhow::ensure!(
+        c.duration >= 0.0 && c.drain >= 0.0,
+        "--duration and --drain are seconds, not negative"
+    );
+    let run = Run {
+        target: Target {
+            url: c.url.trim_end_matches('/').to_owned(),
+            admin_token,
+            server_pid: c.server_pid,
+            prefix: c.prefix.unwrap_or_else(random_prefix),
+            connect_concurrency: c.connect_concurrency,
+        },
+        duration: Duration::from_secs_f64(c.duration),
+        drain: Duration::from_secs_f64(c.drain),
+        text_bytes: c.text_bytes,
+        clock: Clock::new(),
+        counters: Arc::new(Counters::default()),
+    };
+    let label = match cli.scenario {
+        ScenarioArgs::Connections { .. } => "connections",
+        ScenarioArgs::Direct { .. } => "direct",
+        ScenarioArgs::Group { .. } => "group",
+        ScenarioArgs::ReconnectStorm { .. } => "reconnect-storm",
+    };
+    let ticker = (!c.quiet).then(|| Ticker::start(label, run.counters.clone(), run.clock));
+    let report = match cli.scenario {
+        ScenarioArgs::Connections { connections } => {
+            let options = scenario::connections::Options { connections };
+            scenario::connections::run(&run, &options).await?
+        }
+        ScenarioArgs::Direct {
+            pairs,
+            devices,
+            window,
+            rate,
+        } => {
+            let options = scenario::direct::Options {
+                pairs,
+                devices,
+                window,
+                rate,
+            };
+            scenario::direct::run(&run, &options).await?
+        }
+        ScenarioArgs::Group {
+            members,
+            senders,
+            devices,
+            window,
+            rate,
+        } => {
+            let options = scenario::group::Options {
+                members,
+                senders,
+                devices,
+                window,
+                rate,
+            };
+            scenario::group::run(&run, &options).await?
+        }
+        ScenarioArgs::ReconnectStorm {
+            clients,
+            missed,
+            group_size,
+        } => {
+            let options = scenario::reconnect_storm::Options {
+                clients,
+                missed,
+                group_size,
+            };
+            scenario::reconnect_storm::run(&run, &options).await?
+        }
+    };
+    drop(ticker);
+    report.print_table();
+    if let Some(path) = &c.json {
+        report.write_json(path)?;
+    }
+    Ok(report)
+}
+
+/// A short random username prefix (letters only, so it stays a valid username part).
+fn random_prefix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32))
+        .unwrap_or(0)
+        ^ std::process::id().rotate_left(16);
+    let mut x = nanos.max(1);
+    (0..6)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (b'a' + (x % 26) as u8) as char
+        })
+        .collect()
+}

@@ -1,0 +1,70 @@
+//! One module per workload. Each seeds what it needs under the run's prefix, opens its
+//! connections through the [`Fleet`](crate::fleet::Fleet), runs, verifies with the
+//! [`ledger`](crate::ledger), and returns a [`Report`](crate::report::Report).
+
+pub mod connections;
+pub mod device;
+pub mod direct;
+pub mod group;
+pub mod reconnect_storm;
+
+use crate::progress::Counters;
+use crate::{Clock, Target};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What every scenario gets.
+#[derive(Clone)]
+pub struct Run {
+    pub target: Target,
+    /// How long the measured phase lasts (sending, or holding connections).
+    pub duration: Duration,
+    /// After the measured phase, how long to wait for the last acks and deliveries before
+    /// whatever is still missing counts as lost.
+    pub drain: Duration,
+    /// Bytes of text per message.
+    pub text_bytes: usize,
+    pub clock: Clock,
+    pub counters: Arc<Counters>,
+}
+
+/// How a sender paces itself.
+#[derive(Debug, Clone, Copy)]
+pub enum Pacing {
+    /// Closed loop: keep this many sends unacked at all times.
+    Window(usize),
+    /// Open loop: one send every `interval`, whatever the acks do, with at most
+    /// `window_max` unacked (the server stops reading a connection beyond its own cap).
+    Rate {
+        interval: Duration,
+        window_max: usize,
+    },
+}
+
+impl Pacing {
+    /// `rate` messages per second in total spread over `senders`, or a closed loop.
+    pub fn new(rate: Option<f64>, senders: usize, window: usize) -> anyhow::Result<Pacing> {
+        match rate {
+            None => Ok(Pacing::Window(window.max(1))),
+            Some(rate) if rate > 0.0 => Ok(Pacing::Rate {
+                interval: Duration::from_secs_f64(senders as f64 / rate),
+                window_max: RATE_WINDOW_MAX,
+            }),
+            Some(rate) => anyhow::bail!("--rate must be positive, got {rate}"),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Pacing::Window(w) => format!("closed loop, {w} unacked per sender"),
+            Pacing::Rate { interval, .. } => format!(
+                "open loop, one send every {:.3} ms per sender",
+                interval.as_secs_f64() * 1000.0
+            ),
+        }
+    }
+}
+
+/// Unacked sends one open-loop sender may have; the server's default
+/// `inflight_sends_per_connection_max`.
+const RATE_WINDOW_MAX: usize = 256;
