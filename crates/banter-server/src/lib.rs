@@ -81,6 +81,13 @@ impl Server {
             .await
             .with_context(|| format!("binding {}", state.config.listen))?;
         let addr = listener.local_addr()?;
+        // Chat frames are small and written back to back (a message, then the ack): with
+        // Nagle's algorithm the second waits for the client's delayed ACK, ~40 ms.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+            if let Err(err) = stream.set_nodelay(true) {
+                tracing::debug!(error = %err, "could not set TCP_NODELAY");
+            }
+        });
         let app = router(state);
         let stop = shutdown.clone();
         let task = tokio::spawn(async move {
