@@ -24,12 +24,14 @@
 //! # Ok(()) }
 //! ```
 
+pub mod admin;
 pub mod client;
 pub mod connection;
 pub mod cursor;
 pub mod error;
 pub mod session;
 
+pub use admin::{AdminClient, ADMIN_BATCH_MAX};
 pub use banter_protocol::{self as protocol, ErrorCode};
 pub use client::{Client, RawResponse, DEFAULT_TIMEOUT};
 pub use connection::{Connection, Hello};

@@ -1,6 +1,6 @@
 //! Request and response bodies of the REST API under `/api/v1`.
 
-use crate::ids::UserId;
+use crate::ids::{ConversationId, UserId};
 use crate::model::{FriendRequest, Message, Role, UserProfile};
 use serde::{Deserialize, Serialize};
 
@@ -139,4 +139,76 @@ pub struct MessagePage {
     pub messages: Vec<Message>,
     /// More entries exist beyond this page in the direction asked.
     pub has_more: bool,
+}
+
+// ---- the admin API under /api/v1/admin (disabled unless the server has an admin_token) ----
+
+/// Most entries one admin request may list (usernames, pairs, or member ids); a longer list
+/// is refused with `invalid_input`. Callers seeding more split their lists into requests
+/// of at most this many.
+pub const ADMIN_BATCH_MAX: usize = 10_000;
+
+/// Creates users in bulk, each logged in once. All or nothing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AdminCreateUsersRequest {
+    /// At most [`ADMIN_BATCH_MAX`], each following the rules of [`RegisterRequest`]; the
+    /// nickname is the username.
+    pub usernames: Vec<String>,
+    /// Every user of the request gets this password (8–128 characters). It is hashed once
+    /// per request, so the users share one Argon2id salt: meant for test and benchmark
+    /// accounts. Users may change their password later as usual.
+    pub password: String,
+    /// The device name of the sessions created (up to 64 characters); empty by default.
+    pub device_name: Option<String>,
+}
+
+/// One created user and the bearer token of the session it was created with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AdminCreatedUser {
+    pub user: UserProfile,
+    /// Bearer token of the user's session, as [`LoginResponse::token`].
+    pub token: String,
+    pub expires_at_ms: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AdminCreateUsersResponse {
+    /// In the order of the request's usernames.
+    pub users: Vec<AdminCreatedUser>,
+}
+
+/// Makes pairs of users friends, with their direct conversations. All or nothing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AdminCreateFriendshipsRequest {
+    /// At most [`ADMIN_BATCH_MAX`] pairs of two different users. A pair that is already
+    /// friends is fine; either order means the same friendship.
+    pub pairs: Vec<[UserId; 2]>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AdminCreateFriendshipsResponse {
+    /// The direct conversation of each pair, in the order of the request's pairs: the one
+    /// `POST /conversations/direct` gives either of the two.
+    pub direct_conversation_ids: Vec<ConversationId>,
+}
+
+/// Creates a group whose members need not be friends of the owner.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AdminCreateGroupRequest {
+    /// Becomes the group's owner.
+    pub owner_id: UserId,
+    /// 1–64 characters.
+    pub name: String,
+    /// At most [`ADMIN_BATCH_MAX`] users; duplicates and the owner are ignored.
+    #[serde(default)]
+    pub member_ids: Vec<UserId>,
 }

@@ -148,6 +148,41 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
+/// The admin API's shared secret, kept only as its SHA-256 so that the token itself is
+/// neither held in memory after start-up nor printed by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken {
+    sha256: [u8; 32],
+}
+
+impl AdminToken {
+    pub fn new(token: &str) -> AdminToken {
+        AdminToken {
+            sha256: Sha256::digest(token.as_bytes()).into(),
+        }
+    }
+
+    /// Whether `presented` is the token. Compares the two SHA-256 digests in constant time
+    /// (every byte is looked at, whatever the first difference), so the response time says
+    /// nothing about how much of a guess was right; hashing first also makes the time
+    /// independent of the guess's length.
+    pub fn matches(&self, presented: &str) -> bool {
+        let presented: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        let difference = self
+            .sha256
+            .iter()
+            .zip(presented.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        std::hint::black_box(difference) == 0
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(<redacted>)")
+    }
+}
+
 /// Rejects wrong credentials without saying which half was wrong.
 pub fn invalid_credentials() -> ApiError {
     ApiError::new(ErrorCode::InvalidCredentials, "wrong username or password")

@@ -3,6 +3,7 @@
 //! The raw layers are merged as TOML values, deserialized with unknown keys refused, and
 //! validated into [`Config`], which is all the rest of the server sees.
 
+use crate::auth::AdminToken;
 use anyhow::{bail, Context};
 use banter_store::Durability;
 use serde::Deserialize;
@@ -22,9 +23,30 @@ pub struct RawConfig {
     pub durability: String,
     /// Origins (besides the server's own) allowed to open a WebSocket, e.g. `https://chat.example.org`.
     pub allowed_origins: Vec<String>,
+    /// Enables the admin API (`/api/v1/admin/…`) for callers presenting it as a bearer
+    /// token; at least 32 characters. Empty (the default): the admin API does not exist.
+    pub admin_token: Secret,
     pub limits: RawLimits,
     pub policy: RawPolicy,
 }
+
+/// A configured secret: deserialized like a string, never printed by `Debug`.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            f.write_str("Secret(empty)")
+        } else {
+            f.write_str("Secret(<redacted>)")
+        }
+    }
+}
+
+/// The shortest admin token accepted: long enough that guessing it is hopeless.
+pub const ADMIN_TOKEN_CHARS_MIN: usize = 32;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -64,6 +86,7 @@ impl Default for RawConfig {
             database_url: None,
             durability: "full".into(),
             allowed_origins: Vec::new(),
+            admin_token: Secret::default(),
             limits: RawLimits::default(),
             policy: RawPolicy::default(),
         }
@@ -113,6 +136,8 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     pub limits: Limits,
     pub direct_requires_friendship: bool,
+    /// `None`: the admin API is disabled and its routes do not exist.
+    pub admin_token: Option<AdminToken>,
 }
 
 /// Every bound the server enforces; each says what happens when it is hit.
@@ -198,7 +223,13 @@ impl Config {
                 continue;
             }
             let path: Vec<String> = name.split("__").map(|p| p.to_ascii_lowercase()).collect();
-            set_path(&mut table, &path, env_value(&value))
+            // A secret is a string whatever it looks like (an all-digit token is no number).
+            let value = if path == ["admin_token"] {
+                toml::Value::String(value)
+            } else {
+                env_value(&value)
+            };
+            set_path(&mut table, &path, value)
                 .with_context(|| format!("environment variable {key}"))?;
         }
         if let Some(v) = overrides.listen {
@@ -268,6 +299,13 @@ impl RawConfig {
             Some(url) if !url.is_empty() => url,
             _ => default_database_url(&self.data_dir),
         };
+        let admin_token = match self.admin_token.0.as_str() {
+            "" => None,
+            token if token.chars().count() < ADMIN_TOKEN_CHARS_MIN => bail!(
+                "admin_token must be at least {ADMIN_TOKEN_CHARS_MIN} characters (or empty, which disables the admin API)"
+            ),
+            token => Some(AdminToken::new(token)),
+        };
         let l = self.limits;
         for (name, value) in [
             ("message_bytes_max", l.message_bytes_max),
@@ -302,6 +340,7 @@ impl RawConfig {
             durability,
             allowed_origins: self.allowed_origins,
             direct_requires_friendship: self.policy.direct_requires_friendship,
+            admin_token,
             limits: Limits {
                 message_bytes_max: l.message_bytes_max,
                 frame_bytes_max: l.frame_bytes_max,
@@ -383,6 +422,30 @@ mod tests {
         };
         let config = Config::load_from(overrides, env).unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:7000");
+    }
+
+    #[test]
+    fn admin_token_is_off_by_default_long_when_set_and_never_printed() {
+        let config = Config::load_from(Overrides::default(), []).unwrap();
+        assert!(config.admin_token.is_none());
+
+        let short = [("BANTER_ADMIN_TOKEN".to_string(), "too-short".to_string())];
+        let err = Config::load_from(Overrides::default(), short).unwrap_err();
+        assert!(format!("{err:#}").contains("at least 32 characters"));
+
+        // All digits: still a string, not a number.
+        let token = "12345678901234567890123456789012";
+        let env = [("BANTER_ADMIN_TOKEN".to_string(), token.to_string())];
+        let config = Config::load_from(Overrides::default(), env).unwrap();
+        let admin = config.admin_token.as_ref().expect("enabled");
+        assert!(admin.matches(token));
+        assert!(!admin.matches("12345678901234567890123456789013"));
+        assert!(!format!("{config:?}").contains(token));
+        let raw = RawConfig {
+            admin_token: Secret(token.into()),
+            ..RawConfig::default()
+        };
+        assert!(!format!("{raw:?}").contains(token));
     }
 
     #[test]

@@ -75,12 +75,30 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
     }
 }
 
+/// How many taken usernames an error message names before it says "and N more".
+const USERNAMES_LISTED_MAX: usize = 10;
+
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::NotFound => ApiError::not_found(),
             StoreError::UsernameTaken => {
                 ApiError::new(ErrorCode::UsernameTaken, "that username is taken")
+            }
+            StoreError::UsernamesTaken(names) => {
+                let mut listed = names
+                    .iter()
+                    .take(USERNAMES_LISTED_MAX)
+                    .map(|n| format!("{n:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                if names.len() > USERNAMES_LISTED_MAX {
+                    listed.push_str(&format!(" and {} more", names.len() - USERNAMES_LISTED_MAX));
+                }
+                ApiError::new(
+                    ErrorCode::UsernameTaken,
+                    format!("these usernames are taken (in some letter case) or repeated in the request: {listed}"),
+                )
             }
             StoreError::Conflict(why) => ApiError::new(ErrorCode::Conflict, why),
             StoreError::Forbidden(why) => ApiError::new(ErrorCode::Forbidden, why),

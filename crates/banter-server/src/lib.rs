@@ -137,7 +137,7 @@ impl Server {
 pub fn router(state: AppState) -> Router {
     let body_max = state.config.limits.request_body_bytes_max;
     Router::new()
-        .merge(api::router())
+        .merge(api::router(state.config.admin_token.is_some()))
         .route("/ws", get(gateway::upgrade))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(web::serve)

@@ -7,6 +7,8 @@ const BACKEND: Option<scratch::Server> = Some(scratch::Server::Postgres);
 #[path = "../../banter-store/tests/scratch/mod.rs"]
 mod scratch;
 
+#[path = "server/admin.rs"]
+mod admin;
 #[path = "server/bad_input.rs"]
 mod bad_input;
 #[path = "server/chat.rs"]

@@ -13,6 +13,7 @@
 
 mod friend;
 mod group;
+mod seed;
 mod stream;
 
 use std::ops::DerefMut;
@@ -24,10 +25,11 @@ use banter_protocol::model::{
 };
 use banter_protocol::{ConversationId, FriendRequestId, MessageId, UserId};
 
-use crate::row::{batch_failure, now_ms, with_retries, Draft, Retry};
+use crate::row::{batch_failure, now_ms, with_retries, Draft, NewMember, Retry};
 use crate::{
     Appended, CreatedGroup, Credentials, GroupChange, NewMessage, NewSession, NewUser, Page,
-    ProfileUpdate, ReadMark, SendPolicy, Session, SessionId, Store, StoreError, StoreResult,
+    ProfileUpdate, ReadMark, SeedUser, SendPolicy, Session, SessionId, Store, StoreError,
+    StoreResult,
 };
 
 /// The queries a backend provides, each in its own dialect: placeholders, upserts,
@@ -223,6 +225,53 @@ pub trait Sql: Send + Sync + 'static {
         name: &str,
     ) -> StoreResult<()>;
     async fn last_seq(conn: &mut Self::Conn, conversation: ConversationId) -> StoreResult<i64>;
+
+    // ---- seeding in bulk, inside a transaction ----
+    //
+    // Each takes any number of rows and splits them into multi-row statements as the
+    // backend's limit on bound parameters requires; an empty slice runs nothing.
+
+    /// The users whose `username_key` is one of `keys`, as (key, id), in no order.
+    async fn user_ids_by_keys(
+        conn: &mut Self::Conn,
+        keys: &[String],
+    ) -> StoreResult<Vec<(String, UserId)>>;
+    /// Inserts the users (no avatar or signature), all with `password_hash`.
+    async fn insert_users(
+        conn: &mut Self::Conn,
+        users: &[SeedUser],
+        password_hash: &str,
+        now_ms: i64,
+    ) -> StoreResult<()>;
+    async fn insert_sessions(
+        conn: &mut Self::Conn,
+        sessions: &[NewSession],
+        now_ms: i64,
+    ) -> StoreResult<()>;
+    /// Which of `ids` are users, in no order.
+    async fn existing_user_ids(conn: &mut Self::Conn, ids: &[UserId]) -> StoreResult<Vec<UserId>>;
+    /// Both rows of each friendship; rows that exist are left as they are.
+    async fn insert_friendships(
+        conn: &mut Self::Conn,
+        pairs: &[(UserId, UserId)],
+        now_ms: i64,
+    ) -> StoreResult<()>;
+    /// The direct conversations whose `direct_key` is one of `keys`, as (key, id), in no order.
+    async fn direct_conversations_by_keys(
+        conn: &mut Self::Conn,
+        keys: &[String],
+    ) -> StoreResult<Vec<(String, ConversationId)>>;
+    /// One empty direct conversation (`last_seq` 0) per key.
+    async fn insert_direct_conversations(
+        conn: &mut Self::Conn,
+        keys: &[String],
+        now_ms: i64,
+    ) -> StoreResult<()>;
+    async fn insert_members(
+        conn: &mut Self::Conn,
+        members: &[NewMember],
+        now_ms: i64,
+    ) -> StoreResult<()>;
 
     // ---- the stream, inside a transaction ----
 
@@ -522,7 +571,7 @@ impl<S: Sql> Store for Engine<S> {
         let (name, members) = (name.as_str(), members.as_slice());
         with_retries(Retry::Conflicts, || async {
             let mut tx = self.sql.begin_write().await?;
-            let value = group::create::<S>(&mut tx, owner, name, members, now_ms()).await?;
+            let value = group::create::<S>(&mut tx, owner, name, members, true, now_ms()).await?;
             S::commit(tx).await?;
             Ok(value)
         })
@@ -546,6 +595,19 @@ impl<S: Sql> Store for Engine<S> {
         let members = S::members(&mut tx, id).await?;
         S::commit(tx).await?;
         Ok(ConversationDetail { summary, members })
+    }
+
+    async fn conversation_summary(
+        &self,
+        user: UserId,
+        id: ConversationId,
+    ) -> StoreResult<ConversationSummary> {
+        let mut tx = self.sql.begin_read().await?;
+        let summary = S::summary(&mut tx, user, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        S::commit(tx).await?;
+        Ok(summary)
     }
 
     async fn is_member(&self, user: UserId, id: ConversationId) -> StoreResult<bool> {
@@ -652,6 +714,54 @@ impl<S: Sql> Store for Engine<S> {
         with_retries(Retry::Conflicts, || async {
             let mut tx = self.sql.begin_write().await?;
             let value = stream::mark_read::<S>(&mut tx, user, id, seq).await?;
+            S::commit(tx).await?;
+            Ok(value)
+        })
+        .await
+    }
+
+    async fn seed_users(
+        &self,
+        password_hash: String,
+        users: Vec<SeedUser>,
+    ) -> StoreResult<Vec<UserProfile>> {
+        let keys = seed::check_usernames(&users)?;
+        let (hash, users, keys) = (password_hash.as_str(), users.as_slice(), keys.as_slice());
+        // A unique violation means another writer took a name between the check and the
+        // insert; the rerun's check then names it.
+        with_retries(Retry::ConflictsAndInsertRaces, || async {
+            let mut tx = self.sql.begin_write().await?;
+            let value = seed::users::<S>(&mut tx, hash, users, keys, now_ms()).await?;
+            S::commit(tx).await?;
+            Ok(value)
+        })
+        .await
+    }
+
+    async fn seed_friendships(&self, pairs: Vec<[UserId; 2]>) -> StoreResult<Vec<ConversationId>> {
+        seed::check_pairs(&pairs)?;
+        let pairs = pairs.as_slice();
+        // A unique violation means an `open_direct` created one of the conversations after
+        // the lookup; the rerun finds it.
+        with_retries(Retry::ConflictsAndInsertRaces, || async {
+            let mut tx = self.sql.begin_write().await?;
+            let value = seed::friendships::<S>(&mut tx, pairs, now_ms()).await?;
+            S::commit(tx).await?;
+            Ok(value)
+        })
+        .await
+    }
+
+    async fn seed_group(
+        &self,
+        owner: UserId,
+        name: String,
+        members: Vec<UserId>,
+    ) -> StoreResult<CreatedGroup> {
+        let (name, members) = (name.as_str(), members.as_slice());
+        with_retries(Retry::Conflicts, || async {
+            let mut tx = self.sql.begin_write().await?;
+            let value = group::create::<S>(&mut tx, owner, name, members, false, now_ms()).await?;
             S::commit(tx).await?;
             Ok(value)
         })

@@ -11,6 +11,10 @@ pub enum StoreError {
     NotFound,
     #[error("username taken")]
     UsernameTaken,
+    /// Seeding users in bulk: these usernames (as given) exist already in some letter
+    /// case, or appear more than once in the batch.
+    #[error("usernames taken: {0:?}")]
+    UsernamesTaken(Vec<String>),
     /// The current state forbids the change; the text says why, for the user.
     #[error("conflict: {0}")]
     Conflict(String),

@@ -143,6 +143,13 @@ pub trait Store: Send + Sync + 'static {
         user: UserId,
         id: ConversationId,
     ) -> StoreResult<ConversationDetail>;
+    /// The summary alone of [`Store::conversation`], without the member list: cheap enough
+    /// to call once per member of a large group.
+    async fn conversation_summary(
+        &self,
+        user: UserId,
+        id: ConversationId,
+    ) -> StoreResult<ConversationSummary>;
     /// Whether `user` is a member.
     async fn is_member(&self, user: UserId, id: ConversationId) -> StoreResult<bool>;
     /// The ids of the members of a conversation `user` is in, ascending; `NotFound` if
@@ -200,6 +207,33 @@ pub trait Store: Send + Sync + 'static {
     /// Moves the user's read pointer forward to `seq`, clamped to the conversation's last
     /// seq; never backwards. Returns the pointer after the update and the members to tell.
     async fn mark_read(&self, user: UserId, id: ConversationId, seq: i64) -> StoreResult<ReadMark>;
+
+    // ---- seeding in bulk (the admin API) ----
+    //
+    // Each runs as ONE transaction with multi-row inserts, so seeding thousands of rows costs
+    // one commit (one fsync) instead of one per row, and a refusal writes nothing at all.
+
+    /// Creates every user, each with one session, all sharing `password_hash`. Returns the
+    /// profiles in the order given. Fails with [`StoreError::UsernamesTaken`], naming them,
+    /// if any username exists in any letter case or appears twice in `users`.
+    async fn seed_users(
+        &self,
+        password_hash: String,
+        users: Vec<SeedUser>,
+    ) -> StoreResult<Vec<UserProfile>>;
+    /// Makes each pair friends (a pair that already is stays so) and opens their direct
+    /// conversation, the one [`Store::open_direct`] returns. Returns the direct conversation
+    /// of each pair, in order. Fails with `InvalidInput` for a pair of one user or an
+    /// unknown id. Blocks are not consulted: a block in place still stops messages.
+    async fn seed_friendships(&self, pairs: Vec<[UserId; 2]>) -> StoreResult<Vec<ConversationId>>;
+    /// [`Store::create_group`] without the friendship rule: the members need only exist
+    /// (`InvalidInput` names unknown ids).
+    async fn seed_group(
+        &self,
+        owner: UserId,
+        name: String,
+        members: Vec<UserId>,
+    ) -> StoreResult<CreatedGroup>;
 }
 
 /// Convenience checks shared by backends.

@@ -24,16 +24,20 @@ use sqlx::{Executor, MySql, MySqlConnection, MySqlPool, QueryBuilder, Row, Trans
 use crate::engine::{Engine, Sql};
 use crate::row::{
     clearable, friend_request_at, friend_request_sql, kind_str, member_at, message_at, message_sql,
-    parse_kind, parse_role, parse_status, profile_at, status_str, summary_at, summary_sql,
-    with_retries, Draft, Retry, Text,
+    parse_kind, parse_role, parse_status, profile_at, rows_per_statement, status_str, summary_at,
+    summary_sql, with_retries, Draft, NewMember, Retry, Text,
 };
 use crate::{
-    Credentials, NewSession, NewUser, OpenOptions, ProfileUpdate, Session, SessionId, StoreError,
-    StoreResult,
+    Credentials, NewSession, NewUser, OpenOptions, ProfileUpdate, SeedUser, Session, SessionId,
+    StoreError, StoreResult,
 };
 
 /// The store on one MySQL or MariaDB database.
 pub type MySqlStore = Engine<MySqlDialect>;
+
+/// Most bound parameters one prepared statement may carry (the protocol counts them in 16
+/// bits). Multi-row inserts are split to stay under it.
+const BIND_PARAMS_MAX: usize = 65_535;
 
 /// MySQL's (and MariaDB's) dialect of the store's queries.
 #[derive(Debug, Clone)]
@@ -771,6 +775,190 @@ impl Sql for MySqlDialect {
 
     /// The `UPDATE` takes the conversation row's lock, held until the transaction ends; the
     /// `SELECT` after it reads the value this transaction wrote.
+    async fn user_ids_by_keys(
+        conn: &mut MySqlConnection,
+        keys: &[String],
+    ) -> StoreResult<Vec<(String, UserId)>> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(rows_per_statement(1, BIND_PARAMS_MAX)) {
+            let mut select = QueryBuilder::<MySql>::new(
+                "SELECT username_key, id FROM users WHERE username_key IN (",
+            );
+            let mut list = select.separated(", ");
+            for key in chunk {
+                list.push_bind(key.as_str());
+            }
+            list.push_unseparated(")");
+            let rows: Vec<(Text, i64)> = select
+                .build_query_as()
+                .persistent(false)
+                .fetch_all(&mut *conn)
+                .await?;
+            found.extend(rows.into_iter().map(|(key, id)| (key.0, UserId(id))));
+        }
+        Ok(found)
+    }
+
+    async fn insert_users(
+        conn: &mut MySqlConnection,
+        users: &[SeedUser],
+        password_hash: &str,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        for chunk in users.chunks(rows_per_statement(5, BIND_PARAMS_MAX)) {
+            let mut insert = QueryBuilder::<MySql>::new(
+                "INSERT INTO users \
+                 (username, username_key, nickname, avatar_url, signature, password_hash, created_at_ms) ",
+            );
+            insert.push_values(chunk, |mut row, user| {
+                row.push_bind(user.username.as_str())
+                    .push_bind(crate::row::username_key(&user.username))
+                    .push_bind(user.nickname.as_str())
+                    .push("NULL")
+                    .push("NULL")
+                    .push_bind(password_hash)
+                    .push_bind(now_ms);
+            });
+            insert.build().persistent(false).execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_sessions(
+        conn: &mut MySqlConnection,
+        sessions: &[NewSession],
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        for chunk in sessions.chunks(rows_per_statement(5, BIND_PARAMS_MAX)) {
+            let mut insert = QueryBuilder::<MySql>::new(
+                "INSERT INTO sessions \
+                 (user_id, token_hash, device_name, created_at_ms, expires_at_ms) ",
+            );
+            insert.push_values(chunk, |mut row, session| {
+                row.push_bind(session.user_id.0)
+                    .push_bind(session.token_hash.as_slice())
+                    .push_bind(session.device_name.as_str())
+                    .push_bind(now_ms)
+                    .push_bind(session.expires_at_ms);
+            });
+            insert.build().persistent(false).execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
+    async fn existing_user_ids(
+        conn: &mut MySqlConnection,
+        ids: &[UserId],
+    ) -> StoreResult<Vec<UserId>> {
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(rows_per_statement(1, BIND_PARAMS_MAX)) {
+            let mut select = QueryBuilder::<MySql>::new("SELECT id FROM users WHERE id IN (");
+            let mut list = select.separated(", ");
+            for id in chunk {
+                list.push_bind(id.0);
+            }
+            list.push_unseparated(")");
+            let rows: Vec<i64> = select
+                .build_query_scalar()
+                .persistent(false)
+                .fetch_all(&mut *conn)
+                .await?;
+            found.extend(rows.into_iter().map(UserId));
+        }
+        Ok(found)
+    }
+
+    async fn insert_friendships(
+        conn: &mut MySqlConnection,
+        pairs: &[(UserId, UserId)],
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        // Two rows of three parameters per pair.
+        for chunk in pairs.chunks(rows_per_statement(6, BIND_PARAMS_MAX)) {
+            let mut insert = QueryBuilder::<MySql>::new(
+                "INSERT INTO friendships (user_id, friend_id, since_ms) ",
+            );
+            let rows = chunk.iter().flat_map(|&(a, b)| [(a, b), (b, a)]);
+            insert.push_values(rows, |mut row, (user, friend)| {
+                row.push_bind(user.0).push_bind(friend.0).push_bind(now_ms);
+            });
+            insert.push(" ON DUPLICATE KEY UPDATE since_ms = since_ms");
+            insert.build().persistent(false).execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
+    async fn direct_conversations_by_keys(
+        conn: &mut MySqlConnection,
+        keys: &[String],
+    ) -> StoreResult<Vec<(String, ConversationId)>> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(rows_per_statement(1, BIND_PARAMS_MAX)) {
+            let mut select = QueryBuilder::<MySql>::new(
+                "SELECT direct_key, id FROM conversations WHERE direct_key IN (",
+            );
+            let mut list = select.separated(", ");
+            for key in chunk {
+                list.push_bind(key.as_str());
+            }
+            list.push_unseparated(")");
+            let rows: Vec<(Text, i64)> = select
+                .build_query_as()
+                .persistent(false)
+                .fetch_all(&mut *conn)
+                .await?;
+            found.extend(
+                rows.into_iter()
+                    .map(|(key, id)| (key.0, ConversationId(id))),
+            );
+        }
+        Ok(found)
+    }
+
+    async fn insert_direct_conversations(
+        conn: &mut MySqlConnection,
+        keys: &[String],
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        for chunk in keys.chunks(rows_per_statement(3, BIND_PARAMS_MAX)) {
+            let mut insert = QueryBuilder::<MySql>::new(
+                "INSERT INTO conversations \
+                 (kind, name, direct_key, last_seq, last_activity_ms, created_at_ms) ",
+            );
+            insert.push_values(chunk, |mut row, key| {
+                row.push("'direct'")
+                    .push("NULL")
+                    .push_bind(key.as_str())
+                    .push("0")
+                    .push_bind(now_ms)
+                    .push_bind(now_ms);
+            });
+            insert.build().persistent(false).execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_members(
+        conn: &mut MySqlConnection,
+        members: &[NewMember],
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        for chunk in members.chunks(rows_per_statement(5, BIND_PARAMS_MAX)) {
+            let mut insert = QueryBuilder::<MySql>::new(
+                "INSERT INTO members (conversation_id, user_id, role, read_seq, joined_at_ms) ",
+            );
+            insert.push_values(chunk, |mut row, member| {
+                row.push_bind(member.conversation.0)
+                    .push_bind(member.user.0)
+                    .push_bind(member.role.as_str())
+                    .push_bind(member.read_seq)
+                    .push_bind(now_ms);
+            });
+            insert.build().persistent(false).execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
     async fn bump_last_seq(
         conn: &mut MySqlConnection,
         conversation: ConversationId,

@@ -26,10 +26,11 @@ use crate::engine::{Engine, Sql};
 use crate::row::{
     clearable, friend_request_at, friend_request_sql, kind_str, member_at, message_at, message_sql,
     parse_kind, parse_role, parse_status, profile_at, status_str, summary_at, summary_sql, Draft,
+    NewMember,
 };
 use crate::{
-    Credentials, Durability, NewSession, NewUser, OpenOptions, ProfileUpdate, Session, SessionId,
-    StoreError, StoreResult,
+    Credentials, Durability, NewSession, NewUser, OpenOptions, ProfileUpdate, SeedUser, Session,
+    SessionId, StoreError, StoreResult,
 };
 
 /// The store on one PostgreSQL database.
@@ -694,6 +695,192 @@ impl Sql for PostgresDialect {
     }
 
     /// One `UPDATE … RETURNING`, which also takes the conversation row's lock.
+    /// One `= ANY($1)` over an array: a single bound parameter however many keys.
+    async fn user_ids_by_keys(
+        conn: &mut PgConnection,
+        keys: &[String],
+    ) -> StoreResult<Vec<(String, UserId)>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT username_key, id FROM users WHERE username_key = ANY($1)")
+                .bind(keys)
+                .fetch_all(&mut *conn)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(key, id)| (key, UserId(id)))
+            .collect())
+    }
+
+    /// One INSERT from `UNNEST` of arrays, like `insert_entries`: each column is one bound
+    /// parameter, so PostgreSQL's limit of 65535 parameters never needs chunking here.
+    async fn insert_users(
+        conn: &mut PgConnection,
+        users: &[SeedUser],
+        password_hash: &str,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        if users.is_empty() {
+            return Ok(());
+        }
+        let usernames: Vec<&str> = users.iter().map(|u| u.username.as_str()).collect();
+        let keys: Vec<String> = users
+            .iter()
+            .map(|u| crate::row::username_key(&u.username))
+            .collect();
+        let nicknames: Vec<&str> = users.iter().map(|u| u.nickname.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO users \
+             (username, username_key, nickname, avatar_url, signature, password_hash, created_at_ms) \
+             SELECT u.username, u.username_key, u.nickname, NULL, NULL, $1, $2 \
+             FROM UNNEST($3::TEXT[], $4::TEXT[], $5::TEXT[]) AS u (username, username_key, nickname)",
+        )
+        .bind(password_hash)
+        .bind(now_ms)
+        .bind(&usernames)
+        .bind(&keys)
+        .bind(&nicknames)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_sessions(
+        conn: &mut PgConnection,
+        sessions: &[NewSession],
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        if sessions.is_empty() {
+            return Ok(());
+        }
+        let users: Vec<i64> = sessions.iter().map(|s| s.user_id.0).collect();
+        let hashes: Vec<&[u8]> = sessions.iter().map(|s| s.token_hash.as_slice()).collect();
+        let devices: Vec<&str> = sessions.iter().map(|s| s.device_name.as_str()).collect();
+        let expiries: Vec<i64> = sessions.iter().map(|s| s.expires_at_ms).collect();
+        sqlx::query(
+            "INSERT INTO sessions (user_id, token_hash, device_name, created_at_ms, expires_at_ms) \
+             SELECT s.user_id, s.token_hash, s.device_name, $1, s.expires_at_ms \
+             FROM UNNEST($2::BIGINT[], $3::BYTEA[], $4::TEXT[], $5::BIGINT[]) \
+             AS s (user_id, token_hash, device_name, expires_at_ms)",
+        )
+        .bind(now_ms)
+        .bind(&users)
+        .bind(&hashes)
+        .bind(&devices)
+        .bind(&expiries)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn existing_user_ids(
+        conn: &mut PgConnection,
+        ids: &[UserId],
+    ) -> StoreResult<Vec<UserId>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+        let found: Vec<i64> = sqlx::query_scalar("SELECT id FROM users WHERE id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(&mut *conn)
+            .await?;
+        Ok(found.into_iter().map(UserId).collect())
+    }
+
+    async fn insert_friendships(
+        conn: &mut PgConnection,
+        pairs: &[(UserId, UserId)],
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        if pairs.is_empty() {
+            return Ok(());
+        }
+        let (users, friends): (Vec<i64>, Vec<i64>) = pairs
+            .iter()
+            .flat_map(|&(a, b)| [(a.0, b.0), (b.0, a.0)])
+            .unzip();
+        sqlx::query(
+            "INSERT INTO friendships (user_id, friend_id, since_ms) \
+             SELECT f.user_id, f.friend_id, $1 FROM UNNEST($2::BIGINT[], $3::BIGINT[]) \
+             AS f (user_id, friend_id) ON CONFLICT DO NOTHING",
+        )
+        .bind(now_ms)
+        .bind(&users)
+        .bind(&friends)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn direct_conversations_by_keys(
+        conn: &mut PgConnection,
+        keys: &[String],
+    ) -> StoreResult<Vec<(String, ConversationId)>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT direct_key, id FROM conversations WHERE direct_key = ANY($1)")
+                .bind(keys)
+                .fetch_all(&mut *conn)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(key, id)| (key, ConversationId(id)))
+            .collect())
+    }
+
+    async fn insert_direct_conversations(
+        conn: &mut PgConnection,
+        keys: &[String],
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO conversations \
+             (kind, name, direct_key, last_seq, last_activity_ms, created_at_ms) \
+             SELECT 'direct', NULL, k.direct_key, 0, $1, $1 FROM UNNEST($2::TEXT[]) AS k (direct_key)",
+        )
+        .bind(now_ms)
+        .bind(keys)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_members(
+        conn: &mut PgConnection,
+        members: &[NewMember],
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        if members.is_empty() {
+            return Ok(());
+        }
+        let conversations: Vec<i64> = members.iter().map(|m| m.conversation.0).collect();
+        let users: Vec<i64> = members.iter().map(|m| m.user.0).collect();
+        let roles: Vec<&str> = members.iter().map(|m| m.role.as_str()).collect();
+        let read_seqs: Vec<i64> = members.iter().map(|m| m.read_seq).collect();
+        sqlx::query(
+            "INSERT INTO members (conversation_id, user_id, role, read_seq, joined_at_ms) \
+             SELECT m.conversation_id, m.user_id, m.role, m.read_seq, $1 \
+             FROM UNNEST($2::BIGINT[], $3::BIGINT[], $4::TEXT[], $5::BIGINT[]) \
+             AS m (conversation_id, user_id, role, read_seq)",
+        )
+        .bind(now_ms)
+        .bind(&conversations)
+        .bind(&users)
+        .bind(&roles)
+        .bind(&read_seqs)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
     async fn bump_last_seq(
         conn: &mut PgConnection,
         conversation: ConversationId,

@@ -37,6 +37,18 @@ pub struct NewSession {
     pub expires_at_ms: i64,
 }
 
+/// A user the admin API seeds, with the session it is created logged in with (see
+/// [`crate::Store::seed_users`]). The password hash is given once for the whole batch.
+#[derive(Debug, Clone)]
+pub struct SeedUser {
+    pub username: String,
+    pub nickname: String,
+    /// SHA-256 of the session's bearer token; the token itself is never stored.
+    pub token_hash: Vec<u8>,
+    pub device_name: String,
+    pub session_expires_at_ms: i64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Session {
     pub id: SessionId,

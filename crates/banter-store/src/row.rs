@@ -503,3 +503,18 @@ where
         }
     }
 }
+
+/// A `members` row to insert: (conversation, user, role, read_seq).
+#[derive(Debug, Clone, Copy)]
+pub struct NewMember {
+    pub conversation: ConversationId,
+    pub user: UserId,
+    pub role: Role,
+    pub read_seq: i64,
+}
+
+/// Rows per multi-row statement when each row binds `columns` parameters and the backend
+/// allows `params_max` bound parameters in one statement.
+pub(crate) fn rows_per_statement(columns: usize, params_max: usize) -> usize {
+    (params_max / columns.max(1)).max(1)
+}

@@ -18,21 +18,26 @@ use banter_protocol::{ConversationId, FriendRequestId, MessageId, UserId};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
 
 use crate::engine::{Engine, Sql};
 use crate::row::{
     clearable, friend_request_at, friend_request_sql, kind_str, member_at, message_at, message_sql,
-    parse_kind, parse_role, parse_status, profile_at, status_str, summary_at, summary_sql, Draft,
+    parse_kind, parse_role, parse_status, profile_at, rows_per_statement, status_str, summary_at,
+    summary_sql, Draft, NewMember,
 };
 use crate::{
-    Credentials, Durability, NewSession, NewUser, OpenOptions, ProfileUpdate, Session, SessionId,
-    StoreError, StoreResult,
+    Credentials, Durability, NewSession, NewUser, OpenOptions, ProfileUpdate, SeedUser, Session,
+    SessionId, StoreError, StoreResult,
 };
 
 /// How long a statement waits for another connection's write lock before failing with
 /// `SQLITE_BUSY`. Write transactions are short, so hitting this means the disk has stalled.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Most bound parameters one statement may carry: `SQLITE_MAX_VARIABLE_NUMBER`, 32766 since
+/// SQLite 3.32 (sqlx bundles a newer one). Multi-row inserts are split to stay under it.
+const BIND_PARAMS_MAX: usize = 32_766;
 
 /// The store on one SQLite database.
 pub type SqliteStore = Engine<SqliteDialect>;
@@ -727,6 +732,187 @@ impl Sql for SqliteDialect {
                 .fetch_one(&mut *conn)
                 .await?,
         )
+    }
+
+    async fn user_ids_by_keys(
+        conn: &mut SqliteConnection,
+        keys: &[String],
+    ) -> StoreResult<Vec<(String, UserId)>> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(rows_per_statement(1, BIND_PARAMS_MAX)) {
+            let mut select = QueryBuilder::<Sqlite>::new(
+                "SELECT username_key, id FROM users WHERE username_key IN (",
+            );
+            let mut list = select.separated(", ");
+            for key in chunk {
+                list.push_bind(key.as_str());
+            }
+            list.push_unseparated(")");
+            let rows: Vec<(String, i64)> = select
+                .build_query_as()
+                .persistent(false)
+                .fetch_all(&mut *conn)
+                .await?;
+            found.extend(rows.into_iter().map(|(key, id)| (key, UserId(id))));
+        }
+        Ok(found)
+    }
+
+    async fn insert_users(
+        conn: &mut SqliteConnection,
+        users: &[SeedUser],
+        password_hash: &str,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        for chunk in users.chunks(rows_per_statement(5, BIND_PARAMS_MAX)) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO users \
+                 (username, username_key, nickname, avatar_url, signature, password_hash, created_at_ms) ",
+            );
+            insert.push_values(chunk, |mut row, user| {
+                row.push_bind(user.username.as_str())
+                    .push_bind(crate::row::username_key(&user.username))
+                    .push_bind(user.nickname.as_str())
+                    .push("NULL")
+                    .push("NULL")
+                    .push_bind(password_hash)
+                    .push_bind(now_ms);
+            });
+            insert.build().persistent(false).execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_sessions(
+        conn: &mut SqliteConnection,
+        sessions: &[NewSession],
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        for chunk in sessions.chunks(rows_per_statement(5, BIND_PARAMS_MAX)) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO sessions \
+                 (user_id, token_hash, device_name, created_at_ms, expires_at_ms) ",
+            );
+            insert.push_values(chunk, |mut row, session| {
+                row.push_bind(session.user_id.0)
+                    .push_bind(session.token_hash.as_slice())
+                    .push_bind(session.device_name.as_str())
+                    .push_bind(now_ms)
+                    .push_bind(session.expires_at_ms);
+            });
+            insert.build().persistent(false).execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
+    async fn existing_user_ids(
+        conn: &mut SqliteConnection,
+        ids: &[UserId],
+    ) -> StoreResult<Vec<UserId>> {
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(rows_per_statement(1, BIND_PARAMS_MAX)) {
+            let mut select = QueryBuilder::<Sqlite>::new("SELECT id FROM users WHERE id IN (");
+            let mut list = select.separated(", ");
+            for id in chunk {
+                list.push_bind(id.0);
+            }
+            list.push_unseparated(")");
+            let rows: Vec<i64> = select
+                .build_query_scalar()
+                .persistent(false)
+                .fetch_all(&mut *conn)
+                .await?;
+            found.extend(rows.into_iter().map(UserId));
+        }
+        Ok(found)
+    }
+
+    async fn insert_friendships(
+        conn: &mut SqliteConnection,
+        pairs: &[(UserId, UserId)],
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        // Two rows of three parameters per pair.
+        for chunk in pairs.chunks(rows_per_statement(6, BIND_PARAMS_MAX)) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO friendships (user_id, friend_id, since_ms) ",
+            );
+            let rows = chunk.iter().flat_map(|&(a, b)| [(a, b), (b, a)]);
+            insert.push_values(rows, |mut row, (user, friend)| {
+                row.push_bind(user.0).push_bind(friend.0).push_bind(now_ms);
+            });
+            insert.push(" ON CONFLICT DO NOTHING");
+            insert.build().persistent(false).execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
+    async fn direct_conversations_by_keys(
+        conn: &mut SqliteConnection,
+        keys: &[String],
+    ) -> StoreResult<Vec<(String, ConversationId)>> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(rows_per_statement(1, BIND_PARAMS_MAX)) {
+            let mut select = QueryBuilder::<Sqlite>::new(
+                "SELECT direct_key, id FROM conversations WHERE direct_key IN (",
+            );
+            let mut list = select.separated(", ");
+            for key in chunk {
+                list.push_bind(key.as_str());
+            }
+            list.push_unseparated(")");
+            let rows: Vec<(String, i64)> = select
+                .build_query_as()
+                .persistent(false)
+                .fetch_all(&mut *conn)
+                .await?;
+            found.extend(rows.into_iter().map(|(key, id)| (key, ConversationId(id))));
+        }
+        Ok(found)
+    }
+
+    async fn insert_direct_conversations(
+        conn: &mut SqliteConnection,
+        keys: &[String],
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        for chunk in keys.chunks(rows_per_statement(3, BIND_PARAMS_MAX)) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO conversations \
+                 (kind, name, direct_key, last_seq, last_activity_ms, created_at_ms) ",
+            );
+            insert.push_values(chunk, |mut row, key| {
+                row.push("'direct'")
+                    .push("NULL")
+                    .push_bind(key.as_str())
+                    .push("0")
+                    .push_bind(now_ms)
+                    .push_bind(now_ms);
+            });
+            insert.build().persistent(false).execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_members(
+        conn: &mut SqliteConnection,
+        members: &[NewMember],
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        for chunk in members.chunks(rows_per_statement(5, BIND_PARAMS_MAX)) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO members (conversation_id, user_id, role, read_seq, joined_at_ms) ",
+            );
+            insert.push_values(chunk, |mut row, member| {
+                row.push_bind(member.conversation.0)
+                    .push_bind(member.user.0)
+                    .push_bind(member.role.as_str())
+                    .push_bind(member.read_seq)
+                    .push_bind(now_ms);
+            });
+            insert.build().persistent(false).execute(&mut *conn).await?;
+        }
+        Ok(())
     }
 
     async fn bump_last_seq(

@@ -18,12 +18,12 @@ use banter_protocol::api::{
 };
 use banter_protocol::model::{ConversationSummary, Role};
 use banter_protocol::{ConversationId, ErrorBody, ServerEvent, UserId};
-use banter_store::{Appended, GroupChange};
+use banter_store::{Appended, CreatedGroup, GroupChange};
 
 pub const GROUP_NAME_CHARS_MAX: usize = 64;
 pub const GROUP_MEMBERS_ADDED_MAX: usize = 500;
 
-fn check_name(name: &str) -> ApiResult<String> {
+pub(crate) fn check_name(name: &str) -> ApiResult<String> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > GROUP_NAME_CHARS_MAX {
         return Err(ApiError::invalid_input(format!(
@@ -45,9 +45,11 @@ fn check_member_count(ids: &[UserId]) -> ApiResult<()> {
 /// Tells each newly joined user about the conversation, with their own view of it.
 async fn announce_joined(state: &AppState, id: ConversationId, users: &[UserId]) {
     for user in users {
-        match state.store.conversation(*user, id).await {
-            Ok(detail) => {
-                let conversation = with_presence(state, detail.summary);
+        // The summary alone: reading the whole member list once per member would cost
+        // the square of a large group's size.
+        match state.store.conversation_summary(*user, id).await {
+            Ok(summary) => {
+                let conversation = with_presence(state, summary);
                 state.publish(
                     vec![*user],
                     &ServerEvent::ConversationJoined { conversation },
@@ -78,23 +80,35 @@ pub async fn create(
         .store
         .create_group(auth.user_id, name, req.member_ids)
         .await?;
+    let summary = announce_created(&state, auth.user_id, &created).await?;
+    Ok((StatusCode::CREATED, Json(summary)))
+}
+
+/// Tells every member of a new group, the owner's devices included, with
+/// `conversation_joined`, and returns the group as the owner sees it. Shared with the
+/// admin API's group creation.
+pub(crate) async fn announce_created(
+    state: &AppState,
+    owner: UserId,
+    created: &CreatedGroup,
+) -> ApiResult<ConversationSummary> {
     let id = created.conversation_id;
     let others: Vec<UserId> = created
         .members
         .iter()
         .copied()
-        .filter(|u| *u != auth.user_id)
+        .filter(|u| *u != owner)
         .collect();
-    announce_joined(&state, id, &others).await;
-    let detail = state.store.conversation(auth.user_id, id).await?;
+    announce_joined(state, id, &others).await;
+    let detail = state.store.conversation(owner, id).await?;
     // The creator's other devices learn of the group too.
     state.publish(
-        vec![auth.user_id],
+        vec![owner],
         &ServerEvent::ConversationJoined {
             conversation: detail.summary.clone(),
         },
     );
-    Ok((StatusCode::CREATED, Json(detail.summary)))
+    Ok(detail.summary)
 }
 
 async fn apply(

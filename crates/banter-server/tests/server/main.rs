@@ -11,6 +11,7 @@ mod scratch;
 
 mod common;
 
+mod admin;
 mod bad_input;
 mod chat;
 mod features;

@@ -9,36 +9,51 @@ use banter_protocol::model::{ConversationKind, Role, SystemNotice};
 use banter_protocol::{ConversationId, UserId};
 
 use super::friend::lock_unblocked_pair;
+use super::seed::ensure_users_exist;
 use super::stream::{append_one, lock_as_member};
 use super::Sql;
-use crate::row::{direct_key, now_ms, Draft};
+use crate::row::{direct_key, now_ms, Draft, NewMember};
 use crate::{ensure_admin, Appended, CreatedGroup, GroupChange, StoreError, StoreResult};
 
-/// See [`crate::Store::create_group`]. The stream starts empty (`last_seq` 0), so the
-/// first message is seq 1; who was invited is visible from the member list, so no
+/// See [`crate::Store::create_group`] and, with `require_friends` false,
+/// [`crate::Store::seed_group`]. The stream starts empty (`last_seq` 0), so the first
+/// message is seq 1; who was invited is visible from the member list, so no
 /// `members_added` notice is written either.
 pub(super) async fn create<S: Sql>(
     conn: &mut S::Conn,
     owner: UserId,
     name: &str,
     members: &[UserId],
+    require_friends: bool,
     now_ms: i64,
 ) -> StoreResult<CreatedGroup> {
     let mut invited: Vec<UserId> = members.iter().copied().filter(|id| *id != owner).collect();
     invited.sort();
     invited.dedup();
-    for &user in &invited {
-        if !S::are_friends(conn, owner, user).await? {
-            return Err(StoreError::NotFriends);
+    if require_friends {
+        for &user in &invited {
+            if !S::are_friends(conn, owner, user).await? {
+                return Err(StoreError::NotFriends);
+            }
         }
+    } else {
+        let mut everyone = invited.clone();
+        everyone.push(owner);
+        ensure_users_exist::<S>(conn, &everyone).await?;
     }
 
     let conversation =
         S::insert_conversation(conn, ConversationKind::Group, Some(name), None, now_ms).await?;
-    S::insert_member(conn, conversation, owner, Role::Owner, 0, now_ms).await?;
-    for &user in &invited {
-        S::insert_member(conn, conversation, user, Role::Member, 0, now_ms).await?;
-    }
+    let member = |user, role| NewMember {
+        conversation,
+        user,
+        role,
+        read_seq: 0,
+    };
+    let rows: Vec<NewMember> = std::iter::once(member(owner, Role::Owner))
+        .chain(invited.iter().map(|&user| member(user, Role::Member)))
+        .collect();
+    S::insert_members(conn, &rows, now_ms).await?;
 
     Ok(CreatedGroup {
         conversation_id: conversation,

@@ -20,8 +20,8 @@ use banter_protocol::model::{
 };
 use banter_protocol::{ConversationId, MessageId, UserId};
 use banter_store::{
-    Appended, GroupChange, NewMessage, NewSession, NewUser, ProfileUpdate, SendPolicy, Store,
-    StoreError,
+    Appended, GroupChange, NewMessage, NewSession, NewUser, ProfileUpdate, SeedUser, SendPolicy,
+    Store, StoreError,
 };
 
 /// Expands one `#[tokio::test]` per conformance test for the backend that `$factory` (an
@@ -45,6 +45,9 @@ macro_rules! conformance_tests {
             paging_after_and_before,
             utf8_round_trips,
             conversation_list_and_detail,
+            seeded_users_are_logged_in_and_all_or_nothing,
+            seeded_friendships_open_the_direct_conversation,
+            seeded_groups_need_no_friendship,
         );
         conformance_tests!(@backend $factory; data_survives_reopen, seqs_are_gapless_across_stores);
     };
@@ -1538,4 +1541,241 @@ pub async fn seqs_are_gapless_across_stores(backend: &dyn Backend) {
         assert!(appended.duplicate);
         assert_eq!(&appended.message, original);
     }
+}
+
+// ---- seeding in bulk (the admin API) ----
+
+/// More rows than one SQLite statement can carry (32766 parameters / 5 per row), so the
+/// seeding inserts must be split there.
+const SEED_USERS_MANY: usize = 7_000;
+
+/// A 32-byte token hash (the width of the column) no other test uses.
+fn token_hash() -> Vec<u8> {
+    let mut hash = unique("t").into_bytes();
+    assert!(hash.len() <= 32, "token too long: {hash:?}");
+    hash.resize(32, b'.');
+    hash
+}
+
+fn seed(username: &str, expires_at_ms: i64) -> SeedUser {
+    SeedUser {
+        username: username.to_owned(),
+        nickname: username.to_owned(),
+        token_hash: token_hash(),
+        device_name: "bench".into(),
+        session_expires_at_ms: expires_at_ms,
+    }
+}
+
+async fn seed_users(store: &Arc<dyn Store>, prefix: &str, n: usize) -> Vec<UserProfile> {
+    let seeds = (0..n).map(|_| seed(&unique(prefix), i64::MAX)).collect();
+    store
+        .seed_users("$argon2id$v=19$shared".into(), seeds)
+        .await
+        .expect("seed users")
+}
+
+pub async fn seeded_users_are_logged_in_and_all_or_nothing(store: Arc<dyn Store>) {
+    let now_ms = 1_700_000_000_000;
+    let hash = "$argon2id$v=19$shared-by-the-batch";
+    let seeds: Vec<SeedUser> = (0..SEED_USERS_MANY)
+        .map(|_| seed(&unique("Seeded"), now_ms + 1_000))
+        .collect();
+    let profiles = store
+        .seed_users(hash.into(), seeds.clone())
+        .await
+        .expect("seed users");
+
+    // In the order given, each with its own id, and each logged in with its own token.
+    assert_eq!(profiles.len(), SEED_USERS_MANY);
+    let mut ids: Vec<UserId> = profiles.iter().map(|p| p.id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), SEED_USERS_MANY);
+    for at in [0, 1, SEED_USERS_MANY / 2, SEED_USERS_MANY - 1] {
+        let (seed, profile) = (&seeds[at], &profiles[at]);
+        assert_eq!(profile.username, seed.username);
+        assert_eq!(store.user(profile.id).await.unwrap(), *profile);
+        let session = store
+            .session_by_token_hash(&seed.token_hash, now_ms)
+            .await
+            .expect("the seeded session is live");
+        assert_eq!(session.user_id, profile.id);
+        assert_eq!(session.expires_at_ms, now_ms + 1_000);
+        let credentials = store
+            .credentials(&seed.username.to_uppercase())
+            .await
+            .unwrap();
+        assert_eq!(credentials.user_id, profile.id);
+        assert_eq!(credentials.password_hash, hash);
+    }
+
+    // One name taken in another letter case: nobody of the batch is created.
+    let fresh = seed(&unique("fresh"), now_ms + 1_000);
+    let taken = seed(&seeds[3].username.to_lowercase(), now_ms + 1_000);
+    let result = store
+        .seed_users(hash.into(), vec![fresh.clone(), taken.clone()])
+        .await;
+    match result {
+        Err(StoreError::UsernamesTaken(names)) => assert_eq!(names, vec![taken.username]),
+        other => panic!("expected UsernamesTaken, got {other:?}"),
+    }
+    assert_err!(
+        store.user_by_username(&fresh.username).await,
+        StoreError::NotFound
+    );
+    assert_err!(
+        store.session_by_token_hash(&fresh.token_hash, now_ms).await,
+        StoreError::NotFound
+    );
+
+    // A name repeated within the batch, in another case: refused, nothing created.
+    let name = unique("twice");
+    let result = store
+        .seed_users(
+            hash.into(),
+            vec![seed(&name, i64::MAX), seed(&name.to_uppercase(), i64::MAX)],
+        )
+        .await;
+    match result {
+        Err(StoreError::UsernamesTaken(names)) => assert_eq!(names, vec![name.to_uppercase()]),
+        other => panic!("expected UsernamesTaken, got {other:?}"),
+    }
+    assert_err!(store.user_by_username(&name).await, StoreError::NotFound);
+
+    // An empty batch is no error.
+    assert!(store
+        .seed_users(hash.into(), vec![])
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+pub async fn seeded_friendships_open_the_direct_conversation(store: Arc<dyn Store>) {
+    let users = seed_users(&store, "pal", 5).await;
+    let [a, b, c, d, e] = [0, 1, 2, 3, 4].map(|i| users[i].id);
+    // a and c are friends already, with a direct conversation holding a message.
+    befriend(&store, &users[0], &users[2]).await;
+    let existing = store.open_direct(a, c, true).await.unwrap();
+    send(&store, a, existing, "before").await;
+
+    let direct = store
+        .seed_friendships(vec![[a, b], [c, a], [b, a], [d, c]])
+        .await
+        .expect("seed friendships");
+    assert_eq!(direct.len(), 4);
+    assert_eq!(direct[0], direct[2], "either order is the same friendship");
+    assert_eq!(direct[1], existing, "the existing conversation is reused");
+    assert_ne!(direct[0], direct[3]);
+    // The same conversations open_direct finds, and friends may chat in them.
+    assert_eq!(store.open_direct(b, a, true).await.unwrap(), direct[0]);
+    assert_eq!(store.open_direct(c, d, true).await.unwrap(), direct[3]);
+    assert_eq!(
+        sorted(store.friend_ids(a).await.unwrap()),
+        sorted(vec![b, c])
+    );
+    assert_eq!(store.friend_ids(d).await.unwrap(), vec![c]);
+    let hello = send(&store, d, direct[3], "hello").await;
+    assert_eq!(hello.seq, 1);
+    assert_eq!(summary(&store, c, direct[3]).await.member_count, 2);
+    assert_eq!(summary(&store, c, existing).await.last_seq, 1);
+
+    // Seeding again changes nothing.
+    let again = store.seed_friendships(vec![[a, b]]).await.unwrap();
+    assert_eq!(again, vec![direct[0]]);
+
+    // A pair of one user, or an unknown id anywhere in the batch: nothing is written.
+    assert_err!(
+        store.seed_friendships(vec![[d, e], [e, e]]).await,
+        StoreError::InvalidInput(_)
+    );
+    assert_err!(
+        store
+            .seed_friendships(vec![[d, e], [e, UserId(MISSING)]])
+            .await,
+        StoreError::InvalidInput(_)
+    );
+    assert!(store.friend_ids(e).await.unwrap().is_empty());
+    assert!(store.conversations(e).await.unwrap().is_empty());
+
+    // Many pairs in one call: every pair of 111 users, 6105 pairs, more than one SQLite
+    // statement carries.
+    let crowd = seed_users(&store, "crowd", 111).await;
+    let mut pairs = Vec::new();
+    for (i, x) in crowd.iter().enumerate() {
+        for y in &crowd[i + 1..] {
+            pairs.push([x.id, y.id]);
+        }
+    }
+    let direct = store.seed_friendships(pairs.clone()).await.unwrap();
+    assert_eq!(direct.len(), pairs.len());
+    let mut distinct = direct.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), pairs.len());
+    assert_eq!(store.friend_ids(crowd[0].id).await.unwrap().len(), 110);
+    let last = pairs.len() - 1;
+    let [x, y] = pairs[last];
+    assert_eq!(store.open_direct(y, x, true).await.unwrap(), direct[last]);
+}
+
+pub async fn seeded_groups_need_no_friendship(store: Arc<dyn Store>) {
+    let users = seed_users(&store, "crew", 4).await;
+    let owner = users[0].id;
+    let members = vec![users[1].id, users[2].id, users[3].id, users[1].id, owner];
+    let created = store
+        .seed_group(owner, "strangers".into(), members)
+        .await
+        .expect("seed group");
+    assert_eq!(
+        created.members,
+        sorted(users.iter().map(|u| u.id).collect())
+    );
+    let owner_view = summary(&store, owner, created.conversation_id).await;
+    assert_eq!(owner_view.kind, ConversationKind::Group);
+    assert_eq!(owner_view.my_role, Role::Owner);
+    assert_eq!(owner_view.last_seq, 0);
+    assert_eq!(
+        summary(&store, users[3].id, created.conversation_id)
+            .await
+            .my_role,
+        Role::Member
+    );
+    // The summary alone is the conversation's summary; outsiders see nothing.
+    assert_eq!(
+        store
+            .conversation_summary(users[3].id, created.conversation_id)
+            .await
+            .unwrap(),
+        summary(&store, users[3].id, created.conversation_id).await
+    );
+    let outsider = seed_users(&store, "outsider", 1).await[0].id;
+    assert_err!(
+        store
+            .conversation_summary(outsider, created.conversation_id)
+            .await,
+        StoreError::NotFound
+    );
+    // A member who is nobody's friend may write, and everyone hears it.
+    let appended = send_with(
+        &store,
+        users[3].id,
+        created.conversation_id,
+        "hi",
+        FRIENDS_ONLY,
+    )
+    .await
+    .expect("send");
+    assert_eq!(appended.message.seq, 1);
+    assert_eq!(appended.recipients, created.members);
+
+    // An unknown member: no group is created.
+    let lonely = seed_users(&store, "lonely", 1).await[0].id;
+    assert_err!(
+        store
+            .seed_group(lonely, "ghosts".into(), vec![UserId(MISSING)])
+            .await,
+        StoreError::InvalidInput(_)
+    );
+    assert!(store.conversations(lonely).await.unwrap().is_empty());
 }
