@@ -74,16 +74,22 @@ async fn friends_chat_both_ways_and_a_stranger_is_refused() {
         })
         .await
         .unwrap();
-    for wanted in ["sneak", "peek"] {
-        let code = expect_event(&mut eve_ws, |e| match e {
+    // Replies match requests by id, in whatever order they come (protocol.md): the sync
+    // is answered at once, the send only after the writer has looked at it.
+    let mut refused = Vec::new();
+    while refused.len() < 2 {
+        let (id, code) = expect_event(&mut eve_ws, |e| match e {
             ServerEvent::Error {
                 id: Some(id), code, ..
-            } if id == wanted => Some(*code),
+            } => Some((id.clone(), *code)),
             _ => None,
         })
         .await;
-        assert_eq!(code, ErrorCode::NotFound);
+        assert_eq!(code, ErrorCode::NotFound, "{id} refused as not found");
+        refused.push(id);
     }
+    refused.sort();
+    assert_eq!(refused, ["peek", "sneak"]);
     let history = alice.messages_after(conversation, 0, 50).await.unwrap();
     assert_eq!(history.messages.len(), 2, "eve's attempt wrote nothing");
 }
