@@ -8,6 +8,12 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc instead of the system allocator: a server holding tens of thousands of
+/// connections makes many small, long-lived allocations, which it packs more tightly
+/// (less memory per idle connection) and serves faster across threads.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "banter",

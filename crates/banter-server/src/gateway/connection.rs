@@ -102,22 +102,24 @@ pub async fn run(
         bucket: TokenBucket::new(limits.frames_per_second_max),
         pending: FuturesUnordered::new(),
     };
+    // Encoded at once: every value held across an await lives inline in this task's
+    // future, which every idle connection pays for, and a ServerEvent is large.
     let greeting = [
-        ServerEvent::Hello {
+        encode(&ServerEvent::Hello {
             protocol_version: PROTOCOL_VERSION,
             user_id: user,
             heartbeat_interval_secs: limits.heartbeat_interval.as_secs(),
             message_bytes_max: limits.message_bytes_max,
             frame_bytes_max: limits.frame_bytes_max,
-        },
-        ServerEvent::PresenceSnapshot {
+        }),
+        encode(&ServerEvent::PresenceSnapshot {
             online_user_ids: state.hub.online_among(&friends),
-        },
+        }),
     ];
     let mut ending = Ending::ClientGone;
     let mut greeted = true;
-    for event in &greeting {
-        greeted = greeted && write(&mut sink, WsMessage::Text(encode(event))).await;
+    for frame in greeting {
+        greeted = greeted && write(&mut sink, WsMessage::Text(frame)).await;
     }
 
     let mut heartbeat = tokio::time::interval_at(
@@ -149,7 +151,7 @@ pub async fn run(
                     if !write_queued(&mut sink, frame, &mut outbound).await { break; }
                 }
                 Some(reply) = conn.pending.next() => {
-                    if !write(&mut sink, WsMessage::Text(encode(&reply))).await { break; }
+                    if !write(&mut sink, WsMessage::Text(reply)).await { break; }
                 }
                 _ = heartbeat.tick() => {
                     if last_heard.elapsed() > idle_max {
@@ -163,8 +165,8 @@ pub async fn run(
                     let text = match inbound {
                         Some(Ok(WsMessage::Text(text))) => text,
                         Some(Ok(WsMessage::Binary(_))) => {
-                            let reply = error_event(None, ApiError::new(ErrorCode::InvalidFrame, "frames must be JSON text, not binary"));
-                            if !write(&mut sink, WsMessage::Text(encode(&reply))).await { break; }
+                            let reply = encode(&error_event(None, ApiError::new(ErrorCode::InvalidFrame, "frames must be JSON text, not binary")));
+                            if !write(&mut sink, WsMessage::Text(reply)).await { break; }
                             continue;
                         }
                         Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => continue,
@@ -174,8 +176,9 @@ pub async fn run(
                             break;
                         }
                     };
-                    if let Some(reply) = conn.handle_text(&text).await {
-                        if !write(&mut sink, WsMessage::Text(encode(&reply))).await { break; }
+                    let reply = conn.handle_text(&text).await.map(|event| encode(&event));
+                    if let Some(reply) = reply {
+                        if !write(&mut sink, WsMessage::Text(reply)).await { break; }
                     }
                 }
             }
@@ -185,7 +188,7 @@ pub async fn run(
     // Finish what was accepted: every send already handed to the writer gets its ack
     // (the writer drains its queue before it stops) before the socket closes.
     while let Some(reply) = conn.pending.next().await {
-        if !write(&mut sink, WsMessage::Text(encode(&reply))).await {
+        if !write(&mut sink, WsMessage::Text(reply)).await {
             break;
         }
     }
@@ -266,7 +269,8 @@ struct Connection {
     typing_last: HashMap<ConversationId, Instant>,
     bucket: TokenBucket,
     /// Replies to sends that are waiting on the writer.
-    pending: FuturesUnordered<BoxFuture<'static, ServerEvent>>,
+    /// Replies to sends handed to the writer, already encoded.
+    pending: FuturesUnordered<BoxFuture<'static, Utf8Bytes>>,
 }
 
 impl Connection {
@@ -407,12 +411,13 @@ impl Connection {
             return Some(error_event(Some(id), error));
         };
         self.pending.push(Box::pin(async move {
-            match reply.await {
+            let event = match reply.await {
                 Ok(Ok(appended)) => ack(id, &appended),
                 Ok(Err(err)) => error_event(Some(id), err.into()),
                 // The writer dropped the job without an answer: only if it crashed.
                 Err(_) => error_event(Some(id), ApiError::internal()),
-            }
+            };
+            encode(&event)
         }));
         None
     }

@@ -50,14 +50,16 @@ pub async fn upgrade(
         .max_frame_size(hard_frame_bytes_max);
     let tracker = state.connections.clone();
     Ok(ws.on_upgrade(move |socket| {
-        tracker.track_future(connection::run(state, auth, socket, permit))
+        let fut = tracker.track_future(connection::run(state, auth, socket, permit));
+        eprintln!("FUTSIZE {}", std::mem::size_of_val(&fut));
+        fut
     }))
 }
 
 /// Initial read buffer of a connection. The library's default (128 KiB, zero-filled on
 /// first read) would make an idle connection cost over 128 KiB; chat frames are small,
 /// and a larger frame grows the buffer as it needs.
-pub const SOCKET_READ_BUFFER_BYTES: usize = 4 * 1024;
+pub const SOCKET_READ_BUFFER_BYTES: usize = 1024;
 /// Bytes of outgoing frames collected before they are written out on their own; frames
 /// are written at every flush anyway, which the connection does after each burst.
 pub const SOCKET_WRITE_BUFFER_BYTES: usize = 16 * 1024;
