@@ -14,6 +14,54 @@ pub fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
         .ok_or_else(|| anyhow::anyhow!("{path} has no VmRSS line"))
 }
 
+/// CPU time (user + system) process `pid` has used so far, from `/proc/PID/stat`.
+pub fn cpu_secs(pid: u32) -> anyhow::Result<f64> {
+    let path = format!("/proc/{pid}/stat");
+    let stat =
+        std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("reading {path}: {e}"))?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .ok_or_else(|| anyhow::anyhow!("{path} is malformed"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
+        .sum();
+    Ok(ticks as f64 / CLOCK_TICKS_PER_SEC)
+}
+
+/// `sysconf(_SC_CLK_TCK)`, which is 100 on every Linux architecture this runs on.
+const CLOCK_TICKS_PER_SEC: f64 = 100.0;
+
+/// CPU seconds of the server (when local) and of this process, to say how a run shared
+/// the machine's cores.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuMark {
+    server: Option<f64>,
+    bench: f64,
+}
+
+impl CpuMark {
+    pub fn now(server_pid: Option<u32>) -> CpuMark {
+        CpuMark {
+            server: server_pid.and_then(|pid| cpu_secs(pid).ok()),
+            bench: cpu_secs(std::process::id()).unwrap_or(0.0),
+        }
+    }
+
+    /// `(server, bench)` CPU seconds used since `self`.
+    pub fn since(&self, server_pid: Option<u32>) -> (Option<f64>, f64) {
+        let now = CpuMark::now(server_pid);
+        (
+            now.server.zip(self.server).map(|(b, a)| b - a),
+            now.bench - self.bench,
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -256,7 +256,23 @@ pub struct Played {
     pub send_secs: f64,
     /// From the first send to the last delivery.
     pub deliver_secs: f64,
+    /// The whole run, drain included, and the CPU time server and bench used in it.
+    pub wall_secs: f64,
+    pub server_cpu_secs: Option<f64>,
+    pub bench_cpu_secs: f64,
     pub notes: Vec<String>,
+}
+
+impl Played {
+    /// How the two processes shared the cores during the run, as figures.
+    pub fn cpu_figures(&self, report: &mut crate::report::Report) {
+        let round = |x: f64| (x * 100.0).round() / 100.0;
+        report.figure("run_secs", round(self.wall_secs));
+        if let Some(server) = self.server_cpu_secs {
+            report.figure("server_cpu_secs", round(server));
+        }
+        report.figure("bench_cpu_secs", round(self.bench_cpu_secs));
+    }
 }
 
 /// Runs the devices for `run.duration`, then drains and verifies.
@@ -264,6 +280,7 @@ pub async fn play(run: &Run, wiring: Vec<Wiring>, pacing: Pacing, quota: Option<
     use crate::ledger::{DeviceUnderTest, History, Verdict};
     let (tallies_tx, mut tallies_rx) = mpsc::unbounded_channel();
     let (targets_tx, targets_rx) = watch::channel::<Targets>(None);
+    let cpu = crate::server::CpuMark::now(run.target.server_pid);
     let start = Instant::now();
     let start_us = run.clock.now_us();
     let stop_at = start + run.duration;
@@ -354,6 +371,7 @@ pub async fn play(run: &Run, wiring: Vec<Wiring>, pacing: Pacing, quota: Option<
     if let Some(refusal) = outcomes.iter().find_map(|o| o.refusal.as_ref()) {
         notes.push(format!("the server refused sends, first: {refusal}"));
     }
+    let (server_cpu_secs, bench_cpu_secs) = cpu.since(run.target.server_pid);
     let acked = history.len() as u64;
     let last_ack_us = tallies
         .iter()
@@ -371,6 +389,9 @@ pub async fn play(run: &Run, wiring: Vec<Wiring>, pacing: Pacing, quota: Option<
         outcomes,
         send_secs: last_ack_us.saturating_sub(start_us) as f64 / 1e6,
         deliver_secs: last_delivery_us.saturating_sub(start_us) as f64 / 1e6,
+        wall_secs: start.elapsed().as_secs_f64(),
+        server_cpu_secs,
+        bench_cpu_secs,
         notes,
     }
 }

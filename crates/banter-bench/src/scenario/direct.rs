@@ -85,6 +85,7 @@ pub async fn run(run: &Run, options: &Options) -> anyhow::Result<Report> {
     report.latencies("", &played.ack_latency);
     report.latencies("ack_", &played.ack_latency);
     report.latencies("e2e_", &played.e2e_latency);
+    played.cpu_figures(&mut report);
     report.figure("seed_secs", (seed_secs * 100.0).round() / 100.0);
     report.notes.push(format!(
         "{} pairs, {} devices per user, {}; p50_ms/p99_ms are ack latency",

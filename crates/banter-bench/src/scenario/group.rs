@@ -101,6 +101,7 @@ pub async fn run(run: &Run, options: &Options) -> anyhow::Result<Report> {
     report.latencies("last_member_", &last_member);
     report.latencies("ack_", &played.ack_latency);
     report.latencies("e2e_", &played.e2e_latency);
+    played.cpu_figures(&mut report);
     report.figure("seed_secs", (seed_secs * 100.0).round() / 100.0);
     report.notes.push(format!(
         "{} members, {} sender(s), {}; p50_ms/p99_ms are the latency to the last member",

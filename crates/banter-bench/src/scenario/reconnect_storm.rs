@@ -112,6 +112,7 @@ pub async fn run(run: &Run, options: &Options) -> anyhow::Result<Report> {
     let mut verdict = written.verdict;
     let history = written.history;
     let targets = history.targets();
+    let cpu = crate::server::CpuMark::now(run.target.server_pid);
     let storm = Instant::now();
     let tasks: Vec<_> = clients
         .iter()
@@ -178,6 +179,7 @@ pub async fn run(run: &Run, options: &Options) -> anyhow::Result<Report> {
         }
     }
     let storm_secs = last_done.duration_since(storm).as_secs_f64();
+    let (server_cpu_secs, bench_cpu_secs) = cpu.since(run.target.server_pid);
 
     let mut report = Report::new("reconnect-storm");
     report.verdict = verdict;
@@ -190,6 +192,10 @@ pub async fn run(run: &Run, options: &Options) -> anyhow::Result<Report> {
     report.rate("clients_per_sec", options.clients as u64, storm_secs);
     report.latencies("", &per_client);
     report.latencies("client_", &per_client);
+    if let Some(server) = server_cpu_secs {
+        report.figure("server_cpu_secs", (server * 100.0).round() / 100.0);
+    }
+    report.figure("bench_cpu_secs", (bench_cpu_secs * 100.0).round() / 100.0);
     report.figure("seed_secs", (seed_secs * 100.0).round() / 100.0);
     report.notes.push(format!(
         "{} clients in groups of {} (one writer each), {} missed messages each; p50_ms/p99_ms are per client, from its reconnect to caught up",
