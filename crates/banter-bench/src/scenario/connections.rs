@@ -4,7 +4,7 @@
 //! dropped or went silent counts as lost.
 
 use super::Run;
-use crate::fleet::{ensure_room_for, Fleet};
+use crate::fleet::ensure_room_for;
 use crate::report::Report;
 use crate::seed::Seeder;
 use crate::server::rss_bytes;
@@ -33,11 +33,7 @@ pub async fn run(run: &Run, options: &Options) -> anyhow::Result<Report> {
 
     let rss_before = run.target.server_pid.map(rss_bytes).transpose()?;
     eprintln!("opening {} connections", options.connections);
-    let fleet = Fleet::new(
-        &run.target.url,
-        run.target.connect_concurrency,
-        run.counters.clone(),
-    )?;
+    let fleet = run.fleet()?;
     let opening = Instant::now();
     let opened = fleet
         .connect_all(users.iter().map(|u| u.token.clone()).collect())

@@ -4,7 +4,7 @@
 
 use super::device::{play, Wiring};
 use super::{Pacing, Run};
-use crate::fleet::{ensure_room_for, Fleet};
+use crate::fleet::ensure_room_for;
 use crate::report::Report;
 use crate::seed::Seeder;
 use banter_protocol::UserId;
@@ -40,17 +40,7 @@ pub async fn run(run: &Run, options: &Options) -> anyhow::Result<Report> {
     let conversations = seeder.friendships(&pairs).await?;
     let seed_secs = seeding.elapsed().as_secs_f64();
 
-    eprintln!("opening {connections} connections");
-    let fleet = Fleet::new(
-        &run.target.url,
-        run.target.connect_concurrency,
-        run.counters.clone(),
-    )?;
-    let tokens = users
-        .iter()
-        .flat_map(|u| std::iter::repeat_n(u.token.clone(), options.devices))
-        .collect();
-    let opened = fleet.connect_all(tokens).await?;
+    let opened = run.open_devices(&users, options.devices).await?;
     let wiring = opened
         .into_iter()
         .enumerate()

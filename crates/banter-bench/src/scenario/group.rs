@@ -4,7 +4,7 @@
 
 use super::device::{play, Wiring};
 use super::{Pacing, Run};
-use crate::fleet::{ensure_room_for, Fleet};
+use crate::fleet::ensure_room_for;
 use crate::report::{latency_histogram, Report};
 use crate::seed::Seeder;
 use std::collections::HashMap;
@@ -39,17 +39,7 @@ pub async fn run(run: &Run, options: &Options) -> anyhow::Result<Report> {
     let group = seeder.group("banter-bench", &ids).await?;
     let seed_secs = seeding.elapsed().as_secs_f64();
 
-    eprintln!("opening {connections} connections");
-    let fleet = Fleet::new(
-        &run.target.url,
-        run.target.connect_concurrency,
-        run.counters.clone(),
-    )?;
-    let tokens = users
-        .iter()
-        .flat_map(|u| std::iter::repeat_n(u.token.clone(), options.devices))
-        .collect();
-    let opened = fleet.connect_all(tokens).await?;
+    let opened = run.open_devices(&users, options.devices).await?;
     let wiring = opened
         .into_iter()
         .enumerate()

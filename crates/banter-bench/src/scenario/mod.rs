@@ -8,8 +8,11 @@ pub mod direct;
 pub mod group;
 pub mod reconnect_storm;
 
+use crate::fleet::Fleet;
 use crate::progress::Counters;
+use crate::seed::Seeded;
 use crate::{Clock, Target};
+use banter_client::Connection;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -68,3 +71,29 @@ impl Pacing {
 /// Unacked sends one open-loop sender may have; the server's default
 /// `inflight_sends_per_connection_max`.
 const RATE_WINDOW_MAX: usize = 256;
+
+impl Run {
+    /// The fleet that opens this run's connections.
+    pub fn fleet(&self) -> anyhow::Result<Arc<Fleet>> {
+        Fleet::new(
+            &self.target.url,
+            self.target.connect_concurrency,
+            self.counters.clone(),
+        )
+    }
+
+    /// `devices` connections for each of `users`, user by user: the connection of user
+    /// `u`, device `d` is at `u * devices + d`.
+    pub async fn open_devices(
+        &self,
+        users: &[Seeded],
+        devices: usize,
+    ) -> anyhow::Result<Vec<Connection>> {
+        eprintln!("opening {} connections", users.len() * devices);
+        let tokens = users
+            .iter()
+            .flat_map(|u| std::iter::repeat_n(u.token.clone(), devices))
+            .collect();
+        self.fleet()?.connect_all(tokens).await
+    }
+}

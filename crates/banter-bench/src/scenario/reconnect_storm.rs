@@ -58,11 +58,7 @@ pub async fn run(run: &Run, options: &Options) -> anyhow::Result<Report> {
     let seed_secs = seeding.elapsed().as_secs_f64();
     let group_of = |client: usize| groups[client / per_group];
 
-    let fleet = Fleet::new(
-        &run.target.url,
-        run.target.connect_concurrency,
-        run.counters.clone(),
-    )?;
+    let fleet = run.fleet()?;
     eprintln!("connecting {} clients", options.clients);
     let online = fleet
         .connect_all(clients.iter().map(|c| c.token.clone()).collect())
