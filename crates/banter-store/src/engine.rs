@@ -25,7 +25,7 @@ use banter_protocol::model::{
 };
 use banter_protocol::{ConversationId, FriendRequestId, MessageId, UserId};
 
-use crate::row::{batch_failure, now_ms, with_retries, Draft, NewMember, Retry};
+use crate::row::{batch_failure, now_ms, with_retries, NewEntry, NewMember, Retry};
 use crate::{
     Appended, CreatedGroup, Credentials, GroupChange, NewMessage, NewSession, NewUser, Page,
     ProfileUpdate, ReadMark, SeedUser, SendPolicy, Session, SessionId, Store, StoreError,
@@ -274,39 +274,65 @@ pub trait Sql: Send + Sync + 'static {
     ) -> StoreResult<()>;
 
     // ---- the stream, inside a transaction ----
+    //
+    // The primitives of a send batch and of `stream::append_entries` take the whole batch
+    // at once, so a batch costs the same few statements however many sends and
+    // conversations it holds. Each splits its rows into as many statements as the
+    // backend's limits on bound parameters (or on IN lists) require; an empty slice runs
+    // nothing and returns nothing.
 
-    /// Adds `count` to the conversation's `last_seq` (taking its row lock), moves its
-    /// activity time forward to `now_ms`, and returns the new `last_seq`; `None` if the
-    /// conversation does not exist.
-    async fn bump_last_seq(
+    /// Locks the rows of those of `conversations` (ascending, no repeats) that exist, in
+    /// ascending id order, until the transaction ends, and returns their kinds, in no order.
+    /// Taking the locks in one order keeps two batches that share conversations from
+    /// deadlocking.
+    async fn lock_conversations(
         conn: &mut Self::Conn,
-        conversation: ConversationId,
-        count: i64,
+        conversations: &[ConversationId],
+    ) -> StoreResult<Vec<(ConversationId, ConversationKind)>>;
+    /// The members of `conversations`, as (conversation, user), in no order.
+    async fn members_of(
+        conn: &mut Self::Conn,
+        conversations: &[ConversationId],
+    ) -> StoreResult<Vec<(ConversationId, UserId)>>;
+    /// Those of the (user, blocked) `pairs` in which the first blocked the second.
+    async fn blocks_among(
+        conn: &mut Self::Conn,
+        pairs: &[(UserId, UserId)],
+    ) -> StoreResult<Vec<(UserId, UserId)>>;
+    /// Those of the (user, friend) `pairs` who are not friends: asked this way round
+    /// because the answer is usually empty.
+    async fn strangers_among(
+        conn: &mut Self::Conn,
+        pairs: &[(UserId, UserId)],
+    ) -> StoreResult<Vec<(UserId, UserId)>>;
+    /// The messages whose (conversation, sender, client_msg_id) is one of `keys`, in no
+    /// order; looked up through the unique index on those columns.
+    async fn messages_by_client_ids(
+        conn: &mut Self::Conn,
+        keys: &[(ConversationId, UserId, &str)],
+    ) -> StoreResult<Vec<Message>>;
+    /// Adds each count to its conversation's `last_seq` (taking the row's lock), moves its
+    /// activity time forward to `now_ms`, and returns the new `last_seq` of each, in no
+    /// order; a conversation that does not exist is left out. `bumps` are ascending by
+    /// conversation, without repeats.
+    async fn bump_last_seqs(
+        conn: &mut Self::Conn,
+        bumps: &[(ConversationId, i64)],
         now_ms: i64,
-    ) -> StoreResult<Option<i64>>;
-    /// Inserts the entries with seqs `first_seq..`, in order, and returns their ids in the
+    ) -> StoreResult<Vec<(ConversationId, i64)>>;
+    /// Inserts the entries, of any number of conversations, and returns their ids in the
     /// same order.
     async fn insert_entries(
         conn: &mut Self::Conn,
-        conversation: ConversationId,
-        first_seq: i64,
-        drafts: &[Draft],
+        entries: &[NewEntry],
         now_ms: i64,
     ) -> StoreResult<Vec<MessageId>>;
-    /// Moves the user's read pointer forward to `seq`, never backwards; a non-member
-    /// matches no row.
-    async fn advance_read_seq(
+    /// Moves each (conversation, user) read pointer forward to its seq, never backwards; a
+    /// non-member matches no row. No (conversation, user) appears twice.
+    async fn advance_read_seqs(
         conn: &mut Self::Conn,
-        conversation: ConversationId,
-        user: UserId,
-        seq: i64,
+        pointers: &[(ConversationId, UserId, i64)],
     ) -> StoreResult<()>;
-    async fn message_by_client_id(
-        conn: &mut Self::Conn,
-        conversation: ConversationId,
-        sender: UserId,
-        client_msg_id: &str,
-    ) -> StoreResult<Option<Message>>;
     /// The entry `target` of the conversation: (sender, kind, recalled, created_at_ms).
     async fn recall_target(
         conn: &mut Self::Conn,

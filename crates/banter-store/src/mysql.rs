@@ -10,6 +10,7 @@
 //! from `LAST_INSERT_ID()` and bumped values are read back inside the transaction, where
 //! the row lock taken by the `UPDATE` is held until commit.
 
+use std::collections::{BTreeMap, HashSet};
 use std::str::FromStr;
 
 use async_trait::async_trait;
@@ -23,9 +24,9 @@ use sqlx::{Executor, MySql, MySqlConnection, MySqlPool, QueryBuilder, Row, Trans
 
 use crate::engine::{Engine, Sql};
 use crate::row::{
-    clearable, friend_request_at, friend_request_sql, kind_str, member_at, message_at, message_sql,
-    parse_kind, parse_role, parse_status, profile_at, rows_per_statement, status_str, summary_at,
-    summary_sql, with_retries, Draft, NewMember, Retry, Text,
+    clearable, friend_request_at, friend_request_sql, ids_in_order, kind_str, member_at,
+    message_at, message_sql, parse_kind, parse_role, parse_status, profile_at, rows_per_statement,
+    status_str, summary_at, summary_sql, with_retries, NewEntry, NewMember, Retry, Text,
 };
 use crate::{
     Credentials, NewSession, NewUser, OpenOptions, ProfileUpdate, SeedUser, Session, SessionId,
@@ -38,6 +39,13 @@ pub type MySqlStore = Engine<MySqlDialect>;
 /// Most bound parameters one prepared statement may carry (the protocol counts them in 16
 /// bits). Multi-row inserts are split to stay under it.
 const BIND_PARAMS_MAX: usize = 65_535;
+
+/// Most values in one `IN` list (rows, for a row-value `IN`), and most `WHEN`s in one
+/// `CASE`. MariaDB rewrites an `IN` list of `in_predicate_conversion_threshold` (1000) or
+/// more values into a join against a materialized subquery, which reads (and locks) rows in
+/// no particular order instead of walking the index upwards; longer lists are split into
+/// several statements, in order.
+const IN_LIST_MAX: usize = 999;
 
 /// MySQL's (and MariaDB's) dialect of the store's queries.
 #[derive(Debug, Clone)]
@@ -773,8 +781,6 @@ impl Sql for MySqlDialect {
         )
     }
 
-    /// The `UPDATE` takes the conversation row's lock, held until the transaction ends; the
-    /// `SELECT` after it reads the value this transaction wrote.
     async fn user_ids_by_keys(
         conn: &mut MySqlConnection,
         keys: &[String],
@@ -959,111 +965,279 @@ impl Sql for MySqlDialect {
         Ok(())
     }
 
-    async fn bump_last_seq(
+    /// `ORDER BY id … FOR UPDATE` walks the primary key upwards, locking as it goes.
+    async fn lock_conversations(
         conn: &mut MySqlConnection,
-        conversation: ConversationId,
-        count: i64,
-        now_ms: i64,
-    ) -> StoreResult<Option<i64>> {
-        let bumped = sqlx::query(
-            "UPDATE conversations \
-             SET last_seq = last_seq + ?, last_activity_ms = GREATEST(last_activity_ms, ?) \
-             WHERE id = ?",
-        )
-        .bind(count)
-        .bind(now_ms)
-        .bind(conversation.0)
-        .execute(&mut *conn)
-        .await?;
-        if bumped.rows_affected() == 0 {
-            return Ok(None);
+        conversations: &[ConversationId],
+    ) -> StoreResult<Vec<(ConversationId, ConversationKind)>> {
+        let mut found = Vec::with_capacity(conversations.len());
+        for chunk in conversations.chunks(IN_LIST_MAX) {
+            let mut select =
+                QueryBuilder::<MySql>::new("SELECT id, kind FROM conversations WHERE id IN (");
+            let mut list = select.separated(", ");
+            for id in chunk {
+                list.push_bind(id.0);
+            }
+            list.push_unseparated(") ORDER BY id FOR UPDATE");
+            let rows: Vec<(i64, Text)> = select
+                .build_query_as()
+                .persistent(false)
+                .fetch_all(&mut *conn)
+                .await?;
+            for (id, Text(kind)) in rows {
+                found.push((ConversationId(id), parse_kind(&kind)?));
+            }
         }
-        let last_seq: i64 = sqlx::query_scalar("SELECT last_seq FROM conversations WHERE id = ?")
-            .bind(conversation.0)
-            .fetch_one(&mut *conn)
-            .await?;
-        Ok(Some(last_seq))
+        Ok(found)
     }
 
-    /// One multi-row INSERT, then the ids read back by seq.
+    async fn members_of(
+        conn: &mut MySqlConnection,
+        conversations: &[ConversationId],
+    ) -> StoreResult<Vec<(ConversationId, UserId)>> {
+        let mut found = Vec::new();
+        for chunk in conversations.chunks(IN_LIST_MAX) {
+            let mut select = QueryBuilder::<MySql>::new(
+                "SELECT conversation_id, user_id FROM members WHERE conversation_id IN (",
+            );
+            let mut list = select.separated(", ");
+            for id in chunk {
+                list.push_bind(id.0);
+            }
+            list.push_unseparated(")");
+            let rows: Vec<(i64, i64)> = select
+                .build_query_as()
+                .persistent(false)
+                .fetch_all(&mut *conn)
+                .await?;
+            found.extend(
+                rows.into_iter()
+                    .map(|(conversation, user)| (ConversationId(conversation), UserId(user))),
+            );
+        }
+        Ok(found)
+    }
+
+    /// A row-value `IN`, which MariaDB plans as one index range per pair.
+    async fn blocks_among(
+        conn: &mut MySqlConnection,
+        pairs: &[(UserId, UserId)],
+    ) -> StoreResult<Vec<(UserId, UserId)>> {
+        let mut found = Vec::new();
+        for chunk in pairs.chunks(IN_LIST_MAX) {
+            let mut select = QueryBuilder::<MySql>::new(
+                "SELECT user_id, blocked_id FROM blocks WHERE (user_id, blocked_id) IN",
+            );
+            select.push_tuples(chunk, |mut row, (user, blocked)| {
+                row.push_bind(user.0).push_bind(blocked.0);
+            });
+            let rows: Vec<(i64, i64)> = select
+                .build_query_as()
+                .persistent(false)
+                .fetch_all(&mut *conn)
+                .await?;
+            found.extend(rows.into_iter().map(|(a, b)| (UserId(a), UserId(b))));
+        }
+        Ok(found)
+    }
+
+    /// The friendships among the pairs by a row-value `IN` (one index range per pair); the
+    /// rest are the strangers.
+    async fn strangers_among(
+        conn: &mut MySqlConnection,
+        pairs: &[(UserId, UserId)],
+    ) -> StoreResult<Vec<(UserId, UserId)>> {
+        let mut friends: HashSet<(UserId, UserId)> = HashSet::with_capacity(pairs.len());
+        for chunk in pairs.chunks(IN_LIST_MAX) {
+            let mut select = QueryBuilder::<MySql>::new(
+                "SELECT user_id, friend_id FROM friendships WHERE (user_id, friend_id) IN",
+            );
+            select.push_tuples(chunk, |mut row, (user, friend)| {
+                row.push_bind(user.0).push_bind(friend.0);
+            });
+            let rows: Vec<(i64, i64)> = select
+                .build_query_as()
+                .persistent(false)
+                .fetch_all(&mut *conn)
+                .await?;
+            friends.extend(rows.into_iter().map(|(a, b)| (UserId(a), UserId(b))));
+        }
+        Ok(pairs
+            .iter()
+            .copied()
+            .filter(|pair| !friends.contains(pair))
+            .collect())
+    }
+
+    /// A row-value `IN`: one range per key in the unique
+    /// `(conversation_id, sender_id, client_msg_id)` index.
+    async fn messages_by_client_ids(
+        conn: &mut MySqlConnection,
+        keys: &[(ConversationId, UserId, &str)],
+    ) -> StoreResult<Vec<Message>> {
+        let mut found = Vec::new();
+        for chunk in keys.chunks(IN_LIST_MAX) {
+            let mut select = QueryBuilder::<MySql>::new(message_sql!(
+                "WHERE (conversation_id, sender_id, client_msg_id) IN"
+            ));
+            select.push_tuples(chunk, |mut row, &(conversation, sender, client_id)| {
+                row.push_bind(conversation.0)
+                    .push_bind(sender.0)
+                    .push_bind(client_id);
+            });
+            let rows = select
+                .build()
+                .persistent(false)
+                .fetch_all(&mut *conn)
+                .await?;
+            found.extend(messages(&rows)?);
+        }
+        Ok(found)
+    }
+
+    /// One `UPDATE` with a `CASE` per chunk, then the values read back in one `SELECT`: the
+    /// `UPDATE` holds the rows' locks until the transaction ends, so what is read back is
+    /// this transaction's own.
+    async fn bump_last_seqs(
+        conn: &mut MySqlConnection,
+        bumps: &[(ConversationId, i64)],
+        now_ms: i64,
+    ) -> StoreResult<Vec<(ConversationId, i64)>> {
+        let mut bumped = Vec::with_capacity(bumps.len());
+        for chunk in bumps.chunks(IN_LIST_MAX) {
+            let mut update = QueryBuilder::<MySql>::new(
+                "UPDATE conversations SET last_seq = last_seq + CASE id",
+            );
+            for (conversation, count) in chunk {
+                update.push(" WHEN ");
+                update.push_bind(conversation.0);
+                update.push(" THEN ");
+                update.push_bind(*count);
+            }
+            update.push(" ELSE 0 END, last_activity_ms = GREATEST(last_activity_ms, ");
+            update.push_bind(now_ms);
+            update.push(") WHERE id IN (");
+            let mut list = update.separated(", ");
+            for (conversation, _) in chunk {
+                list.push_bind(conversation.0);
+            }
+            list.push_unseparated(")");
+            update.build().persistent(false).execute(&mut *conn).await?;
+
+            let mut select =
+                QueryBuilder::<MySql>::new("SELECT id, last_seq FROM conversations WHERE id IN (");
+            let mut list = select.separated(", ");
+            for (conversation, _) in chunk {
+                list.push_bind(conversation.0);
+            }
+            list.push_unseparated(")");
+            let rows: Vec<(i64, i64)> = select
+                .build_query_as()
+                .persistent(false)
+                .fetch_all(&mut *conn)
+                .await?;
+            bumped.extend(
+                rows.into_iter()
+                    .map(|(id, last_seq)| (ConversationId(id), last_seq)),
+            );
+        }
+        Ok(bumped)
+    }
+
+    /// Multi-row INSERTs, then the ids read back by seq in one `SELECT`: each conversation's
+    /// new entries hold a range of seqs that only this transaction can have written, since
+    /// it holds the conversation's lock. (Counting up from `LAST_INSERT_ID()` would rely on
+    /// InnoDB handing one statement consecutive ids, which only some
+    /// `innodb_autoinc_lock_mode`s promise.)
     async fn insert_entries(
         conn: &mut MySqlConnection,
-        conversation: ConversationId,
-        first_seq: i64,
-        drafts: &[Draft],
+        entries: &[NewEntry],
         now_ms: i64,
     ) -> StoreResult<Vec<MessageId>> {
-        let bodies = drafts
+        let bodies = entries
             .iter()
-            .map(|draft| draft.body.encode())
+            .map(|entry| entry.draft.body.encode())
             .collect::<Result<Vec<_>, _>>()?;
-        let mut insert = QueryBuilder::<MySql>::new(
-            "INSERT INTO messages \
-             (conversation_id, seq, sender_id, client_msg_id, kind, body, recalled, created_at_ms) ",
-        );
-        insert.push_values(
-            (first_seq..).zip(drafts).zip(&bodies),
-            |mut values, ((seq, draft), body)| {
-                values
-                    .push_bind(conversation.0)
-                    .push_bind(seq)
-                    .push_bind(draft.sender.0)
-                    .push_bind(draft.client_msg_id.as_deref())
-                    .push_bind(draft.body.kind())
+        let per_statement = rows_per_statement(7, BIND_PARAMS_MAX);
+        for (chunk, bodies) in entries
+            .chunks(per_statement)
+            .zip(bodies.chunks(per_statement))
+        {
+            let mut insert = QueryBuilder::<MySql>::new(
+                "INSERT INTO messages \
+                 (conversation_id, seq, sender_id, client_msg_id, kind, body, recalled, created_at_ms) ",
+            );
+            insert.push_values(chunk.iter().zip(bodies), |mut row, (entry, body)| {
+                row.push_bind(entry.conversation.0)
+                    .push_bind(entry.seq)
+                    .push_bind(entry.draft.sender.0)
+                    .push_bind(entry.draft.client_msg_id.as_deref())
+                    .push_bind(entry.draft.body.kind())
                     .push_bind(body.as_str())
                     .push("FALSE")
                     .push_bind(now_ms);
-            },
-        );
-        insert.build().execute(&mut *conn).await?;
-        // Read the ids back by seq rather than counting up from LAST_INSERT_ID(): InnoDB only
-        // promises consecutive ids for one statement in some `innodb_autoinc_lock_mode`s.
-        let last_seq = first_seq + i64::try_from(drafts.len()).unwrap_or(i64::MAX) - 1;
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM messages WHERE conversation_id = ? AND seq BETWEEN ? AND ? \
-             ORDER BY seq",
-        )
-        .bind(conversation.0)
-        .bind(first_seq)
-        .bind(last_seq)
-        .fetch_all(&mut *conn)
-        .await?;
-        Ok(ids.into_iter().map(MessageId).collect())
+            });
+            insert.build().persistent(false).execute(&mut *conn).await?;
+        }
+
+        // Each conversation's (first, last) seq.
+        let mut ranges: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+        for entry in entries {
+            let range = ranges
+                .entry(entry.conversation.0)
+                .or_insert((entry.seq, entry.seq));
+            range.0 = range.0.min(entry.seq);
+            range.1 = range.1.max(entry.seq);
+        }
+        let ranges: Vec<(i64, (i64, i64))> = ranges.into_iter().collect();
+        let mut rows: Vec<(i64, i64, i64)> = Vec::with_capacity(entries.len());
+        for chunk in ranges.chunks(IN_LIST_MAX) {
+            let mut select =
+                QueryBuilder::<MySql>::new("SELECT conversation_id, seq, id FROM messages WHERE ");
+            let mut ors = select.separated(" OR ");
+            for (conversation, (first, last)) in chunk {
+                ors.push("(conversation_id = ");
+                ors.push_bind_unseparated(*conversation);
+                ors.push_unseparated(" AND seq BETWEEN ");
+                ors.push_bind_unseparated(*first);
+                ors.push_unseparated(" AND ");
+                ors.push_bind_unseparated(*last);
+                ors.push_unseparated(")");
+            }
+            let found: Vec<(i64, i64, i64)> = select
+                .build_query_as()
+                .persistent(false)
+                .fetch_all(&mut *conn)
+                .await?;
+            rows.extend(found);
+        }
+        ids_in_order(entries, rows)
     }
 
-    async fn advance_read_seq(
+    /// One `UPDATE` with a `CASE` per chunk; the row-value `IN` finds the rows by the
+    /// `(user_id, conversation_id)` index.
+    async fn advance_read_seqs(
         conn: &mut MySqlConnection,
-        conversation: ConversationId,
-        user: UserId,
-        seq: i64,
+        pointers: &[(ConversationId, UserId, i64)],
     ) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE members SET read_seq = GREATEST(read_seq, ?) \
-             WHERE conversation_id = ? AND user_id = ?",
-        )
-        .bind(seq)
-        .bind(conversation.0)
-        .bind(user.0)
-        .execute(&mut *conn)
-        .await?;
+        for chunk in pointers.chunks(IN_LIST_MAX) {
+            let mut update =
+                QueryBuilder::<MySql>::new("UPDATE members SET read_seq = GREATEST(read_seq, CASE");
+            for (conversation, user, seq) in chunk {
+                update.push(" WHEN conversation_id = ");
+                update.push_bind(conversation.0);
+                update.push(" AND user_id = ");
+                update.push_bind(user.0);
+                update.push(" THEN ");
+                update.push_bind(*seq);
+            }
+            update.push(" ELSE read_seq END) WHERE (conversation_id, user_id) IN");
+            update.push_tuples(chunk, |mut row, (conversation, user, _)| {
+                row.push_bind(conversation.0).push_bind(user.0);
+            });
+            update.build().persistent(false).execute(&mut *conn).await?;
+        }
         Ok(())
-    }
-
-    async fn message_by_client_id(
-        conn: &mut MySqlConnection,
-        conversation: ConversationId,
-        sender: UserId,
-        client_msg_id: &str,
-    ) -> StoreResult<Option<Message>> {
-        let row = sqlx::query(message_sql!(
-            "WHERE conversation_id = ? AND sender_id = ? AND client_msg_id = ?"
-        ))
-        .bind(conversation.0)
-        .bind(sender.0)
-        .bind(client_msg_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-        Ok(row.map(|row| message_at(&row, 0)).transpose()?)
     }
 
     async fn recall_target(

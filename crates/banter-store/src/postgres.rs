@@ -24,9 +24,9 @@ use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
 
 use crate::engine::{Engine, Sql};
 use crate::row::{
-    clearable, friend_request_at, friend_request_sql, kind_str, member_at, message_at, message_sql,
-    parse_kind, parse_role, parse_status, profile_at, status_str, summary_at, summary_sql, Draft,
-    NewMember,
+    clearable, friend_request_at, friend_request_sql, ids_in_order, kind_str, member_at,
+    message_at, message_sql, parse_kind, parse_role, parse_status, profile_at, status_str,
+    summary_at, summary_sql, NewEntry, NewMember,
 };
 use crate::{
     Credentials, Durability, NewSession, NewUser, OpenOptions, ProfileUpdate, SeedUser, Session,
@@ -694,7 +694,6 @@ impl Sql for PostgresDialect {
         )
     }
 
-    /// One `UPDATE … RETURNING`, which also takes the conversation row's lock.
     /// One `= ANY($1)` over an array: a single bound parameter however many keys.
     async fn user_ids_by_keys(
         conn: &mut PgConnection,
@@ -881,54 +880,183 @@ impl Sql for PostgresDialect {
         Ok(())
     }
 
-    async fn bump_last_seq(
+    /// `ORDER BY id` under the lock clause: the rows are locked in ascending id order.
+    async fn lock_conversations(
         conn: &mut PgConnection,
-        conversation: ConversationId,
-        count: i64,
-        now_ms: i64,
-    ) -> StoreResult<Option<i64>> {
-        Ok(sqlx::query_scalar(
-            "UPDATE conversations \
-             SET last_seq = last_seq + $1, last_activity_ms = GREATEST(last_activity_ms, $2) \
-             WHERE id = $3 RETURNING last_seq",
+        conversations: &[ConversationId],
+    ) -> StoreResult<Vec<(ConversationId, ConversationKind)>> {
+        if conversations.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = conversations.iter().map(|id| id.0).collect();
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT id, kind FROM conversations WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
         )
-        .bind(count)
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.into_iter()
+            .map(|(id, kind)| Ok((ConversationId(id), parse_kind(&kind)?)))
+            .collect()
+    }
+
+    async fn members_of(
+        conn: &mut PgConnection,
+        conversations: &[ConversationId],
+    ) -> StoreResult<Vec<(ConversationId, UserId)>> {
+        if conversations.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = conversations.iter().map(|id| id.0).collect();
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT conversation_id, user_id FROM members WHERE conversation_id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(conversation, user)| (ConversationId(conversation), UserId(user)))
+            .collect())
+    }
+
+    async fn blocks_among(
+        conn: &mut PgConnection,
+        pairs: &[(UserId, UserId)],
+    ) -> StoreResult<Vec<(UserId, UserId)>> {
+        if pairs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (users, blocked): (Vec<i64>, Vec<i64>) = pairs.iter().map(|(a, b)| (a.0, b.0)).unzip();
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT p.user_id, p.blocked_id \
+             FROM UNNEST($1::BIGINT[], $2::BIGINT[]) AS p (user_id, blocked_id) \
+             WHERE EXISTS (SELECT 1 FROM blocks b \
+             WHERE b.user_id = p.user_id AND b.blocked_id = p.blocked_id)",
+        )
+        .bind(&users)
+        .bind(&blocked)
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(a, b)| (UserId(a), UserId(b)))
+            .collect())
+    }
+
+    async fn strangers_among(
+        conn: &mut PgConnection,
+        pairs: &[(UserId, UserId)],
+    ) -> StoreResult<Vec<(UserId, UserId)>> {
+        if pairs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (users, friends): (Vec<i64>, Vec<i64>) = pairs.iter().map(|(a, b)| (a.0, b.0)).unzip();
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT p.user_id, p.friend_id \
+             FROM UNNEST($1::BIGINT[], $2::BIGINT[]) AS p (user_id, friend_id) \
+             WHERE NOT EXISTS (SELECT 1 FROM friendships f \
+             WHERE f.user_id = p.user_id AND f.friend_id = p.friend_id)",
+        )
+        .bind(&users)
+        .bind(&friends)
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(a, b)| (UserId(a), UserId(b)))
+            .collect())
+    }
+
+    /// A join against the keys as arrays: a nested loop that probes the unique
+    /// `(conversation_id, sender_id, client_msg_id)` index once per key.
+    async fn messages_by_client_ids(
+        conn: &mut PgConnection,
+        keys: &[(ConversationId, UserId, &str)],
+    ) -> StoreResult<Vec<Message>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let conversations: Vec<i64> = keys.iter().map(|key| key.0 .0).collect();
+        let senders: Vec<i64> = keys.iter().map(|key| key.1 .0).collect();
+        let client_ids: Vec<&str> = keys.iter().map(|key| key.2).collect();
+        let rows = sqlx::query(message_sql!(
+            "JOIN UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[]) AS k (conversation, sender, client_id) \
+             ON conversation_id = k.conversation AND sender_id = k.sender \
+             AND client_msg_id = k.client_id"
+        ))
+        .bind(&conversations)
+        .bind(&senders)
+        .bind(&client_ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        messages(&rows)
+    }
+
+    /// One `UPDATE … FROM UNNEST … RETURNING`. The `= ANY` repeats the join condition so
+    /// that the planner reaches the rows through the primary key whatever the table's size.
+    async fn bump_last_seqs(
+        conn: &mut PgConnection,
+        bumps: &[(ConversationId, i64)],
+        now_ms: i64,
+    ) -> StoreResult<Vec<(ConversationId, i64)>> {
+        if bumps.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (ids, counts): (Vec<i64>, Vec<i64>) =
+            bumps.iter().map(|(id, count)| (id.0, *count)).unzip();
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "UPDATE conversations c \
+             SET last_seq = c.last_seq + b.added, \
+             last_activity_ms = GREATEST(c.last_activity_ms, $1) \
+             FROM UNNEST($2::BIGINT[], $3::BIGINT[]) AS b (id, added) \
+             WHERE c.id = b.id AND c.id = ANY($2) \
+             RETURNING c.id, c.last_seq",
+        )
         .bind(now_ms)
-        .bind(conversation.0)
-        .fetch_optional(&mut *conn)
-        .await?)
+        .bind(&ids)
+        .bind(&counts)
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, last_seq)| (ConversationId(id), last_seq))
+            .collect())
     }
 
     /// One statement whatever the batch size, so it stays prepared on the connection.
     async fn insert_entries(
         conn: &mut PgConnection,
-        conversation: ConversationId,
-        first_seq: i64,
-        drafts: &[Draft],
+        entries: &[NewEntry],
         now_ms: i64,
     ) -> StoreResult<Vec<MessageId>> {
-        let mut seqs = Vec::with_capacity(drafts.len());
-        let mut senders = Vec::with_capacity(drafts.len());
-        let mut client_ids = Vec::with_capacity(drafts.len());
-        let mut kinds = Vec::with_capacity(drafts.len());
-        let mut bodies = Vec::with_capacity(drafts.len());
-        for (seq, draft) in (first_seq..).zip(drafts) {
-            seqs.push(seq);
-            senders.push(draft.sender.0);
-            client_ids.push(draft.client_msg_id.clone());
-            kinds.push(draft.body.kind());
-            bodies.push(draft.body.encode()?);
+        if entries.is_empty() {
+            return Ok(Vec::new());
         }
-        let mut ids: Vec<(i64, i64)> = sqlx::query_as(
+        let mut conversations = Vec::with_capacity(entries.len());
+        let mut seqs = Vec::with_capacity(entries.len());
+        let mut senders = Vec::with_capacity(entries.len());
+        let mut client_ids = Vec::with_capacity(entries.len());
+        let mut kinds = Vec::with_capacity(entries.len());
+        let mut bodies = Vec::with_capacity(entries.len());
+        for entry in entries {
+            conversations.push(entry.conversation.0);
+            seqs.push(entry.seq);
+            senders.push(entry.draft.sender.0);
+            client_ids.push(entry.draft.client_msg_id.as_deref());
+            kinds.push(entry.draft.body.kind());
+            bodies.push(entry.draft.body.encode()?);
+        }
+        let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
             "INSERT INTO messages \
              (conversation_id, seq, sender_id, client_msg_id, kind, body, recalled, created_at_ms) \
-             SELECT $1, e.seq, e.sender_id, e.client_msg_id, e.kind, e.body, FALSE, $2 \
-             FROM UNNEST($3::BIGINT[], $4::BIGINT[], $5::TEXT[], $6::TEXT[], $7::TEXT[]) \
-             AS e (seq, sender_id, client_msg_id, kind, body) \
-             RETURNING seq, id",
+             SELECT e.conversation_id, e.seq, e.sender_id, e.client_msg_id, e.kind, e.body, FALSE, $1 \
+             FROM UNNEST($2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::TEXT[], $6::TEXT[], $7::TEXT[]) \
+             AS e (conversation_id, seq, sender_id, client_msg_id, kind, body) \
+             RETURNING conversation_id, seq, id",
         )
-        .bind(conversation.0)
         .bind(now_ms)
+        .bind(&conversations)
         .bind(&seqs)
         .bind(&senders)
         .bind(&client_ids)
@@ -936,44 +1064,30 @@ impl Sql for PostgresDialect {
         .bind(&bodies)
         .fetch_all(&mut *conn)
         .await?;
-        // RETURNING promises no order; the seqs give it back.
-        ids.sort_unstable();
-        Ok(ids.into_iter().map(|(_, id)| MessageId(id)).collect())
+        ids_in_order(entries, rows)
     }
 
-    async fn advance_read_seq(
+    async fn advance_read_seqs(
         conn: &mut PgConnection,
-        conversation: ConversationId,
-        user: UserId,
-        seq: i64,
+        pointers: &[(ConversationId, UserId, i64)],
     ) -> StoreResult<()> {
+        if pointers.is_empty() {
+            return Ok(());
+        }
+        let conversations: Vec<i64> = pointers.iter().map(|p| p.0 .0).collect();
+        let users: Vec<i64> = pointers.iter().map(|p| p.1 .0).collect();
+        let seqs: Vec<i64> = pointers.iter().map(|p| p.2).collect();
         sqlx::query(
-            "UPDATE members SET read_seq = GREATEST(read_seq, $1) \
-             WHERE conversation_id = $2 AND user_id = $3",
+            "UPDATE members m SET read_seq = GREATEST(m.read_seq, p.seq) \
+             FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[]) AS p (conversation_id, user_id, seq) \
+             WHERE m.conversation_id = p.conversation_id AND m.user_id = p.user_id",
         )
-        .bind(seq)
-        .bind(conversation.0)
-        .bind(user.0)
+        .bind(&conversations)
+        .bind(&users)
+        .bind(&seqs)
         .execute(&mut *conn)
         .await?;
         Ok(())
-    }
-
-    async fn message_by_client_id(
-        conn: &mut PgConnection,
-        conversation: ConversationId,
-        sender: UserId,
-        client_msg_id: &str,
-    ) -> StoreResult<Option<Message>> {
-        let row = sqlx::query(message_sql!(
-            "WHERE conversation_id = $1 AND sender_id = $2 AND client_msg_id = $3"
-        ))
-        .bind(conversation.0)
-        .bind(sender.0)
-        .bind(client_msg_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-        Ok(row.map(|row| message_at(&row, 0)).transpose()?)
     }
 
     async fn recall_target(

@@ -1,7 +1,7 @@
 //! Backend-neutral pieces that the backends and the engine share: turning rows into
 //! protocol values, the column lists of the wide selects (`friend_request_sql!`,
 //! `message_sql!`, `summary_sql!`, each followed by the backend's own WHERE clause), the
-//! encoding of stream entries, the batch planning, and the rules for retrying a
+//! encoding of stream entries, the ids of inserted entries, and the rules for retrying a
 //! transaction that lost a race (every backend's transactions go through
 //! [`with_retries`]; only PostgreSQL's and MySQL's errors ever match, since SQLite's single
 //! writer cannot race).
@@ -10,6 +10,7 @@
 //! doc comment, in that order, starting at the offset they pass. The decoders take any
 //! row through [`Columns`], so each backend keeps its own SQL text and shares only these.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -421,21 +422,37 @@ pub(crate) fn batch_failure<T>(error: StoreError, n: usize) -> Vec<StoreResult<T
     results
 }
 
-/// Sends grouped by conversation, conversations in ascending id order: each conversation's
-/// row is locked and bumped once per batch, and every writer locks in the same order, so
-/// two batches never deadlock on each other.
-pub(crate) fn by_conversation(
-    conversations: impl Iterator<Item = ConversationId>,
-) -> Vec<(ConversationId, Vec<usize>)> {
-    let mut groups: Vec<(ConversationId, Vec<usize>)> = Vec::new();
-    for (index, id) in conversations.enumerate() {
-        match groups.iter_mut().find(|(group, _)| *group == id) {
-            Some((_, indexes)) => indexes.push(index),
-            None => groups.push((id, vec![index])),
-        }
-    }
-    groups.sort_by_key(|(id, _)| *id);
-    groups
+/// An entry about to be inserted at the seq the engine gave it.
+pub struct NewEntry {
+    pub conversation: ConversationId,
+    pub seq: i64,
+    pub draft: Draft,
+}
+
+/// The ids of `entries`, in their order, from the `(conversation_id, seq, id)` rows an
+/// insert reported in any order (`RETURNING` promises none). An entry without a row is an
+/// error: the insert must have written every one.
+pub(crate) fn ids_in_order(
+    entries: &[NewEntry],
+    rows: impl IntoIterator<Item = (i64, i64, i64)>,
+) -> StoreResult<Vec<MessageId>> {
+    let ids: HashMap<(i64, i64), i64> = rows
+        .into_iter()
+        .map(|(conversation, seq, id)| ((conversation, seq), id))
+        .collect();
+    entries
+        .iter()
+        .map(|entry| {
+            ids.get(&(entry.conversation.0, entry.seq))
+                .map(|&id| MessageId(id))
+                .ok_or_else(|| {
+                    StoreError::Database(decode_error(format!(
+                        "no id for the entry at seq {} of conversation {}",
+                        entry.seq, entry.conversation.0
+                    )))
+                })
+        })
+        .collect()
 }
 
 /// Why every send into a direct conversation is refused.

@@ -22,9 +22,9 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool, Transaction}
 
 use crate::engine::{Engine, Sql};
 use crate::row::{
-    clearable, friend_request_at, friend_request_sql, kind_str, member_at, message_at, message_sql,
-    parse_kind, parse_role, parse_status, profile_at, rows_per_statement, status_str, summary_at,
-    summary_sql, Draft, NewMember,
+    clearable, friend_request_at, friend_request_sql, ids_in_order, kind_str, member_at,
+    message_at, message_sql, parse_kind, parse_role, parse_status, profile_at, rows_per_statement,
+    status_str, summary_at, summary_sql, NewEntry, NewMember,
 };
 use crate::{
     Credentials, Durability, NewSession, NewUser, OpenOptions, ProfileUpdate, SeedUser, Session,
@@ -915,87 +915,232 @@ impl Sql for SqliteDialect {
         Ok(())
     }
 
-    async fn bump_last_seq(
+    async fn lock_conversations(
         conn: &mut SqliteConnection,
-        conversation: ConversationId,
-        count: i64,
-        now_ms: i64,
-    ) -> StoreResult<Option<i64>> {
-        Ok(sqlx::query_scalar(
-            "UPDATE conversations \
-             SET last_seq = last_seq + ?, last_activity_ms = MAX(last_activity_ms, ?) \
-             WHERE id = ? RETURNING last_seq",
-        )
-        .bind(count)
-        .bind(now_ms)
-        .bind(conversation.0)
-        .fetch_optional(&mut *conn)
-        .await?)
+        conversations: &[ConversationId],
+    ) -> StoreResult<Vec<(ConversationId, ConversationKind)>> {
+        let mut found = Vec::with_capacity(conversations.len());
+        for chunk in conversations.chunks(rows_per_statement(1, BIND_PARAMS_MAX)) {
+            let mut select =
+                QueryBuilder::<Sqlite>::new("SELECT id, kind FROM conversations WHERE id IN (");
+            let mut list = select.separated(", ");
+            for id in chunk {
+                list.push_bind(id.0);
+            }
+            list.push_unseparated(")");
+            let rows: Vec<(i64, String)> = select
+                .build_query_as()
+                .persistent(false)
+                .fetch_all(&mut *conn)
+                .await?;
+            for (id, kind) in rows {
+                found.push((ConversationId(id), parse_kind(&kind)?));
+            }
+        }
+        Ok(found)
     }
 
-    /// One INSERT per entry; sqlx keeps the statement prepared on the connection, so a batch
-    /// parses it once.
+    async fn members_of(
+        conn: &mut SqliteConnection,
+        conversations: &[ConversationId],
+    ) -> StoreResult<Vec<(ConversationId, UserId)>> {
+        let mut found = Vec::new();
+        for chunk in conversations.chunks(rows_per_statement(1, BIND_PARAMS_MAX)) {
+            let mut select = QueryBuilder::<Sqlite>::new(
+                "SELECT conversation_id, user_id FROM members WHERE conversation_id IN (",
+            );
+            let mut list = select.separated(", ");
+            for id in chunk {
+                list.push_bind(id.0);
+            }
+            list.push_unseparated(")");
+            let rows: Vec<(i64, i64)> = select
+                .build_query_as()
+                .persistent(false)
+                .fetch_all(&mut *conn)
+                .await?;
+            found.extend(
+                rows.into_iter()
+                    .map(|(conversation, user)| (ConversationId(conversation), UserId(user))),
+            );
+        }
+        Ok(found)
+    }
+
+    /// The pairs as a `VALUES` list, each probed in the primary key (a row-value `IN` over
+    /// `VALUES` would scan the table instead).
+    async fn blocks_among(
+        conn: &mut SqliteConnection,
+        pairs: &[(UserId, UserId)],
+    ) -> StoreResult<Vec<(UserId, UserId)>> {
+        let mut found = Vec::new();
+        for chunk in pairs.chunks(rows_per_statement(2, BIND_PARAMS_MAX)) {
+            let mut select = QueryBuilder::<Sqlite>::new("WITH p (user_id, blocked_id) AS (");
+            select.push_values(chunk, |mut row, (user, blocked)| {
+                row.push_bind(user.0).push_bind(blocked.0);
+            });
+            select.push(
+                ") SELECT p.user_id, p.blocked_id FROM p WHERE EXISTS \
+                 (SELECT 1 FROM blocks b WHERE b.user_id = p.user_id AND b.blocked_id = p.blocked_id)",
+            );
+            let rows: Vec<(i64, i64)> = select
+                .build_query_as()
+                .persistent(false)
+                .fetch_all(&mut *conn)
+                .await?;
+            found.extend(rows.into_iter().map(|(a, b)| (UserId(a), UserId(b))));
+        }
+        Ok(found)
+    }
+
+    async fn strangers_among(
+        conn: &mut SqliteConnection,
+        pairs: &[(UserId, UserId)],
+    ) -> StoreResult<Vec<(UserId, UserId)>> {
+        let mut found = Vec::new();
+        for chunk in pairs.chunks(rows_per_statement(2, BIND_PARAMS_MAX)) {
+            let mut select = QueryBuilder::<Sqlite>::new("WITH p (user_id, friend_id) AS (");
+            select.push_values(chunk, |mut row, (user, friend)| {
+                row.push_bind(user.0).push_bind(friend.0);
+            });
+            select.push(
+                ") SELECT p.user_id, p.friend_id FROM p WHERE NOT EXISTS \
+                 (SELECT 1 FROM friendships f WHERE f.user_id = p.user_id AND f.friend_id = p.friend_id)",
+            );
+            let rows: Vec<(i64, i64)> = select
+                .build_query_as()
+                .persistent(false)
+                .fetch_all(&mut *conn)
+                .await?;
+            found.extend(rows.into_iter().map(|(a, b)| (UserId(a), UserId(b))));
+        }
+        Ok(found)
+    }
+
+    /// A join against the keys as a `VALUES` list: one probe of the unique
+    /// `(conversation_id, sender_id, client_msg_id)` index per key. (A row-value `IN` over
+    /// `VALUES` would scan the whole index instead.)
+    async fn messages_by_client_ids(
+        conn: &mut SqliteConnection,
+        keys: &[(ConversationId, UserId, &str)],
+    ) -> StoreResult<Vec<Message>> {
+        let mut found = Vec::new();
+        for chunk in keys.chunks(rows_per_statement(3, BIND_PARAMS_MAX)) {
+            let mut select =
+                QueryBuilder::<Sqlite>::new("WITH k (conversation, sender, client_id) AS (");
+            select.push_values(chunk, |mut row, &(conversation, sender, client_id)| {
+                row.push_bind(conversation.0)
+                    .push_bind(sender.0)
+                    .push_bind(client_id);
+            });
+            select.push(") ");
+            select.push(message_sql!(
+                "JOIN k ON conversation_id = k.conversation AND sender_id = k.sender \
+                 AND client_msg_id = k.client_id"
+            ));
+            let rows = select
+                .build()
+                .persistent(false)
+                .fetch_all(&mut *conn)
+                .await?;
+            found.extend(messages(&rows)?);
+        }
+        Ok(found)
+    }
+
+    async fn bump_last_seqs(
+        conn: &mut SqliteConnection,
+        bumps: &[(ConversationId, i64)],
+        now_ms: i64,
+    ) -> StoreResult<Vec<(ConversationId, i64)>> {
+        let mut bumped = Vec::with_capacity(bumps.len());
+        // Two parameters per conversation, and `now_ms`.
+        for chunk in bumps.chunks(rows_per_statement(2, BIND_PARAMS_MAX - 1)) {
+            let mut update = QueryBuilder::<Sqlite>::new("WITH b (id, added) AS (");
+            update.push_values(chunk, |mut row, (conversation, count)| {
+                row.push_bind(conversation.0).push_bind(*count);
+            });
+            update.push(
+                ") UPDATE conversations SET last_seq = last_seq + b.added, \
+                 last_activity_ms = MAX(last_activity_ms, ",
+            );
+            update.push_bind(now_ms);
+            update.push(
+                ") FROM b WHERE conversations.id = b.id \
+                 RETURNING conversations.id, conversations.last_seq",
+            );
+            let rows: Vec<(i64, i64)> = update
+                .build_query_as()
+                .persistent(false)
+                .fetch_all(&mut *conn)
+                .await?;
+            bumped.extend(
+                rows.into_iter()
+                    .map(|(id, last_seq)| (ConversationId(id), last_seq)),
+            );
+        }
+        Ok(bumped)
+    }
+
+    /// Multi-row INSERTs, each reporting `(conversation_id, seq, id)` for every row.
     async fn insert_entries(
         conn: &mut SqliteConnection,
-        conversation: ConversationId,
-        first_seq: i64,
-        drafts: &[Draft],
+        entries: &[NewEntry],
         now_ms: i64,
     ) -> StoreResult<Vec<MessageId>> {
-        let mut ids = Vec::with_capacity(drafts.len());
-        for (seq, draft) in (first_seq..).zip(drafts) {
-            let id: i64 = sqlx::query_scalar(
+        let bodies = entries
+            .iter()
+            .map(|entry| entry.draft.body.encode())
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut rows: Vec<(i64, i64, i64)> = Vec::with_capacity(entries.len());
+        let per_statement = rows_per_statement(7, BIND_PARAMS_MAX);
+        for (chunk, bodies) in entries
+            .chunks(per_statement)
+            .zip(bodies.chunks(per_statement))
+        {
+            let mut insert = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO messages \
-                 (conversation_id, seq, sender_id, client_msg_id, kind, body, recalled, created_at_ms) \
-                 VALUES (?, ?, ?, ?, ?, ?, 0, ?) RETURNING id",
-            )
-            .bind(conversation.0)
-            .bind(seq)
-            .bind(draft.sender.0)
-            .bind(draft.client_msg_id.as_deref())
-            .bind(draft.body.kind())
-            .bind(draft.body.encode()?)
-            .bind(now_ms)
-            .fetch_one(&mut *conn)
-            .await?;
-            ids.push(MessageId(id));
+                 (conversation_id, seq, sender_id, client_msg_id, kind, body, recalled, created_at_ms) ",
+            );
+            insert.push_values(chunk.iter().zip(bodies), |mut row, (entry, body)| {
+                row.push_bind(entry.conversation.0)
+                    .push_bind(entry.seq)
+                    .push_bind(entry.draft.sender.0)
+                    .push_bind(entry.draft.client_msg_id.as_deref())
+                    .push_bind(entry.draft.body.kind())
+                    .push_bind(body.as_str())
+                    .push("0")
+                    .push_bind(now_ms);
+            });
+            insert.push(" RETURNING conversation_id, seq, id");
+            let inserted: Vec<(i64, i64, i64)> = insert
+                .build_query_as()
+                .persistent(false)
+                .fetch_all(&mut *conn)
+                .await?;
+            rows.extend(inserted);
         }
-        Ok(ids)
+        ids_in_order(entries, rows)
     }
 
-    async fn advance_read_seq(
+    async fn advance_read_seqs(
         conn: &mut SqliteConnection,
-        conversation: ConversationId,
-        user: UserId,
-        seq: i64,
+        pointers: &[(ConversationId, UserId, i64)],
     ) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE members SET read_seq = MAX(read_seq, ?) \
-             WHERE conversation_id = ? AND user_id = ?",
-        )
-        .bind(seq)
-        .bind(conversation.0)
-        .bind(user.0)
-        .execute(&mut *conn)
-        .await?;
+        for chunk in pointers.chunks(rows_per_statement(3, BIND_PARAMS_MAX)) {
+            let mut update = QueryBuilder::<Sqlite>::new("WITH p (conversation, member, seq) AS (");
+            update.push_values(chunk, |mut row, (conversation, user, seq)| {
+                row.push_bind(conversation.0)
+                    .push_bind(user.0)
+                    .push_bind(*seq);
+            });
+            update.push(
+                ") UPDATE members SET read_seq = MAX(read_seq, p.seq) FROM p \
+                 WHERE members.conversation_id = p.conversation AND members.user_id = p.member",
+            );
+            update.build().persistent(false).execute(&mut *conn).await?;
+        }
         Ok(())
-    }
-
-    async fn message_by_client_id(
-        conn: &mut SqliteConnection,
-        conversation: ConversationId,
-        sender: UserId,
-        client_msg_id: &str,
-    ) -> StoreResult<Option<Message>> {
-        let row = sqlx::query(message_sql!(
-            "WHERE conversation_id = ? AND sender_id = ? AND client_msg_id = ?"
-        ))
-        .bind(conversation.0)
-        .bind(sender.0)
-        .bind(client_msg_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-        Ok(row.map(|row| message_at(&row, 0)).transpose()?)
     }
 
     async fn recall_target(

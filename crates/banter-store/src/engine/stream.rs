@@ -3,61 +3,90 @@
 //! Every entry (text, recall, system notice) goes through [`append_entries`], which is the
 //! only code that hands out seqs.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use banter_protocol::model::{ConversationKind, Message, Role};
 use banter_protocol::{ConversationId, MessageId, UserId};
 
 use super::Sql;
-use crate::row::{by_conversation, Body, Draft, Refusal};
+use crate::row::{Body, Draft, NewEntry, Refusal};
 use crate::{Appended, NewMessage, Page, ReadMark, SendPolicy, StoreError, StoreResult};
 
-/// Appends `drafts` to one conversation, in order, inside the caller's transaction.
+/// Appends `entries` (to any number of conversations) inside the caller's transaction and
+/// returns the messages in the same order.
 ///
-/// Bumping `last_seq` by k takes the conversation row's lock (SQLite's write transaction
-/// holds the database lock already) and the entries take `last-k+1..=last`. A second
-/// writer, from this process or another, waits on that row until this transaction ends, so
-/// seqs stay gapless and unique without reading `MAX(seq)`. The senders' read pointers
-/// move to their newest entry, because one's own messages count as read.
+/// Bumping a conversation's `last_seq` by its k entries takes the conversation row's lock
+/// (SQLite's write transaction holds the database lock already), and its entries take
+/// `last-k+1..=last` in the order given. A second writer, from this process or another,
+/// waits on that row until this transaction ends, so seqs stay gapless and unique without
+/// reading `MAX(seq)`. The senders' read pointers move to their newest entry, because
+/// one's own messages count as read. Three statements, however many entries and
+/// conversations.
 pub(super) async fn append_entries<S: Sql>(
     conn: &mut S::Conn,
-    conversation: ConversationId,
-    drafts: Vec<Draft>,
+    entries: Vec<(ConversationId, Draft)>,
     now_ms: i64,
 ) -> StoreResult<Vec<Message>> {
-    if drafts.is_empty() {
+    if entries.is_empty() {
         return Ok(Vec::new());
     }
-    let count = i64::try_from(drafts.len())
-        .map_err(|_| StoreError::InvalidInput("batch too large".into()))?;
-    let last_seq = S::bump_last_seq(conn, conversation, count, now_ms)
+    // Ascending, the order the conversations were locked in.
+    let mut counts: BTreeMap<ConversationId, i64> = BTreeMap::new();
+    for (conversation, _) in &entries {
+        *counts.entry(*conversation).or_default() += 1;
+    }
+    let bumps: Vec<(ConversationId, i64)> = counts.into_iter().collect();
+    let last_seqs: HashMap<ConversationId, i64> = S::bump_last_seqs(conn, &bumps, now_ms)
         .await?
-        .ok_or(StoreError::NotFound)?;
-    let first_seq = last_seq - count + 1;
-    let ids = S::insert_entries(conn, conversation, first_seq, &drafts, now_ms).await?;
-    if ids.len() != drafts.len() {
+        .into_iter()
+        .collect();
+    let mut next_seqs: HashMap<ConversationId, i64> = HashMap::with_capacity(bumps.len());
+    for &(conversation, count) in &bumps {
+        let last_seq = last_seqs.get(&conversation).ok_or(StoreError::NotFound)?;
+        next_seqs.insert(conversation, last_seq - count + 1);
+    }
+    let entries: Vec<NewEntry> = entries
+        .into_iter()
+        .map(|(conversation, draft)| {
+            let next = next_seqs
+                .get_mut(&conversation)
+                .expect("every conversation of the entries was bumped");
+            let seq = *next;
+            *next += 1;
+            NewEntry {
+                conversation,
+                seq,
+                draft,
+            }
+        })
+        .collect();
+    let ids = S::insert_entries(conn, &entries, now_ms).await?;
+    if ids.len() != entries.len() {
         return Err(StoreError::Database(sqlx::Error::RowNotFound));
     }
 
-    let mut appended = Vec::with_capacity(drafts.len());
-    let mut newest_by_sender: HashMap<UserId, i64> = HashMap::new();
-    for ((seq, draft), id) in (first_seq..).zip(drafts).zip(ids) {
-        newest_by_sender.insert(draft.sender, seq);
+    let mut appended = Vec::with_capacity(entries.len());
+    // Seqs rise through the entries of a conversation, so the last one seen is the newest.
+    let mut newest: HashMap<(ConversationId, UserId), i64> = HashMap::new();
+    for (entry, id) in entries.into_iter().zip(ids) {
+        newest.insert((entry.conversation, entry.draft.sender), entry.seq);
         appended.push(Message {
             id,
-            conversation_id: conversation,
-            seq,
-            sender_id: draft.sender,
-            client_msg_id: draft.client_msg_id,
+            conversation_id: entry.conversation,
+            seq: entry.seq,
+            sender_id: entry.draft.sender,
+            client_msg_id: entry.draft.client_msg_id,
             created_at_ms: now_ms,
-            content: draft.body.into_content(),
+            content: entry.draft.body.into_content(),
         });
     }
-
-    for (sender, seq) in newest_by_sender {
-        // A sender who is no longer a member (the one who just left) matches no row.
-        S::advance_read_seq(conn, conversation, sender, seq).await?;
-    }
+    let mut pointers: Vec<(ConversationId, UserId, i64)> = newest
+        .into_iter()
+        .map(|((conversation, sender), seq)| (conversation, sender, seq))
+        .collect();
+    pointers.sort_unstable();
+    // A sender who is no longer a member (the one who just left) matches no row.
+    S::advance_read_seqs(conn, &pointers).await?;
     Ok(appended)
 }
 
@@ -68,108 +97,161 @@ pub(super) async fn append_one<S: Sql>(
     draft: Draft,
     now_ms: i64,
 ) -> StoreResult<Message> {
-    let mut appended = append_entries::<S>(conn, conversation, vec![draft], now_ms).await?;
+    let mut appended = append_entries::<S>(conn, vec![(conversation, draft)], now_ms).await?;
     Ok(appended
         .pop()
-        .expect("append_entries returns one message per draft"))
+        .expect("append_entries returns one message per entry"))
 }
+
+/// A send's idempotency key: (conversation, sender, client_msg_id).
+type ClientKey<'a> = (ConversationId, UserId, &'a str);
 
 /// Checks and appends a batch of sends inside one transaction; see
 /// [`crate::Store::append_messages`]. An `Err` means the transaction must be rolled back and
 /// every send fails; the inner results are the per-send answers.
+///
+/// Set-based: each step is one query for the whole batch (or none when nothing needs it),
+/// so a batch costs the same handful of statements however many sends and conversations it
+/// holds: lock the conversations, read their members, look up blocks and (under the
+/// policy) friendships of the direct ones, look up earlier sends by client id, then bump,
+/// insert and move read pointers ([`append_entries`]). The rules are applied in memory,
+/// send by send in batch order, from what those queries returned.
 pub(super) async fn append_batch<S: Sql>(
     conn: &mut S::Conn,
     sends: &[NewMessage],
     policy: SendPolicy,
     now_ms: i64,
 ) -> StoreResult<Vec<StoreResult<Appended>>> {
-    let mut answers: Vec<Option<StoreResult<Appended>>> = sends.iter().map(|_| None).collect();
+    // Locked before anything is read, so every check below sees every write committed
+    // before the locks; ascending, so batches that share conversations cannot deadlock.
+    let mut conversations: Vec<ConversationId> =
+        sends.iter().map(|send| send.conversation_id).collect();
+    conversations.sort_unstable();
+    conversations.dedup();
+    let kinds: HashMap<ConversationId, ConversationKind> =
+        S::lock_conversations(conn, &conversations)
+            .await?
+            .into_iter()
+            .collect();
+    conversations.retain(|conversation| kinds.contains_key(conversation));
 
-    for (conversation, indexes) in by_conversation(sends.iter().map(|s| s.conversation_id)) {
-        let Some(kind) = S::lock_conversation(conn, conversation).await? else {
-            for index in indexes {
-                answers[index] = Some(Err(StoreError::NotFound));
+    // Ascending member ids per conversation: the recipients, and a binary search away from
+    // the membership check.
+    let mut members: HashMap<ConversationId, Vec<UserId>> =
+        HashMap::with_capacity(conversations.len());
+    for (conversation, user) in S::members_of(conn, &conversations).await? {
+        members.entry(conversation).or_default().push(user);
+    }
+    for ids in members.values_mut() {
+        ids.sort_unstable();
+    }
+    let members_of = |send: &NewMessage| {
+        members
+            .get(&send.conversation_id)
+            .filter(|ids| ids.binary_search(&send.sender).is_ok())
+    };
+
+    let refusals = direct_refusals::<S>(conn, &kinds, &members, policy).await?;
+
+    // Earlier sends with the same client id, for the sends that pass the membership check.
+    let mut keys: Vec<ClientKey<'_>> = sends
+        .iter()
+        .filter(|send| members_of(send).is_some())
+        .map(|send| {
+            (
+                send.conversation_id,
+                send.sender,
+                send.client_msg_id.as_str(),
+            )
+        })
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut stored: HashMap<ClientKey<'_>, Message> = HashMap::new();
+    for message in S::messages_by_client_ids(conn, &keys).await? {
+        let found = match message.client_msg_id.as_deref() {
+            Some(client_id) => {
+                keys.binary_search(&(message.conversation_id, message.sender_id, client_id))
             }
+            None => continue,
+        };
+        if let Ok(at) = found {
+            stored.insert(keys[at], message);
+        }
+    }
+
+    let mut answers: Vec<Option<StoreResult<Appended>>> = sends.iter().map(|_| None).collect();
+    let mut accepted: Vec<usize> = Vec::new();
+    // Key -> the earlier send in this batch that carries it.
+    let mut first_in_batch: HashMap<ClientKey<'_>, usize> = HashMap::new();
+    let mut repeats: Vec<(usize, usize)> = Vec::new();
+    for (index, send) in sends.iter().enumerate() {
+        let Some(recipients) = members_of(send) else {
+            // No such conversation, or not a member: the same answer, so ids cannot be probed.
+            answers[index] = Some(Err(StoreError::NotFound));
             continue;
         };
-        let members = S::member_ids(conn, conversation).await?;
-
-        // A direct conversation has exactly two members and blocks and friendship are
-        // symmetric, so one look answers for every send in it.
-        let direct_refusal = match (kind, members.as_slice()) {
-            (ConversationKind::Direct, [a, b]) => {
-                if S::blocked_either(conn, *a, *b).await? {
-                    Some(Refusal::Blocked)
-                } else if policy.direct_requires_friendship && !S::are_friends(conn, *a, *b).await?
-                {
-                    Some(Refusal::NotFriends)
-                } else {
-                    None
-                }
-            }
-            _ => None,
-        };
-
-        let mut accepted: Vec<usize> = Vec::new();
-        // (sender, client id) -> the earlier send in this batch that carries it.
-        let mut first_in_batch: HashMap<(UserId, &str), usize> = HashMap::new();
-        let mut repeats: Vec<(usize, usize)> = Vec::new();
-        for index in indexes {
-            let send = &sends[index];
-            if !members.contains(&send.sender) {
-                answers[index] = Some(Err(StoreError::NotFound));
-                continue;
-            }
-            let key = (send.sender, send.client_msg_id.as_str());
-            if let Some(&first) = first_in_batch.get(&key) {
-                repeats.push((index, first));
-                continue;
-            }
-            // Dedupe before the block and friendship checks: a resend of a message that was
-            // stored gets the stored message back, whatever changed since.
-            if let Some(message) =
-                S::message_by_client_id(conn, conversation, send.sender, &send.client_msg_id)
-                    .await?
-            {
-                answers[index] = Some(Ok(Appended {
-                    message,
-                    recipients: members.clone(),
-                    duplicate: true,
-                }));
-                continue;
-            }
-            if let Some(refusal) = direct_refusal {
-                answers[index] = Some(Err(refusal.into()));
-                continue;
-            }
-            first_in_batch.insert(key, index);
-            accepted.push(index);
+        let key = (
+            send.conversation_id,
+            send.sender,
+            send.client_msg_id.as_str(),
+        );
+        if let Some(&first) = first_in_batch.get(&key) {
+            repeats.push((index, first));
+            continue;
         }
-
-        let drafts = accepted
-            .iter()
-            .map(|&index| Draft {
-                sender: sends[index].sender,
-                client_msg_id: Some(sends[index].client_msg_id.clone()),
-                body: Body::Text(sends[index].text.clone()),
-            })
-            .collect();
-        let messages = append_entries::<S>(conn, conversation, drafts, now_ms).await?;
-        for (&index, message) in accepted.iter().zip(messages) {
+        // Dedupe before the block and friendship checks: a resend of a message that was
+        // stored gets the stored message back, whatever changed since.
+        if let Some(message) = stored.get(&key) {
             answers[index] = Some(Ok(Appended {
-                message,
-                recipients: members.clone(),
-                duplicate: false,
+                message: message.clone(),
+                recipients: recipients.clone(),
+                duplicate: true,
             }));
+            continue;
         }
-        for (index, first) in repeats {
-            if let Some(Ok(original)) = &answers[first] {
-                answers[index] = Some(Ok(Appended {
-                    message: original.message.clone(),
-                    recipients: original.recipients.clone(),
-                    duplicate: true,
-                }));
-            }
+        if let Some(&refusal) = refusals.get(&send.conversation_id) {
+            answers[index] = Some(Err(refusal.into()));
+            continue;
+        }
+        first_in_batch.insert(key, index);
+        accepted.push(index);
+    }
+
+    // Conversation by conversation (a stable sort keeps batch order inside each), so the
+    // rows go in as they did when each conversation was appended on its own.
+    accepted.sort_by_key(|&index| sends[index].conversation_id);
+    let entries = accepted
+        .iter()
+        .map(|&index| {
+            let send = &sends[index];
+            let draft = Draft {
+                sender: send.sender,
+                client_msg_id: Some(send.client_msg_id.clone()),
+                body: Body::Text(send.text.clone()),
+            };
+            (send.conversation_id, draft)
+        })
+        .collect();
+    let messages = append_entries::<S>(conn, entries, now_ms).await?;
+    for (&index, message) in accepted.iter().zip(messages) {
+        let recipients = members
+            .get(&message.conversation_id)
+            .cloned()
+            .unwrap_or_default();
+        answers[index] = Some(Ok(Appended {
+            message,
+            recipients,
+            duplicate: false,
+        }));
+    }
+    for (index, first) in repeats {
+        if let Some(Ok(original)) = &answers[first] {
+            answers[index] = Some(Ok(Appended {
+                message: original.message.clone(),
+                recipients: original.recipients.clone(),
+                duplicate: true,
+            }));
         }
     }
 
@@ -177,6 +259,53 @@ pub(super) async fn append_batch<S: Sql>(
         .into_iter()
         .map(|answer| answer.expect("every send in the batch was answered above"))
         .collect())
+}
+
+/// Why each direct conversation of a batch refuses every send into it, if it does: a block
+/// either way round, or (when the policy asks for it) no friendship. A direct conversation
+/// has exactly two members and blocks and friendship are symmetric, so one look answers
+/// for every send in it, and one query per rule answers for all of them.
+async fn direct_refusals<S: Sql>(
+    conn: &mut S::Conn,
+    kinds: &HashMap<ConversationId, ConversationKind>,
+    members: &HashMap<ConversationId, Vec<UserId>>,
+    policy: SendPolicy,
+) -> StoreResult<HashMap<ConversationId, Refusal>> {
+    // (lower id, higher id) -> the pair's direct conversation.
+    let mut direct: HashMap<(UserId, UserId), ConversationId> = HashMap::new();
+    for (&conversation, &kind) in kinds {
+        if kind != ConversationKind::Direct {
+            continue;
+        }
+        if let Some(&[a, b]) = members.get(&conversation).map(Vec::as_slice) {
+            direct.insert((a, b), conversation);
+        }
+    }
+    let mut refusals = HashMap::new();
+    if direct.is_empty() {
+        return Ok(refusals);
+    }
+    let mut pairs: Vec<(UserId, UserId)> = direct.keys().copied().collect();
+    pairs.sort_unstable();
+
+    let both_ways: Vec<(UserId, UserId)> =
+        pairs.iter().flat_map(|&(a, b)| [(a, b), (b, a)]).collect();
+    for (user, blocked) in S::blocks_among(conn, &both_ways).await? {
+        let pair = (user.min(blocked), user.max(blocked));
+        if let Some(&conversation) = direct.get(&pair) {
+            refusals.insert(conversation, Refusal::Blocked);
+        }
+    }
+    if policy.direct_requires_friendship {
+        // Friendship rows come in both directions, so one of them answers.
+        pairs.retain(|pair| !refusals.contains_key(&direct[pair]));
+        for pair in S::strangers_among(conn, &pairs).await? {
+            if let Some(&conversation) = direct.get(&pair) {
+                refusals.insert(conversation, Refusal::NotFriends);
+            }
+        }
+    }
+    Ok(refusals)
 }
 
 /// Locks the conversation's row until the transaction ends, then returns its kind and the

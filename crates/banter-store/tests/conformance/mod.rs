@@ -39,6 +39,8 @@ macro_rules! conformance_tests {
             group_roles_and_changes,
             appends_are_idempotent,
             refused_sends_do_not_fail_the_batch,
+            mixed_batches_answer_each_send_in_order,
+            large_batches_are_split_but_answered_whole,
             seqs_are_gapless_under_concurrency,
             unread_counts_and_read_pointers,
             recall_rules,
@@ -934,6 +936,315 @@ pub async fn refused_sends_do_not_fail_the_batch(store: Arc<dyn Store>) {
     assert_eq!(ok(4).message.seq, 2);
 
     assert!(store.append_messages(&[], FRIENDS_ONLY).await.is_empty());
+}
+
+/// One batch over several direct and group conversations, with refused sends (blocked, not
+/// friends, not a member, no such conversation), resends of stored messages and repeats
+/// inside the batch scattered through it: every answer belongs to its own send, and each
+/// conversation's new seqs follow on from its last one, without gaps, in batch order.
+pub async fn mixed_batches_answer_each_send_in_order(store: Arc<dyn Store>) {
+    let ann = user(&store, "ann").await;
+    let bob = user(&store, "bob").await;
+    let cat = user(&store, "cat").await;
+    let dan = user(&store, "dan").await;
+    let eve = user(&store, "eve").await;
+    befriend(&store, &ann, &bob).await;
+    befriend(&store, &ann, &cat).await;
+    befriend(&store, &ann, &dan).await;
+    let ann_bob = store.open_direct(ann.id, bob.id, true).await.unwrap();
+    let ann_cat = store.open_direct(ann.id, cat.id, true).await.unwrap();
+    let ann_dan = store.open_direct(ann.id, dan.id, true).await.unwrap();
+    // Strangers, talking because the server once allowed it.
+    let bob_cat = store.open_direct(bob.id, cat.id, false).await.unwrap();
+    let trio = store
+        .create_group(ann.id, "trio".into(), vec![bob.id, cat.id])
+        .await
+        .unwrap()
+        .conversation_id;
+    let pair = store
+        .create_group(ann.id, "pair".into(), vec![bob.id])
+        .await
+        .unwrap()
+        .conversation_id;
+
+    // Earlier history: stored messages to resend, and streams that do not start at 0.
+    let stored_direct = store
+        .append_messages(&[text(ann.id, ann_bob, "s1", "stored")], FRIENDS_ONLY)
+        .await
+        .remove(0)
+        .unwrap()
+        .message;
+    let stored_group = store
+        .append_messages(&[text(bob.id, trio, "s2", "stored too")], FRIENDS_ONLY)
+        .await
+        .remove(0)
+        .unwrap()
+        .message;
+    send(&store, cat.id, trio, "more history").await;
+    send_with(&store, bob.id, bob_cat, "from before", ANYONE)
+        .await
+        .unwrap();
+    let sent_before = send(&store, dan.id, ann_dan, "before the block").await;
+    store.block(dan.id, ann.id).await.unwrap();
+    let last_before = |conversation: ConversationId| -> i64 {
+        if conversation == trio {
+            2
+        } else if [ann_bob, bob_cat, ann_dan].contains(&conversation) {
+            1
+        } else {
+            0
+        }
+    };
+
+    #[derive(Debug)]
+    enum Want {
+        New,
+        Stored(Message),
+        RepeatOf(usize),
+        Refused(&'static str),
+    }
+    let missing = ConversationId(MISSING);
+    let cases = [
+        (text(ann.id, ann_bob, "a1", "one"), Want::New),
+        (text(bob.id, trio, "b1", "hello trio"), Want::New),
+        (
+            text(ann.id, ann_dan, "x1", "blocked"),
+            Want::Refused("blocked"),
+        ),
+        (
+            text(eve.id, trio, "e1", "let me in"),
+            Want::Refused("not_found"),
+        ),
+        (
+            text(ann.id, missing, "m1", "nowhere"),
+            Want::Refused("not_found"),
+        ),
+        (
+            text(bob.id, bob_cat, "n1", "stranger"),
+            Want::Refused("not_friends"),
+        ),
+        (
+            text(ann.id, ann_bob, "s1", "stored (resent)"),
+            Want::Stored(stored_direct.clone()),
+        ),
+        (
+            text(ann.id, ann_bob, "a1", "one (repeated)"),
+            Want::RepeatOf(0),
+        ),
+        (text(cat.id, trio, "c1", "hi both"), Want::New),
+        (text(ann.id, ann_cat, "a2", "hello cat"), Want::New),
+        // The same client id from another sender is another message.
+        (text(bob.id, ann_bob, "a1", "bob's a1"), Want::New),
+        (text(ann.id, ann_bob, "a3", "three"), Want::New),
+        (
+            text(bob.id, trio, "b1", "hello (repeated)"),
+            Want::RepeatOf(1),
+        ),
+        // Blocked either way round.
+        (
+            text(dan.id, ann_dan, "x2", "blocked too"),
+            Want::Refused("blocked"),
+        ),
+        (
+            text(bob.id, trio, "s2", "stored too (resent)"),
+            Want::Stored(stored_group.clone()),
+        ),
+        (
+            text(eve.id, pair, "e2", "not mine"),
+            Want::Refused("not_found"),
+        ),
+        (text(ann.id, pair, "p1", "pair"), Want::New),
+        // A resend of a message stored before the block is still answered.
+        (
+            text(
+                dan.id,
+                ann_dan,
+                sent_before.client_msg_id.as_deref().unwrap(),
+                "again",
+            ),
+            Want::Stored(sent_before.clone()),
+        ),
+        (text(cat.id, trio, "c2", "last"), Want::New),
+    ];
+    let sends: Vec<NewMessage> = cases.iter().map(|(send, _)| send.clone()).collect();
+    let results = store.append_messages(&sends, FRIENDS_ONLY).await;
+    assert_eq!(results.len(), sends.len());
+
+    let members = |conversation: ConversationId| -> Vec<UserId> {
+        if conversation == ann_bob || conversation == pair {
+            sorted(vec![ann.id, bob.id])
+        } else if conversation == ann_cat {
+            sorted(vec![ann.id, cat.id])
+        } else if conversation == ann_dan {
+            sorted(vec![ann.id, dan.id])
+        } else if conversation == bob_cat {
+            sorted(vec![bob.id, cat.id])
+        } else {
+            sorted(vec![ann.id, bob.id, cat.id])
+        }
+    };
+    let mut next_seq: std::collections::HashMap<ConversationId, i64> =
+        std::collections::HashMap::new();
+    let mut new_messages: Vec<Message> = Vec::new();
+    for (index, ((send, want), result)) in cases.iter().zip(&results).enumerate() {
+        match want {
+            Want::Refused(code) => {
+                let matches = matches!(
+                    (code, result),
+                    (&"blocked", Err(StoreError::Blocked))
+                        | (&"not_friends", Err(StoreError::NotFriends))
+                        | (&"not_found", Err(StoreError::NotFound))
+                );
+                assert!(matches, "send {index}: expected {code}, got {result:?}");
+            }
+            Want::New => {
+                let appended = result.as_ref().expect("accepted send");
+                assert!(!appended.duplicate, "send {index}");
+                let message = &appended.message;
+                assert_eq!(
+                    message.conversation_id, send.conversation_id,
+                    "send {index}"
+                );
+                assert_eq!(message.sender_id, send.sender, "send {index}");
+                assert_eq!(
+                    message.client_msg_id.as_deref(),
+                    Some(send.client_msg_id.as_str())
+                );
+                assert_eq!(text_of(message), (send.text.as_str(), false));
+                let seq = next_seq
+                    .entry(send.conversation_id)
+                    .or_insert_with(|| last_before(send.conversation_id) + 1);
+                assert_eq!(message.seq, *seq, "send {index}: gapless, in batch order");
+                *seq += 1;
+                assert_eq!(
+                    sorted(appended.recipients.clone()),
+                    members(send.conversation_id)
+                );
+                new_messages.push(message.clone());
+            }
+            Want::Stored(original) => {
+                let appended = result.as_ref().expect("resend");
+                assert!(appended.duplicate, "send {index}");
+                assert_eq!(&appended.message, original, "send {index}");
+                assert_eq!(
+                    sorted(appended.recipients.clone()),
+                    members(send.conversation_id)
+                );
+            }
+            Want::RepeatOf(first) => {
+                let appended = result.as_ref().expect("repeat");
+                let original = results[*first].as_ref().expect("the first send");
+                assert!(appended.duplicate, "send {index}");
+                assert!(!original.duplicate);
+                assert_eq!(appended.message, original.message, "send {index}");
+                assert_eq!(appended.recipients, original.recipients);
+            }
+        }
+    }
+
+    // The streams hold exactly the new messages after the history: nothing for refused
+    // sends, resends or repeats.
+    for conversation in [ann_bob, ann_cat, ann_dan, bob_cat, trio, pair] {
+        let reader = members(conversation)[0];
+        let page = store
+            .messages_after(reader, conversation, 0, 100)
+            .await
+            .unwrap();
+        let after_history: Vec<&Message> = page
+            .messages
+            .iter()
+            .filter(|m| m.seq > last_before(conversation))
+            .collect();
+        let expected: Vec<&Message> = new_messages
+            .iter()
+            .filter(|m| m.conversation_id == conversation)
+            .collect();
+        assert_eq!(after_history, expected, "stream of {conversation:?}");
+        assert_eq!(
+            seqs(&page.messages),
+            (1..=last_before(conversation) + expected.len() as i64).collect::<Vec<_>>()
+        );
+        let summary = summary(&store, reader, conversation).await;
+        assert_eq!(summary.last_seq, page.messages.len() as i64);
+    }
+    // The senders' own messages count as read.
+    assert_eq!(summary(&store, ann.id, ann_bob).await.read_seq, 4);
+    assert_eq!(summary(&store, bob.id, ann_bob).await.read_seq, 3);
+    assert_eq!(summary(&store, cat.id, trio).await.read_seq, 5);
+
+    // The refused sends were not stored: the same ids go through once the rules allow.
+    let retried = store
+        .append_messages(
+            &[
+                text(bob.id, bob_cat, "n1", "stranger"),
+                text(ann.id, ann_dan, "x1", "blocked"),
+            ],
+            ANYONE,
+        )
+        .await;
+    let accepted = retried[0].as_ref().expect("strangers may talk now");
+    assert!(!accepted.duplicate);
+    assert_eq!(accepted.message.seq, 2);
+    assert_err!(&retried[1], StoreError::Blocked);
+}
+
+/// A batch bigger than one statement carries on any backend (SQLite allows 32766 bound
+/// parameters, MySQL 65535 and IN lists are kept under 1000 values there), over more
+/// conversations than one IN list holds: the set-based path splits it and still answers
+/// every send, in order, and finds all of it again when the whole batch is resent.
+pub async fn large_batches_are_split_but_answered_whole(store: Arc<dyn Store>) {
+    const CONVERSATIONS: usize = 1_100;
+    const ROUNDS: usize = 5;
+    let users = seed_users(&store, "big", CONVERSATIONS * 2).await;
+    let pairs: Vec<[UserId; 2]> = users
+        .chunks(2)
+        .map(|pair| [pair[0].id, pair[1].id])
+        .collect();
+    let conversations = store.seed_friendships(pairs.clone()).await.unwrap();
+
+    // Round by round, so each conversation's sends are spread across the batch.
+    let mut sends = Vec::with_capacity(CONVERSATIONS * ROUNDS);
+    for round in 0..ROUNDS {
+        for (pair, &conversation) in pairs.iter().zip(&conversations) {
+            let sender = pair[round % 2];
+            let client_id = format!("r{round}");
+            sends.push(text(
+                sender,
+                conversation,
+                &client_id,
+                &format!("round {round}"),
+            ));
+        }
+    }
+    let results = store.append_messages(&sends, FRIENDS_ONLY).await;
+    assert_eq!(results.len(), sends.len());
+    let mut first = Vec::with_capacity(results.len());
+    for (index, (send, result)) in sends.iter().zip(results).enumerate() {
+        let appended = result.unwrap_or_else(|e| panic!("send {index}: {e:?}"));
+        assert!(!appended.duplicate);
+        assert_eq!(appended.message.conversation_id, send.conversation_id);
+        assert_eq!(appended.message.sender_id, send.sender);
+        assert_eq!(text_of(&appended.message).0, send.text);
+        let round = index / CONVERSATIONS;
+        assert_eq!(appended.message.seq, round as i64 + 1, "send {index}");
+        first.push(appended.message);
+    }
+
+    let again = store.append_messages(&sends, FRIENDS_ONLY).await;
+    for (index, (result, original)) in again.into_iter().zip(&first).enumerate() {
+        let appended = result.unwrap_or_else(|e| panic!("resend {index}: {e:?}"));
+        assert!(appended.duplicate, "resend {index}");
+        assert_eq!(&appended.message, original);
+    }
+    let last = conversations[CONVERSATIONS - 1];
+    let page = store
+        .messages_after(pairs[CONVERSATIONS - 1][0], last, 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        seqs(&page.messages),
+        (1..=ROUNDS as i64).collect::<Vec<_>>()
+    );
 }
 
 pub async fn seqs_are_gapless_under_concurrency(store: Arc<dyn Store>) {
