@@ -47,10 +47,13 @@ bench() {
 
 start_server; bench connections connections --connections 19000 --duration 10
 start_server; bench direct direct --pairs 100 --duration 10
+start_server; bench direct-w16 direct --pairs 100 --window 16 --duration 10
 start_server; bench direct-10k direct --pairs 100 --rate 10000 --duration 10
 start_server BANTER_DURABILITY=relaxed; bench direct-relaxed direct --pairs 100 --duration 10
-start_server; bench group group --members 1000 --window 16 --duration 10
+start_server BANTER_DURABILITY=relaxed; bench direct-relaxed-w16 direct --pairs 100 --window 16 --duration 10
 start_server; bench group-w4 group --members 1000 --window 4 --duration 10
+start_server; bench group-w8 group --members 1000 --window 8 --duration 10
+start_server; bench group-w16 group --members 1000 --window 16 --duration 10
 start_server; bench group-200 group --members 200 --window 16 --duration 10
 start_server; bench reconnect-storm reconnect-storm --clients 19000 --missed 20
 echo "reports in $OUT/"

@@ -194,7 +194,7 @@ pub async fn run(run: &Run, options: &Options) -> anyhow::Result<Report> {
     report.figure("bench_cpu_secs", (bench_cpu_secs * 100.0).round() / 100.0);
     report.figure("seed_secs", (seed_secs * 100.0).round() / 100.0);
     report.notes.push(format!(
-        "{} clients in groups of {} (one writer each), {} missed messages each; p50_ms/p99_ms are per client, from its reconnect to caught up",
+        "{} clients in groups of {} (one writer each), {} missed messages each; p50_ms/p99_ms are per client, from the storm's start (all reconnect at once, at most --connect-concurrency handshakes in flight) to caught up",
         options.clients, options.group_size, options.missed
     ));
     if failures > 0 {
