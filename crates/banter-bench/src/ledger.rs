@@ -78,10 +78,15 @@ pub struct Received {
 #[derive(Debug, Default)]
 pub struct DeviceLog {
     pub conversations: HashMap<ConversationId, Vec<Received>>,
+    /// The highest seq received per conversation, kept as entries arrive: devices ask
+    /// after every event while they wait for the last messages.
+    highest: HashMap<ConversationId, i64>,
 }
 
 impl DeviceLog {
     pub fn push(&mut self, conversation: ConversationId, received: Received) {
+        let highest = self.highest.entry(conversation).or_default();
+        *highest = (*highest).max(received.seq);
         self.conversations
             .entry(conversation)
             .or_default()
@@ -90,10 +95,7 @@ impl DeviceLog {
 
     /// The highest seq received in `conversation`, 0 if none.
     pub fn last_seq(&self, conversation: ConversationId) -> i64 {
-        self.conversations
-            .get(&conversation)
-            .and_then(|log| log.iter().map(|r| r.seq).max())
-            .unwrap_or(0)
+        self.highest.get(&conversation).copied().unwrap_or(0)
     }
 }
 
@@ -322,6 +324,13 @@ mod tests {
         let mut verdict = Verdict::default();
         History::from_tallies([&unacked], &mut verdict);
         assert_eq!(verdict.lost, 2);
+    }
+
+    #[test]
+    fn last_seq_is_the_highest_received_whatever_the_arrival_order() {
+        let log = log(&[(2, 1), (3, 2), (1, 0)]);
+        assert_eq!(log.last_seq(C), 3);
+        assert_eq!(log.last_seq(ConversationId(8)), 0);
     }
 
     #[test]
