@@ -264,8 +264,22 @@ pub struct Played {
 }
 
 impl Played {
+    /// The figures every messaging scenario reports: counts, rates, ack and end-to-end
+    /// latency (as `ack_*` and `e2e_*`), and how the cores were shared.
+    pub fn figures(&self, report: &mut crate::report::Report) {
+        report.verdict = self.verdict;
+        report.figure("sent", self.sent);
+        report.figure("acked", self.acked);
+        report.figure("delivered", self.delivered);
+        report.rate("msgs_per_sec", self.acked, self.send_secs);
+        report.rate("deliveries_per_sec", self.delivered, self.deliver_secs);
+        report.latencies("ack_", &self.ack_latency);
+        report.latencies("e2e_", &self.e2e_latency);
+        self.cpu_figures(report);
+    }
+
     /// How the two processes shared the cores during the run, as figures.
-    pub fn cpu_figures(&self, report: &mut crate::report::Report) {
+    fn cpu_figures(&self, report: &mut crate::report::Report) {
         let round = |x: f64| (x * 100.0).round() / 100.0;
         report.figure("run_secs", round(self.wall_secs));
         if let Some(server) = self.server_cpu_secs {

@@ -60,22 +60,15 @@ pub async fn run(run: &Run, options: &Options) -> anyhow::Result<Report> {
     let played = play(run, wiring, pacing, None).await;
 
     let mut report = Report::new("direct");
-    report.verdict = played.verdict;
     report.figure("pairs", options.pairs as u64);
     report.figure("devices_per_user", options.devices as u64);
     report.figure("connections", connections as u64);
     if let Some(rate) = options.rate {
         report.figure("offered_msgs_per_sec", rate);
     }
-    report.figure("sent", played.sent);
-    report.figure("acked", played.acked);
-    report.figure("delivered", played.delivered);
-    report.rate("msgs_per_sec", played.acked, played.send_secs);
-    report.rate("deliveries_per_sec", played.delivered, played.deliver_secs);
+    // The top-level latency of a direct run is the ack latency.
     report.latencies("", &played.ack_latency);
-    report.latencies("ack_", &played.ack_latency);
-    report.latencies("e2e_", &played.e2e_latency);
-    played.cpu_figures(&mut report);
+    played.figures(&mut report);
     report.figure("seed_secs", (seed_secs * 100.0).round() / 100.0);
     report.notes.push(format!(
         "{} pairs, {} devices per user, {}; p50_ms/p99_ms are ack latency",

@@ -74,7 +74,6 @@ pub async fn run(run: &Run, options: &Options) -> anyhow::Result<Report> {
     }
 
     let mut report = Report::new("group");
-    report.verdict = played.verdict;
     report.figure("members", options.members as u64);
     report.figure("senders", options.senders as u64);
     report.figure("devices_per_member", options.devices as u64);
@@ -82,16 +81,10 @@ pub async fn run(run: &Run, options: &Options) -> anyhow::Result<Report> {
     if let Some(rate) = options.rate {
         report.figure("offered_msgs_per_sec", rate);
     }
-    report.figure("sent", played.sent);
-    report.figure("acked", played.acked);
-    report.figure("delivered", played.delivered);
-    report.rate("msgs_per_sec", played.acked, played.send_secs);
-    report.rate("deliveries_per_sec", played.delivered, played.deliver_secs);
+    // The top-level latency of a group run is the latency to the last member.
     report.latencies("", &last_member);
     report.latencies("last_member_", &last_member);
-    report.latencies("ack_", &played.ack_latency);
-    report.latencies("e2e_", &played.e2e_latency);
-    played.cpu_figures(&mut report);
+    played.figures(&mut report);
     report.figure("seed_secs", (seed_secs * 100.0).round() / 100.0);
     report.notes.push(format!(
         "{} members, {} sender(s), {}; p50_ms/p99_ms are the latency to the last member",
