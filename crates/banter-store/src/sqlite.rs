@@ -105,6 +105,31 @@ fn friend_requests(rows: &[SqliteRow]) -> StoreResult<Vec<FriendRequest>> {
         .collect::<Result<_, _>>()?)
 }
 
+/// `(key, id)` rows of `select` (a `SELECT key, id … IN (` prefix) for each of `keys`, in
+/// as many statements as the bound-parameter limit needs.
+async fn ids_by_keys(
+    conn: &mut SqliteConnection,
+    select: &'static str,
+    keys: &[String],
+) -> StoreResult<Vec<(String, i64)>> {
+    let mut found = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(rows_per_statement(1, BIND_PARAMS_MAX)) {
+        let mut query = QueryBuilder::<Sqlite>::new(select);
+        let mut list = query.separated(", ");
+        for key in chunk {
+            list.push_bind(key.as_str());
+        }
+        list.push_unseparated(")");
+        let rows: Vec<(String, i64)> = query
+            .build_query_as()
+            .persistent(false)
+            .fetch_all(&mut *conn)
+            .await?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
 #[async_trait]
 impl Sql for SqliteDialect {
     type Conn = SqliteConnection;
@@ -747,24 +772,16 @@ impl Sql for SqliteDialect {
         conn: &mut SqliteConnection,
         keys: &[String],
     ) -> StoreResult<Vec<(String, UserId)>> {
-        let mut found = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(rows_per_statement(1, BIND_PARAMS_MAX)) {
-            let mut select = QueryBuilder::<Sqlite>::new(
-                "SELECT username_key, id FROM users WHERE username_key IN (",
-            );
-            let mut list = select.separated(", ");
-            for key in chunk {
-                list.push_bind(key.as_str());
-            }
-            list.push_unseparated(")");
-            let rows: Vec<(String, i64)> = select
-                .build_query_as()
-                .persistent(false)
-                .fetch_all(&mut *conn)
-                .await?;
-            found.extend(rows.into_iter().map(|(key, id)| (key, UserId(id))));
-        }
-        Ok(found)
+        let found = ids_by_keys(
+            conn,
+            "SELECT username_key, id FROM users WHERE username_key IN (",
+            keys,
+        )
+        .await?;
+        Ok(found
+            .into_iter()
+            .map(|(key, id)| (key, UserId(id)))
+            .collect())
     }
 
     async fn insert_users(
@@ -860,24 +877,16 @@ impl Sql for SqliteDialect {
         conn: &mut SqliteConnection,
         keys: &[String],
     ) -> StoreResult<Vec<(String, ConversationId)>> {
-        let mut found = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(rows_per_statement(1, BIND_PARAMS_MAX)) {
-            let mut select = QueryBuilder::<Sqlite>::new(
-                "SELECT direct_key, id FROM conversations WHERE direct_key IN (",
-            );
-            let mut list = select.separated(", ");
-            for key in chunk {
-                list.push_bind(key.as_str());
-            }
-            list.push_unseparated(")");
-            let rows: Vec<(String, i64)> = select
-                .build_query_as()
-                .persistent(false)
-                .fetch_all(&mut *conn)
-                .await?;
-            found.extend(rows.into_iter().map(|(key, id)| (key, ConversationId(id))));
-        }
-        Ok(found)
+        let found = ids_by_keys(
+            conn,
+            "SELECT direct_key, id FROM conversations WHERE direct_key IN (",
+            keys,
+        )
+        .await?;
+        Ok(found
+            .into_iter()
+            .map(|(key, id)| (key, ConversationId(id)))
+            .collect())
     }
 
     async fn insert_direct_conversations(
