@@ -112,7 +112,7 @@ enum ScenarioArgs {
     ReconnectStorm {
         #[arg(long, default_value_t = 1000)]
         clients: usize,
-        /// Messages each client misses while away (at most 256).
+        /// Messages each client misses while away.
         #[arg(long, default_value_t = 20)]
         missed: usize,
         /// Members per group, its writer included.
