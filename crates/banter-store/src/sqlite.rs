@@ -76,6 +76,15 @@ impl SqliteStore {
                 "connections_max must be at least 1".into(),
             ));
         }
+        // Switching a new database to WAL takes an exclusive lock that `busy_timeout` does
+        // not wait for, and sqlx's pool opens its first connection twice at once when
+        // `min_connections` is set (its maintenance task races `connect_with`): seen once
+        // in CI as "database is locked" at start-up. One lone connection makes the switch
+        // first; for the pool's connections WAL is then already set.
+        if !url.contains(":memory:") && !url.contains("mode=memory") {
+            let lone = <SqliteConnection as sqlx::Connection>::connect_with(&connect).await?;
+            sqlx::Connection::close(lone).await?;
+        }
         // One connection stays open for the store's lifetime: an in-memory database lives
         // only as long as some connection to it does, and a file database is spared
         // reconnecting after idle periods.
