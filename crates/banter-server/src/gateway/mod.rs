@@ -50,9 +50,7 @@ pub async fn upgrade(
         .max_frame_size(hard_frame_bytes_max);
     let tracker = state.connections.clone();
     Ok(ws.on_upgrade(move |socket| {
-        let fut = tracker.track_future(connection::run(state, auth, socket, permit));
-        eprintln!("FUTSIZE {}", std::mem::size_of_val(&fut));
-        fut
+        tracker.track_future(connection::run(state, auth, socket, permit))
     }))
 }
 
