@@ -146,6 +146,29 @@ async fn ids_by_keys(
     Ok(found)
 }
 
+/// The rows of `select` (ending in `WHERE (x, y) IN`) for `pairs`, by a row-value `IN`:
+/// one index range per pair, in lists of at most `IN_LIST_MAX`.
+async fn pairs_in(
+    conn: &mut MySqlConnection,
+    pairs: &[(UserId, UserId)],
+    select: &'static str,
+) -> StoreResult<Vec<(UserId, UserId)>> {
+    let mut found = Vec::new();
+    for chunk in pairs.chunks(IN_LIST_MAX) {
+        let mut query = QueryBuilder::<MySql>::new(select);
+        query.push_tuples(chunk, |mut row, (a, b)| {
+            row.push_bind(a.0).push_bind(b.0);
+        });
+        let rows: Vec<(i64, i64)> = query
+            .build_query_as()
+            .persistent(false)
+            .fetch_all(&mut *conn)
+            .await?;
+        found.extend(rows.into_iter().map(|(a, b)| (UserId(a), UserId(b))));
+    }
+    Ok(found)
+}
+
 #[async_trait]
 impl Sql for MySqlDialect {
     type Conn = MySqlConnection;
@@ -1029,45 +1052,27 @@ impl Sql for MySqlDialect {
         conn: &mut MySqlConnection,
         pairs: &[(UserId, UserId)],
     ) -> StoreResult<Vec<(UserId, UserId)>> {
-        let mut found = Vec::new();
-        for chunk in pairs.chunks(IN_LIST_MAX) {
-            let mut select = QueryBuilder::<MySql>::new(
-                "SELECT user_id, blocked_id FROM blocks WHERE (user_id, blocked_id) IN",
-            );
-            select.push_tuples(chunk, |mut row, (user, blocked)| {
-                row.push_bind(user.0).push_bind(blocked.0);
-            });
-            let rows: Vec<(i64, i64)> = select
-                .build_query_as()
-                .persistent(false)
-                .fetch_all(&mut *conn)
-                .await?;
-            found.extend(rows.into_iter().map(|(a, b)| (UserId(a), UserId(b))));
-        }
-        Ok(found)
+        pairs_in(
+            conn,
+            pairs,
+            "SELECT user_id, blocked_id FROM blocks WHERE (user_id, blocked_id) IN",
+        )
+        .await
     }
 
-    /// The friendships among the pairs by a row-value `IN` (one index range per pair); the
-    /// rest are the strangers.
+    /// The friendships among the pairs; the rest are the strangers.
     async fn strangers_among(
         conn: &mut MySqlConnection,
         pairs: &[(UserId, UserId)],
     ) -> StoreResult<Vec<(UserId, UserId)>> {
-        let mut friends: HashSet<(UserId, UserId)> = HashSet::with_capacity(pairs.len());
-        for chunk in pairs.chunks(IN_LIST_MAX) {
-            let mut select = QueryBuilder::<MySql>::new(
-                "SELECT user_id, friend_id FROM friendships WHERE (user_id, friend_id) IN",
-            );
-            select.push_tuples(chunk, |mut row, (user, friend)| {
-                row.push_bind(user.0).push_bind(friend.0);
-            });
-            let rows: Vec<(i64, i64)> = select
-                .build_query_as()
-                .persistent(false)
-                .fetch_all(&mut *conn)
-                .await?;
-            friends.extend(rows.into_iter().map(|(a, b)| (UserId(a), UserId(b))));
-        }
+        let friends: HashSet<(UserId, UserId)> = pairs_in(
+            conn,
+            pairs,
+            "SELECT user_id, friend_id FROM friendships WHERE (user_id, friend_id) IN",
+        )
+        .await?
+        .into_iter()
+        .collect();
         Ok(pairs
             .iter()
             .copied()

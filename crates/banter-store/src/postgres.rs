@@ -83,6 +83,27 @@ fn friend_requests(rows: &[PgRow]) -> StoreResult<Vec<FriendRequest>> {
         .collect::<Result<_, _>>()?)
 }
 
+/// Those of `pairs` that `select` keeps; it gets the pairs as two arrays, `$1` and `$2`.
+async fn pairs_where(
+    conn: &mut PgConnection,
+    pairs: &[(UserId, UserId)],
+    select: &'static str,
+) -> StoreResult<Vec<(UserId, UserId)>> {
+    if pairs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (firsts, seconds): (Vec<i64>, Vec<i64>) = pairs.iter().map(|(a, b)| (a.0, b.0)).unzip();
+    let rows: Vec<(i64, i64)> = sqlx::query_as(select)
+        .bind(&firsts)
+        .bind(&seconds)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(a, b)| (UserId(a), UserId(b)))
+        .collect())
+}
+
 #[async_trait]
 impl Sql for PostgresDialect {
     type Conn = PgConnection;
@@ -924,48 +945,30 @@ impl Sql for PostgresDialect {
         conn: &mut PgConnection,
         pairs: &[(UserId, UserId)],
     ) -> StoreResult<Vec<(UserId, UserId)>> {
-        if pairs.is_empty() {
-            return Ok(Vec::new());
-        }
-        let (users, blocked): (Vec<i64>, Vec<i64>) = pairs.iter().map(|(a, b)| (a.0, b.0)).unzip();
-        let rows: Vec<(i64, i64)> = sqlx::query_as(
+        pairs_where(
+            conn,
+            pairs,
             "SELECT p.user_id, p.blocked_id \
              FROM UNNEST($1::BIGINT[], $2::BIGINT[]) AS p (user_id, blocked_id) \
              WHERE EXISTS (SELECT 1 FROM blocks b \
              WHERE b.user_id = p.user_id AND b.blocked_id = p.blocked_id)",
         )
-        .bind(&users)
-        .bind(&blocked)
-        .fetch_all(&mut *conn)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(a, b)| (UserId(a), UserId(b)))
-            .collect())
+        .await
     }
 
     async fn strangers_among(
         conn: &mut PgConnection,
         pairs: &[(UserId, UserId)],
     ) -> StoreResult<Vec<(UserId, UserId)>> {
-        if pairs.is_empty() {
-            return Ok(Vec::new());
-        }
-        let (users, friends): (Vec<i64>, Vec<i64>) = pairs.iter().map(|(a, b)| (a.0, b.0)).unzip();
-        let rows: Vec<(i64, i64)> = sqlx::query_as(
+        pairs_where(
+            conn,
+            pairs,
             "SELECT p.user_id, p.friend_id \
              FROM UNNEST($1::BIGINT[], $2::BIGINT[]) AS p (user_id, friend_id) \
              WHERE NOT EXISTS (SELECT 1 FROM friendships f \
              WHERE f.user_id = p.user_id AND f.friend_id = p.friend_id)",
         )
-        .bind(&users)
-        .bind(&friends)
-        .fetch_all(&mut *conn)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(a, b)| (UserId(a), UserId(b)))
-            .collect())
+        .await
     }
 
     /// A join against the keys as arrays: a nested loop that probes the unique

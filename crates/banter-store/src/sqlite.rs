@@ -139,6 +139,32 @@ async fn ids_by_keys(
     Ok(found)
 }
 
+/// Those of `pairs` that `select` keeps: the pairs go in as a `VALUES` list between `head`
+/// (which names it `p`) and `select`, each then probed in the table's primary key (a
+/// row-value `IN` over `VALUES` would scan the table instead).
+async fn pairs_where(
+    conn: &mut SqliteConnection,
+    pairs: &[(UserId, UserId)],
+    head: &'static str,
+    select: &'static str,
+) -> StoreResult<Vec<(UserId, UserId)>> {
+    let mut found = Vec::new();
+    for chunk in pairs.chunks(rows_per_statement(2, BIND_PARAMS_MAX)) {
+        let mut query = QueryBuilder::<Sqlite>::new(head);
+        query.push_values(chunk, |mut row, (a, b)| {
+            row.push_bind(a.0).push_bind(b.0);
+        });
+        query.push(select);
+        let rows: Vec<(i64, i64)> = query
+            .build_query_as()
+            .persistent(false)
+            .fetch_all(&mut *conn)
+            .await?;
+        found.extend(rows.into_iter().map(|(a, b)| (UserId(a), UserId(b))));
+    }
+    Ok(found)
+}
+
 #[async_trait]
 impl Sql for SqliteDialect {
     type Conn = SqliteConnection;
@@ -994,54 +1020,32 @@ impl Sql for SqliteDialect {
         Ok(found)
     }
 
-    /// The pairs as a `VALUES` list, each probed in the primary key (a row-value `IN` over
-    /// `VALUES` would scan the table instead).
     async fn blocks_among(
         conn: &mut SqliteConnection,
         pairs: &[(UserId, UserId)],
     ) -> StoreResult<Vec<(UserId, UserId)>> {
-        let mut found = Vec::new();
-        for chunk in pairs.chunks(rows_per_statement(2, BIND_PARAMS_MAX)) {
-            let mut select = QueryBuilder::<Sqlite>::new("WITH p (user_id, blocked_id) AS (");
-            select.push_values(chunk, |mut row, (user, blocked)| {
-                row.push_bind(user.0).push_bind(blocked.0);
-            });
-            select.push(
-                ") SELECT p.user_id, p.blocked_id FROM p WHERE EXISTS \
-                 (SELECT 1 FROM blocks b WHERE b.user_id = p.user_id AND b.blocked_id = p.blocked_id)",
-            );
-            let rows: Vec<(i64, i64)> = select
-                .build_query_as()
-                .persistent(false)
-                .fetch_all(&mut *conn)
-                .await?;
-            found.extend(rows.into_iter().map(|(a, b)| (UserId(a), UserId(b))));
-        }
-        Ok(found)
+        pairs_where(
+            conn,
+            pairs,
+            "WITH p (user_id, blocked_id) AS (",
+            ") SELECT p.user_id, p.blocked_id FROM p WHERE EXISTS \
+             (SELECT 1 FROM blocks b WHERE b.user_id = p.user_id AND b.blocked_id = p.blocked_id)",
+        )
+        .await
     }
 
     async fn strangers_among(
         conn: &mut SqliteConnection,
         pairs: &[(UserId, UserId)],
     ) -> StoreResult<Vec<(UserId, UserId)>> {
-        let mut found = Vec::new();
-        for chunk in pairs.chunks(rows_per_statement(2, BIND_PARAMS_MAX)) {
-            let mut select = QueryBuilder::<Sqlite>::new("WITH p (user_id, friend_id) AS (");
-            select.push_values(chunk, |mut row, (user, friend)| {
-                row.push_bind(user.0).push_bind(friend.0);
-            });
-            select.push(
-                ") SELECT p.user_id, p.friend_id FROM p WHERE NOT EXISTS \
-                 (SELECT 1 FROM friendships f WHERE f.user_id = p.user_id AND f.friend_id = p.friend_id)",
-            );
-            let rows: Vec<(i64, i64)> = select
-                .build_query_as()
-                .persistent(false)
-                .fetch_all(&mut *conn)
-                .await?;
-            found.extend(rows.into_iter().map(|(a, b)| (UserId(a), UserId(b))));
-        }
-        Ok(found)
+        pairs_where(
+            conn,
+            pairs,
+            "WITH p (user_id, friend_id) AS (",
+            ") SELECT p.user_id, p.friend_id FROM p WHERE NOT EXISTS \
+             (SELECT 1 FROM friendships f WHERE f.user_id = p.user_id AND f.friend_id = p.friend_id)",
+        )
+        .await
     }
 
     /// A join against the keys as a `VALUES` list: one probe of the unique
