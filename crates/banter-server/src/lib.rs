@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod fanout;
 pub mod gateway;
+pub mod json;
 pub mod state;
 pub mod web;
 pub mod writer;

@@ -25,3 +25,5 @@ mod groups;
 mod restart;
 #[path = "server/sync.rs"]
 mod sync;
+#[path = "server/text_rules.rs"]
+mod text_rules;

@@ -25,7 +25,7 @@ use banter_protocol::model::{
 };
 use banter_protocol::{ConversationId, FriendRequestId, MessageId, UserId};
 
-use crate::row::{batch_failure, now_ms, with_retries, NewEntry, NewMember, Retry};
+use crate::row::{batch_failure, is_row_refusal, now_ms, with_retries, NewEntry, NewMember, Retry};
 use crate::{
     Appended, CreatedGroup, Credentials, GroupChange, NewMessage, NewSession, NewUser, Page,
     ProfileUpdate, ReadMark, SeedUser, SendPolicy, Session, SessionId, Store, StoreError,
@@ -377,6 +377,24 @@ pub struct Engine<S> {
 }
 
 impl<S: Sql> Engine<S> {
+    /// One attempt at a batch of sends as one transaction (rerun when it loses a race).
+    /// A unique violation means a resend raced its original from another connection; the
+    /// rerun finds the original and answers `duplicate`. On `Err` the transaction was
+    /// rolled back: nothing of the batch is written.
+    async fn append_batch(
+        &self,
+        sends: &[NewMessage],
+        policy: SendPolicy,
+    ) -> StoreResult<Vec<StoreResult<Appended>>> {
+        with_retries(Retry::ConflictsAndInsertRaces, || async {
+            let mut tx = self.sql.begin_write().await?;
+            let value = stream::append_batch::<S>(&mut tx, sends, policy, now_ms()).await?;
+            S::commit(tx).await?;
+            Ok(value)
+        })
+        .await
+    }
+
     pub(crate) fn new(sql: S) -> Engine<S> {
         Engine { sql }
     }
@@ -674,17 +692,10 @@ impl<S: Sql> Store for Engine<S> {
         if sends.is_empty() {
             return Vec::new();
         }
-        // A unique violation means a resend raced its original from another connection;
-        // the rerun finds the original and answers `duplicate`.
-        let result = with_retries(Retry::ConflictsAndInsertRaces, || async {
-            let mut tx = self.sql.begin_write().await?;
-            let value = stream::append_batch::<S>(&mut tx, sends, policy, now_ms()).await?;
-            S::commit(tx).await?;
-            Ok(value)
+        isolate_refusals(sends, &|part: &[NewMessage]| {
+            self.append_batch(part, policy)
         })
-        .await;
-        // On failure the transaction was rolled back: nothing of the batch is written.
-        result.unwrap_or_else(|error| batch_failure(error, sends.len()))
+        .await
     }
 
     async fn recall_message(
@@ -805,4 +816,42 @@ async fn change_password<S: Sql>(
         return Err(StoreError::NotFound);
     }
     S::revoke_sessions(conn, id, keep).await
+}
+
+/// Commits `sends` so that one send the database refuses fails alone.
+///
+/// Sends are committed in batches for group commit, and a row the database refuses (text
+/// a backend cannot store, a key its collation calls a duplicate) rolls the whole
+/// transaction back. Answering every send of the batch with that error would let one
+/// user's bad frame fail everyone else's sends, again at every retry. So a refused batch is
+/// split in halves and each half committed on its own, down to the one send that is
+/// refused: that send gets `InvalidInput` (sending it again cannot help), the others are
+/// committed in their original order. k refused sends cost about k·log2(n) extra
+/// transactions. Failures that are not about a row (the database is unreachable, a lock
+/// wait timed out) fail the batch as before, since splitting would only repeat them.
+pub(crate) async fn isolate_refusals<'a, T, F, Fut>(
+    sends: &'a [NewMessage],
+    commit: &'a F,
+) -> Vec<StoreResult<T>>
+where
+    F: Fn(&'a [NewMessage]) -> Fut + Sync,
+    Fut: std::future::Future<Output = StoreResult<Vec<StoreResult<T>>>> + Send + 'a,
+    T: Send + 'a,
+{
+    match commit(sends).await {
+        Ok(results) => results,
+        Err(error) if is_row_refusal(&error) && sends.len() > 1 => {
+            let (first, second) = sends.split_at(sends.len() / 2);
+            let mut results = Box::pin(isolate_refusals(first, commit)).await;
+            results.extend(Box::pin(isolate_refusals(second, commit)).await);
+            results
+        }
+        Err(error) if is_row_refusal(&error) => {
+            tracing::warn!(%error, "the database refused a send; answering it alone");
+            vec![Err(StoreError::InvalidInput(
+                "the database refused this message; sending it again will not help".into(),
+            ))]
+        }
+        Err(error) => batch_failure(error, sends.len()),
+    }
 }

@@ -497,6 +497,36 @@ fn should_retry(error: &StoreError, retry: Retry) -> bool {
     matches!(db.code().as_deref(), Some("40001" | "40P01"))
 }
 
+/// Whether the database refused a statement because of the data in it (PostgreSQL and
+/// SQLite SQLSTATE-style classes 22 "data exception" and 23 "integrity constraint
+/// violation", MySQL's errors about values and duplicate keys) rather than because it was
+/// unreachable, busy or lost a race. Rerunning the same rows gives the same refusal.
+pub(crate) fn is_row_refusal(error: &StoreError) -> bool {
+    let StoreError::Database(sqlx::Error::Database(db)) = error else {
+        return false;
+    };
+    if should_retry(error, Retry::Conflicts) {
+        return false;
+    }
+    if let Some(mysql) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        // 1062 duplicate key, 1366 incorrect string value, 1406 data too long,
+        // 1264 out of range, 1292 truncated value, 1452 foreign key, 1048 null.
+        return matches!(
+            mysql.number(),
+            1062 | 1366 | 1406 | 1264 | 1292 | 1452 | 1048
+        );
+    }
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        // SQLite reports constraint failures, and too long or too big values.
+        return db.is_unique_violation()
+            || db.is_foreign_key_violation()
+            || db.is_check_violation()
+            || matches!(db.code().as_deref(), Some("18" | "19" | "20" | "25"));
+    }
+    db.code()
+        .is_some_and(|code| code.starts_with("22") || code.starts_with("23"))
+}
+
 /// `ER_LOCK_DEADLOCK`: InnoDB rolled the transaction back to break a deadlock.
 const MYSQL_DEADLOCK: u16 = 1213;
 /// `ER_LOCK_WAIT_TIMEOUT`: a row lock was not granted within `innodb_lock_wait_timeout`.

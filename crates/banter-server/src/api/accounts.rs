@@ -82,6 +82,11 @@ pub async fn login(
 ) -> ApiResult<Json<LoginResponse>> {
     let device_name = req.device_name.unwrap_or_default();
     check_len("device_name", &device_name, DEVICE_NAME_CHARS_MAX)?;
+    // A name that breaks the username rules belongs to nobody. Looking it up anyway would
+    // let MariaDB's space-padding collation find `name` for `name `, past the throttle.
+    if auth::validate_username(&req.username).is_err() {
+        return Err(auth::invalid_credentials());
+    }
     state.login_throttle.check(&req.username)?;
     let credentials = match state.store.credentials(&req.username).await {
         Ok(c) => c,
@@ -193,5 +198,9 @@ pub async fn user_by_username(
     _auth: AuthUser,
     ApiPath(username): ApiPath<String>,
 ) -> ApiResult<Json<UserProfile>> {
+    // Exact names only: see `login`.
+    if auth::validate_username(&username).is_err() {
+        return Err(ApiError::not_found());
+    }
     Ok(Json(state.store.user_by_username(&username).await?))
 }

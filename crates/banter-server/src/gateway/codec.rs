@@ -1,7 +1,9 @@
 //! Decoding client frames into [`ClientFrame`], with the checks that come before serde:
-//! size and nesting depth. Every failure names its documented error code.
+//! size, then nesting depth and U+0000 ([`crate::json::precheck`]). Every failure names its
+//! documented error code.
 
 use crate::error::ApiError;
+use crate::json::{self, Refusal};
 use banter_protocol::{ClientFrame, ErrorCode, RequestId};
 
 /// A frame that could not be decoded, with the request id if one could be read.
@@ -28,13 +30,16 @@ pub fn decode(
             ),
         });
     }
-    if nesting_depth_exceeds(text, depth_max) {
+    if let Err(refusal) = json::precheck(text.as_bytes(), depth_max) {
+        let (id, code) = match refusal {
+            Refusal::TooDeep => (None, ErrorCode::InvalidJson),
+            // Well-formed but refused by rule: the request id, if readable, lets the client
+            // match the error to its send.
+            Refusal::NulCharacter => (request_id(text), ErrorCode::InvalidInput),
+        };
         return Err(DecodeError {
-            id: None,
-            error: ApiError::new(
-                ErrorCode::InvalidJson,
-                format!("JSON nested deeper than {depth_max}"),
-            ),
+            id,
+            error: ApiError::new(code, json::explain(refusal, depth_max)),
         });
     }
     // serde also accepts an internally tagged enum written as an array (`["ping","1"]`);
@@ -68,37 +73,6 @@ fn request_id(text: &str) -> Option<RequestId> {
     value.get("id")?.as_str().map(str::to_string)
 }
 
-/// True if brackets nest deeper than `depth_max` anywhere outside strings. A linear scan,
-/// so a hostile 10,000-deep nest costs one pass and no recursion.
-pub fn nesting_depth_exceeds(text: &str, depth_max: usize) -> bool {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for byte in text.bytes() {
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match byte {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > depth_max {
-                    return true;
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    false
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +102,18 @@ mod tests {
     }
 
     #[test]
+    fn a_nul_character_is_invalid_input_with_the_request_id() {
+        let err = decode(
+            r#"{"type":"send_message","id":"s1","conversation_id":1,"client_msg_id":"c","text":"a\u0000"}"#,
+            1024,
+            8,
+        )
+        .unwrap_err();
+        assert_eq!(err.error.code, ErrorCode::InvalidInput);
+        assert_eq!(err.id.as_deref(), Some("s1"));
+    }
+
+    #[test]
     fn the_request_id_survives_a_bad_field() {
         let err = decode(
             r#"{"type":"mark_read","id":"r9","conversation_id":"x","seq":1}"#,
@@ -145,6 +131,5 @@ mod tests {
             decode(&text, 1024, 8),
             Ok(ClientFrame::Ping { .. })
         ));
-        assert!(!nesting_depth_exceeds(r#"["a\"[[[[[[[[[[", 1]"#, 2));
     }
 }

@@ -377,9 +377,10 @@ impl Connection {
         text: String,
     ) -> Option<ServerEvent> {
         let limits = &self.state.config.limits;
-        if client_msg_id.is_empty() || client_msg_id.len() > CLIENT_MSG_ID_BYTES_MAX {
+        if !client_msg_id_is_valid(&client_msg_id) {
             let error = ApiError::invalid_input(format!(
-                "client_msg_id must be 1-{CLIENT_MSG_ID_BYTES_MAX} bytes"
+                "client_msg_id must be 1-{CLIENT_MSG_ID_BYTES_MAX} bytes without control \
+                 characters or whitespace at either end"
             ));
             return Some(error_event(Some(id), error));
         }
@@ -505,4 +506,17 @@ impl TokenBucket {
             false
         }
     }
+}
+
+/// A `client_msg_id` is compared byte for byte on every backend. MySQL/MariaDB's `_bin`
+/// collations ignore trailing spaces when comparing, so two ids that differ only there
+/// would be one id on MariaDB and two elsewhere; refusing whitespace at either end (and
+/// control characters, which no client needs in an id) makes exact comparison the only
+/// possible one.
+fn client_msg_id_is_valid(client_msg_id: &str) -> bool {
+    let edges_ok = |c: Option<char>| c.is_some_and(|c| !c.is_whitespace());
+    (1..=CLIENT_MSG_ID_BYTES_MAX).contains(&client_msg_id.len())
+        && !client_msg_id.chars().any(char::is_control)
+        && edges_ok(client_msg_id.chars().next())
+        && edges_ok(client_msg_id.chars().next_back())
 }

@@ -19,3 +19,4 @@ mod group;
 mod groups;
 mod restart;
 mod sync;
+mod text_rules;

@@ -39,6 +39,7 @@ macro_rules! conformance_tests {
             group_roles_and_changes,
             appends_are_idempotent,
             refused_sends_do_not_fail_the_batch,
+            a_row_the_database_refuses_fails_alone,
             mixed_batches_answer_each_send_in_order,
             large_batches_are_split_but_answered_whole,
             seqs_are_gapless_under_concurrency,
@@ -936,6 +937,68 @@ pub async fn refused_sends_do_not_fail_the_batch(store: Arc<dyn Store>) {
     assert_eq!(ok(4).message.seq, 2);
 
     assert!(store.append_messages(&[], FRIENDS_ONLY).await.is_empty());
+}
+
+/// A send whose row the database itself refuses fails alone: the others of its batch are
+/// committed, in order, with gapless seqs. The server refuses such text before it reaches
+/// the store; this is what keeps one user's send from failing everyone's should a value
+/// slip through. PostgreSQL cannot store U+0000 in text; MariaDB's `_bin` collation calls
+/// `k ` a duplicate of `k`. SQLite stores both, and so may the others: then the send is
+/// simply accepted. Either way it is never an error that fails its neighbours.
+pub async fn a_row_the_database_refuses_fails_alone(store: Arc<dyn Store>) {
+    let ann = user(&store, "ann").await;
+    let bob = user(&store, "bob").await;
+    befriend(&store, &ann, &bob).await;
+    let direct = store.open_direct(ann.id, bob.id, true).await.unwrap();
+    let first = store
+        .append_messages(&[text(ann.id, direct, "k", "first")], FRIENDS_ONLY)
+        .await;
+    assert_eq!(first[0].as_ref().expect("stored").message.seq, 1);
+
+    let batch = [
+        text(ann.id, direct, "a1", "one"),
+        text(ann.id, direct, "n1", "nul \u{0} inside"),
+        text(bob.id, direct, "b1", "two"),
+        text(ann.id, direct, "k ", "a key that pads to an earlier one"),
+        text(ann.id, direct, "a3", "three"),
+        text(bob.id, direct, "b\u{0}", "a nul in the key"),
+        text(bob.id, direct, "b2", "four"),
+    ];
+    let innocent = [0, 2, 4, 6];
+    let results = store.append_messages(&batch, FRIENDS_ONLY).await;
+    assert_eq!(results.len(), batch.len());
+    let mut next_seq = 2;
+    for (index, result) in results.iter().enumerate() {
+        match result {
+            Ok(appended) => {
+                assert_eq!(
+                    appended.message.seq, next_seq,
+                    "send {index} in batch order"
+                );
+                assert_eq!(
+                    appended.message.client_msg_id.as_deref(),
+                    Some(batch[index].client_msg_id.as_str())
+                );
+                next_seq += 1;
+            }
+            Err(StoreError::InvalidInput(_)) if !innocent.contains(&index) => {}
+            Err(other) => panic!("send {index} failed with {other:?}"),
+        }
+    }
+    let history = store
+        .messages_after(ann.id, direct, 0, 100)
+        .await
+        .unwrap()
+        .messages;
+    assert_eq!(seqs(&history), (1..next_seq).collect::<Vec<_>>());
+    for index in innocent {
+        assert!(
+            history
+                .iter()
+                .any(|m| m.client_msg_id.as_deref() == Some(batch[index].client_msg_id.as_str())),
+            "send {index} is stored"
+        );
+    }
 }
 
 /// One batch over several direct and group conversations, with refused sends (blocked, not
