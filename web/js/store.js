@@ -250,7 +250,8 @@ class Store {
   #applyEffects(conv, message) {
     const s = conv.summary;
     this.#dropPendingFor(message);
-    conv.typing.delete(message.sender_id);
+    // Their message is what they were typing: the line goes in the same render.
+    if (conv.typing.delete(message.sender_id)) this.emit('typing');
     if (message.seq >= s.last_seq) {
       s.last_seq = message.seq;
       if (message.content.kind !== 'recall') s.last_message = message;

@@ -134,7 +134,7 @@ export class ContactsSidebar {
         const online = store.isOnline(f.user.id);
         return h('li', {
           class: `friend-row${f.user.id === this.selectedId ? ' active' : ''}`, testid: 'friend',
-          dataset: { userId: String(f.user.id), username: f.user.username, online: String(online) },
+          dataset: { userId: String(f.user.id), username: f.user.username, presence: online ? 'online' : 'offline' },
           tabindex: '0', role: 'button',
           onClick: () => this.onSelect(f.user.id),
           onKeydown: (e) => { if (e.key === 'Enter') this.onSelect(f.user.id); },
