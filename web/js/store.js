@@ -53,6 +53,10 @@ class Store {
     this.blocks = [];
     this.users = new Map(); // userId -> UserProfile, everyone we have seen
     this.online = new Set();
+    // Presence is only known while connected: from the snapshot after hello
+    // until the socket is lost. Before and in between, nobody is "online" or
+    // "offline", and the UI says so.
+    this.presenceKnown = false;
     this.pending = new Map(); // clientMsgId -> pending send (see socket.js)
     this.connection = { state: 'connecting', retryAtMs: 0, everConnected: false };
     this.emit('all');
@@ -102,11 +106,26 @@ class Store {
   }
 
   isOnline(userId) {
-    return this.online.has(userId);
+    return this.presenceKnown && this.online.has(userId);
   }
 
+  /** 'online', 'offline', or 'unknown' while we are not connected. */
+  presence(userId) {
+    if (!this.presenceKnown) return 'unknown';
+    return this.online.has(userId) ? 'online' : 'offline';
+  }
+
+  /** The presence snapshot that follows every hello: who is online now. */
   setOnline(userIds) {
     this.online = new Set(userIds);
+    this.presenceKnown = true;
+    this.emit('presence');
+  }
+
+  /** The connection is gone: presence events can no longer reach us. */
+  presenceLost() {
+    if (!this.presenceKnown) return;
+    this.presenceKnown = false;
     this.emit('presence');
   }
 

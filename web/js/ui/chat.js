@@ -15,7 +15,7 @@ import { store } from '../store.js';
 import { formatClock, sameDay } from '../util.js';
 import {
   avatar, conversationAvatar, conversationTitle, daySeparatorText, displayName, errorText,
-  noticeText, recalledText, toast,
+  noticeText, presenceText, recalledText, toast,
 } from './common.js';
 import { icon } from './icons.js';
 import { InfoPanel } from './info.js';
@@ -152,11 +152,11 @@ export class ChatView {
     mount(this.headerAvatar, conversationAvatar(conv, 'sm'));
     if (s.kind === 'group') {
       this.subtitle.textContent = t('chat.members', { n: s.member_count });
-      this.subtitle.classList.remove('online');
+      delete this.subtitle.dataset.presence;
     } else {
-      const online = s.peer && store.isOnline(s.peer.id);
-      this.subtitle.textContent = online ? t('online') : t('offline');
-      this.subtitle.classList.toggle('online', Boolean(online));
+      const presence = s.peer ? store.presence(s.peer.id) : 'unknown';
+      this.subtitle.textContent = presenceText(presence);
+      this.subtitle.dataset.presence = presence;
     }
   }
 

@@ -69,6 +69,23 @@ export function noticeText(notice) {
   }
 }
 
+/** A user's presence in words: online, offline, or unknown while we are disconnected. */
+export function presenceText(presence) {
+  return t(`presence.${presence}`);
+}
+
+/** The presence label shown by name and profile; `presence` as store.presence() gives it. */
+export function presenceLabel(presence, { small = false, testid } = {}) {
+  return h('span', {
+    class: `presence-label ${presence}${small ? ' small' : ''}`, testid, dataset: { presence },
+  }, presenceText(presence));
+}
+
+/** The dot on an avatar's corner. */
+export function presenceDot(presence) {
+  return h('span', { class: `presence-dot ${presence}`, testid: `${presence}-dot`, title: presenceText(presence) });
+}
+
 export function recalledText(message) {
   return t('recalledBy', { user: displayName(message.sender_id, { you: true }) });
 }
