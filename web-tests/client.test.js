@@ -67,14 +67,15 @@ describe('web client', { timeout: TEST_TIMEOUT_MS }, () => {
     // Alice's message turns "Read" once Bob has it on screen.
     await alice.page.locator('[data-testid=message][data-status=sent] [data-testid=receipt]', { hasText: 'Read' }).waitFor();
 
+    // Typing indicator reaches the other side (Bob's first keystrokes in this chat: the
+    // server takes one typing frame per conversation every 2 s).
+    await bob.page.getByTestId('composer-input').pressSequentially('typ');
+    await alice.page.getByTestId('typing-indicator').filter({ hasText: 'Bob is typing' }).waitFor();
+
     await sendMessage(bob.page, 'Great, thanks!\nAnd you?');
     await waitForMessage(alice.page, 'Great, thanks!\nAnd you?');
     await sendMessage(alice.page, 'Doing well 😀');
     await waitForMessage(bob.page, 'Doing well 😀');
-
-    // Typing indicator reaches the other side.
-    await bob.page.getByTestId('composer-input').pressSequentially('typ');
-    await alice.page.getByTestId('typing-indicator').filter({ hasText: 'Bob is typing' }).waitFor();
 
     // Own messages on the right, the peer's on the left.
     await expectMessages(alice.page, ['Hi Bob, how are you?', 'Great, thanks!\nAnd you?', 'Doing well 😀']);

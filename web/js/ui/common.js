@@ -35,7 +35,8 @@ export function avatar(subject, size = 'md') {
   const initial = () => {
     el.replaceChildren(document.createTextNode(firstGrapheme(name)));
     // CSSOM, not a style attribute: allowed by the CSP's style-src 'self'.
-    el.style.backgroundColor = `hsl(${hueFor(subject?.id ?? 0)} 55% 52%)`;
+    // At 50% saturation and 30% lightness white stays above 4.5:1 on every hue.
+    el.style.backgroundColor = `hsl(${hueFor(subject?.id ?? 0)} 50% 30%)`;
   };
   const src = safeHttpUrl(subject?.avatar_url);
   if (src) {
