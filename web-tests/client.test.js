@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import {
   PASSWORD, befriend, conversationItem, expectMessages, launchBrowser, login, openChatByName,
   openDirectChat, openUser, register, sendMessage, startServer, twoFriends, uniqueName, waitConnected,
-  waitForMessage,
+  waitForMessage, withServer as withServerIn,
 } from './helpers.js';
 
 // Each run saves the main chat view here (git-ignored); docs/screenshot.png in the README
@@ -27,20 +27,8 @@ after(async () => {
 });
 
 /** Runs `body` with a fresh server; stops it and closes the contexts afterwards. */
-async function withServer(body) {
-  const server = await startServer();
-  const contexts = [];
-  const open = async (options) => {
-    const user = await openUser(browser, server.url, options);
-    contexts.push(user.context);
-    return user;
-  };
-  try {
-    await body({ server, open });
-  } finally {
-    await Promise.all(contexts.map((c) => c.close().catch(() => {})));
-    await server.dispose();
-  }
+function withServer(body) {
+  return withServerIn(browser, body);
 }
 
 /** Recalls one of the open chat's own messages through its menu. */
@@ -79,14 +67,15 @@ describe('web client', { timeout: TEST_TIMEOUT_MS }, () => {
     // Alice's message turns "Read" once Bob has it on screen.
     await alice.page.locator('[data-testid=message][data-status=sent] [data-testid=receipt]', { hasText: 'Read' }).waitFor();
 
+    // Typing indicator reaches the other side (Bob's first keystrokes in this chat: the
+    // server takes one typing frame per conversation every 2 s).
+    await bob.page.getByTestId('composer-input').pressSequentially('typ');
+    await alice.page.getByTestId('typing-indicator').filter({ hasText: 'Bob is typing' }).waitFor();
+
     await sendMessage(bob.page, 'Great, thanks!\nAnd you?');
     await waitForMessage(alice.page, 'Great, thanks!\nAnd you?');
     await sendMessage(alice.page, 'Doing well 😀');
     await waitForMessage(bob.page, 'Doing well 😀');
-
-    // Typing indicator reaches the other side.
-    await bob.page.getByTestId('composer-input').pressSequentially('typ');
-    await alice.page.getByTestId('typing-indicator').filter({ hasText: 'Bob is typing' }).waitFor();
 
     // Own messages on the right, the peer's on the left.
     await expectMessages(alice.page, ['Hi Bob, how are you?', 'Great, thanks!\nAnd you?', 'Doing well 😀']);
@@ -219,15 +208,15 @@ describe('web client', { timeout: TEST_TIMEOUT_MS }, () => {
   test('friends see each other come online and go offline', () => withServer(async ({ open }) => {
     let { alice, bob, aliceName, bobName } = await twoFriends(open);
     const bobRow = alice.page.locator(`[data-testid=friend][data-username="${bobName}"]`);
-    await bobRow.and(alice.page.locator('[data-online=true]')).waitFor();
+    await bobRow.and(alice.page.locator('[data-presence=online]')).waitFor();
 
     const saved = await bob.context.storageState();
     await bob.context.close();
-    await bobRow.and(alice.page.locator('[data-online=false]')).waitFor();
+    await bobRow.and(alice.page.locator('[data-presence=offline]')).waitFor();
 
     bob = await open({ storageState: saved });
     await waitConnected(bob.page);
-    await bobRow.and(alice.page.locator('[data-online=true]')).waitFor();
+    await bobRow.and(alice.page.locator('[data-presence=online]')).waitFor();
     await openDirectChat(alice.page, bobName);
     await alice.page.getByTestId('chat-subtitle').filter({ hasText: 'Online' }).waitFor();
   }));
@@ -254,8 +243,8 @@ describe('web client', { timeout: TEST_TIMEOUT_MS }, () => {
     const restarted = await startServer({ dataDir: server.dataDir, port: server.port });
     try {
       for (const user of [alice, bob]) {
-        // The banner offers "Retry now"; waiting for the backoff works too, but is slower.
-        await user.page.locator('[data-testid=connection-banner][hidden]').waitFor({ state: 'attached', timeout: 45_000 });
+        // The pages poll /healthz while they wait, so they reconnect without sitting out the backoff.
+        await user.page.locator('[data-testid=connection-banner][hidden]').waitFor({ state: 'attached' });
       }
       await waitForMessage(alice.page, 'three (sent during the outage)', { status: 'sent' });
       await waitForMessage(bob.page, 'three (sent during the outage)');
@@ -300,6 +289,92 @@ describe('web client', { timeout: TEST_TIMEOUT_MS }, () => {
       await openChatByName(bob.page, 'Alice');
       await waitForMessage(bob.page, 'written offline', { status: 'sent' });
       await expectMessages(bob.page, ['first', 'written offline']);
+    } finally {
+      await restarted.stop();
+    }
+  }));
+
+  test('the typing line goes with the message; Escape closes the message menu; drafts survive a reload, not a logout', () => withServer(async ({ open }) => {
+    const { alice, bob, aliceName, bobName } = await twoFriends(open);
+    await openDirectChat(alice.page, bobName);
+    await openDirectChat(bob.page, aliceName);
+
+    // Bob types, Alice sees it; when his message arrives, the line is gone in the same
+    // moment (it would only expire by itself seconds later).
+    await bob.page.getByTestId('composer-input').pressSequentially('on my way');
+    await alice.page.getByTestId('typing-indicator').filter({ hasText: 'Bob is typing' }).waitFor();
+    await bob.page.getByTestId('composer-input').press('Enter');
+    const typingWhenShown = await alice.page.waitForFunction(() => {
+      const arrived = [...document.querySelectorAll('[data-testid=message-text]')].some((m) => m.textContent === 'on my way');
+      return arrived && { typing: document.querySelector('[data-testid=typing-indicator]').textContent };
+    });
+    assert.deepEqual(await typingWhenShown.jsonValue(), { typing: '' });
+
+    // The message menu closes on Escape, and focus goes back to its button.
+    await sendMessage(alice.page, 'menu test');
+    const message = alice.page.getByTestId('message').filter({ hasText: 'menu test' });
+    await message.hover();
+    await message.getByTestId('message-menu').click();
+    await alice.page.getByTestId('message-menu-popup').waitFor();
+    await alice.page.keyboard.press('Escape');
+    await alice.page.getByTestId('message-menu-popup').waitFor({ state: 'detached' });
+    assert.equal(await message.getByTestId('message-menu').evaluate((b) => b === document.activeElement), true);
+
+    // A draft survives a reload; sending clears it.
+    const input = alice.page.getByTestId('composer-input');
+    await input.fill('a half-written thought');
+    await alice.page.reload();
+    await waitConnected(alice.page);
+    await openChatByName(alice.page, 'Bob');
+    assert.equal(await input.inputValue(), 'a half-written thought');
+    await input.press('Enter');
+    await waitForMessage(alice.page, 'a half-written thought', { status: 'sent' });
+    await alice.page.reload();
+    await waitConnected(alice.page);
+    await openChatByName(alice.page, 'Bob');
+    assert.equal(await input.inputValue(), '');
+
+    // Another user logging in on the same browser sees nothing of it, even in the
+    // very same conversation, and nothing of it stays in the browser's storage.
+    await input.fill('not for Bob to see');
+    await alice.page.getByTestId('nav-settings').click();
+    await alice.page.getByTestId('logout').click();
+    await login(alice.page, bobName);
+    await waitConnected(alice.page);
+    await openChatByName(alice.page, 'Alice');
+    assert.equal(await input.inputValue(), '');
+    const stored = await alice.page.evaluate(() => Object.values(localStorage).join('\n'));
+    assert.ok(!stored.includes('not for Bob to see'), 'the draft stayed in localStorage after logout');
+    assert.deepEqual(alice.errors, []);
+  }));
+
+  test('while disconnected presence shows as unknown; the page reconnects as soon as the server is back', () => withServer(async ({ server, open }) => {
+    const { alice, bob, bobName } = await twoFriends(open);
+    // befriend() leaves Alice on her contacts.
+    const bobRow = alice.page.locator(`[data-testid=friend][data-username="${bobName}"]`);
+    await bobRow.and(alice.page.locator('[data-presence=online]')).waitFor();
+
+    await server.stop();
+    await bobRow.and(alice.page.locator('[data-presence=unknown]')).waitFor();
+    await bobRow.getByText('Status unknown').waitFor();
+    // Bob leaves during the outage: only a refresh after reconnecting can tell Alice.
+    await bob.context.close();
+
+    // Let the backoff grow until its next attempt is seconds away.
+    const retryAt = await alice.page.waitForFunction(() => {
+      const banner = document.querySelector('[data-testid=connection-banner]');
+      const retryAtMs = Number(banner.dataset.retryAtMs);
+      return banner.dataset.state === 'offline' && retryAtMs - Date.now() > 4500 && retryAtMs;
+    }, null, { timeout: 30_000 });
+    const retryAtMs = await retryAt.jsonValue();
+
+    const restarted = await startServer({ dataDir: server.dataDir, port: server.port });
+    try {
+      // The page must not sit out the rest of its backoff.
+      const remaining = retryAtMs - await alice.page.evaluate(() => Date.now());
+      assert.ok(remaining > 1000, `the server took too long to restart for this test (${remaining} ms left)`);
+      await alice.page.locator('[data-testid=connection-banner][data-state=open]').waitFor({ state: 'attached', timeout: remaining });
+      await bobRow.and(alice.page.locator('[data-presence=offline]')).waitFor();
     } finally {
       await restarted.stop();
     }

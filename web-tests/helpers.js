@@ -84,6 +84,26 @@ export async function startServer({ dataDir, port = 0 } = {}) {
   return server;
 }
 
+/**
+ * Runs `body` with a fresh server and a way to open users in `browser`;
+ * stops the server and closes the users' contexts afterwards.
+ */
+export async function withServer(browser, body) {
+  const server = await startServer();
+  const contexts = [];
+  const open = async (options) => {
+    const user = await openUser(browser, server.url, options);
+    contexts.push(user.context);
+    return user;
+  };
+  try {
+    await body({ server, open });
+  } finally {
+    await Promise.all(contexts.map((c) => c.close().catch(() => {})));
+    await server.dispose();
+  }
+}
+
 export function launchBrowser() {
   return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
 }

@@ -69,6 +69,16 @@ async function request(method, path, body) {
 
 const id = (value) => encodeURIComponent(String(value));
 
+/** Whether the server answers GET /healthz (no auth, a few bytes) within `timeoutMs`. */
+export async function serverIsUp(timeoutMs) {
+  try {
+    const response = await fetch('/healthz', { cache: 'no-store', signal: AbortSignal.timeout(timeoutMs) });
+    return response.ok;
+  } catch {
+    return false;
+  }
+}
+
 export const api = {
   register: (username, password, nickname) =>
     request('POST', '/accounts', { username, password, nickname: nickname || null }),

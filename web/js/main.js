@@ -5,11 +5,13 @@
 //   api.js      REST client; ApiError (server said no) vs NetworkError (no answer)
 //   socket.js   WebSocket: backoff, hello, resync by seq, gap fill, pending sends
 //   store.js    all client state; emits topics the UI re-renders from
+//   drafts.js   unsent composer text per conversation, in localStorage
 //   i18n.js     t() and the language choice; strings in i18n/{en,zh-CN}.js
 //   dom.js      h() element builder and linkify(): user text only via text nodes
 //   ui/app.js   the shell (rail, list column, pane, banner, title); ui/* the views
 
 import { api, setToken, setUnauthorizedHandler } from './api.js';
+import { clearDrafts } from './drafts.js';
 import { t } from './i18n.js';
 import { Connection, clearOutbox, restoreOutbox, saveOutbox } from './socket.js';
 import { store } from './store.js';
@@ -50,6 +52,8 @@ function startApp(session) {
   setToken(session.token);
   store.reset();
   store.setMe(session.user);
+  // Left behind by a session that ended without this page seeing it (expired while closed).
+  clearDrafts({ keepUserId: session.user.id });
   connection = new Connection({
     token: session.token,
     onSessionEnded: () => endSession(t('auth.sessionEnded')),
@@ -82,6 +86,8 @@ function endSession(notice) {
   unsubscribeOutbox = null;
   // Unsent messages belong to the session that wrote them; they are dropped with it.
   if (store.me) clearOutbox(store.me.id);
+  // So are drafts: the next user of this browser must not see them.
+  clearDrafts();
   connection?.stop();
   connection = null;
   app?.destroy();

@@ -4,7 +4,7 @@
 // sends that are resent with the same client_msg_id until acked (the
 // server deduplicates them, so a resend never doubles a message).
 
-import { api, ApiError } from './api.js';
+import { api, ApiError, serverIsUp } from './api.js';
 import { store } from './store.js';
 import { uuid } from './util.js';
 
@@ -16,6 +16,14 @@ const AUTH_SUBPROTOCOL_PREFIX = 'banter.auth.';
 
 const BACKOFF_INITIAL_MS = 500;
 const BACKOFF_MAX_MS = 15_000;
+/**
+ * While waiting out the backoff because the server did not answer, GET /healthz
+ * is asked every HEALTH_POLL_MIN_MS plus up to HEALTH_POLL_JITTER_MS (the jitter
+ * spreads the pages of a restarted server); the first answer ends the wait.
+ */
+const HEALTH_POLL_MIN_MS = 1_000;
+const HEALTH_POLL_JITTER_MS = 1_000;
+const HEALTH_POLL_TIMEOUT_MS = 2_000;
 /** A send without an ack after this long is shown as failed, with a retry button. */
 export const ACK_TIMEOUT_MS = 10_000;
 /** Entries asked for per `sync` frame; we keep asking while has_more is true. */
@@ -51,6 +59,7 @@ export class Connection {
     this.generation = 0; // bumps per socket, so late callbacks of old ones are ignored
     this.attempt = 0; // consecutive failed attempts, for the backoff
     this.retryTimer = null;
+    this.healthTimer = null;
     this.heartbeatTimer = null;
     this.heartbeatMs = DEFAULT_HEARTBEAT_SECS * 1000;
     this.lastFrameAtMs = 0;
@@ -74,6 +83,8 @@ export class Connection {
     this.stopped = true;
     window.removeEventListener('online', this.onBrowserOnline);
     clearTimeout(this.retryTimer);
+    clearTimeout(this.healthTimer);
+    this.healthTimer = null;
     clearTimeout(this.refreshTimer);
     clearInterval(this.heartbeatTimer);
     for (const pending of store.pending.values()) clearTimeout(pending.timer);
@@ -87,6 +98,8 @@ export class Connection {
   reconnectNow() {
     if (this.stopped || this.ws) return;
     clearTimeout(this.retryTimer);
+    clearTimeout(this.healthTimer);
+    this.healthTimer = null;
     this.attempt = 0;
     this.#probeThenOpen();
   }
@@ -128,6 +141,7 @@ export class Connection {
     this.ws = null;
     this.ready = false;
     clearInterval(this.heartbeatTimer);
+    store.presenceLost();
     // Replies to requests on the dead socket will never come. Pending sends
     // stay in the store and are resent after the next hello.
     this.requests.clear();
@@ -153,7 +167,13 @@ export class Connection {
     }
   }
 
-  #scheduleReconnect() {
+  /**
+   * `unreachable`: the server did not answer at all, so it is down (or the
+   * network is): poll /healthz meanwhile and go at once when it answers.
+   * Otherwise it answered but the socket failed (e.g. it is at its connection
+   * cap), and only the backoff keeps us from hammering it.
+   */
+  #scheduleReconnect({ unreachable = false } = {}) {
     // Full backoff doubles per failed attempt; jitter spreads out the
     // reconnect storm after a server restart.
     const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_INITIAL_MS * 2 ** this.attempt);
@@ -162,6 +182,20 @@ export class Connection {
     store.setConnection({ state: 'offline', retryAtMs: Date.now() + delay });
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => this.#probeThenOpen(), delay);
+    clearTimeout(this.healthTimer);
+    this.healthTimer = unreachable ? this.#scheduleHealthPoll() : null;
+  }
+
+  #scheduleHealthPoll() {
+    const wait = HEALTH_POLL_MIN_MS + Math.random() * HEALTH_POLL_JITTER_MS;
+    const timer = setTimeout(async () => {
+      const up = await serverIsUp(HEALTH_POLL_TIMEOUT_MS);
+      // Still this poll's wait? (Not stopped, retried or rescheduled meanwhile.)
+      if (this.healthTimer !== timer || this.stopped || this.ws) return;
+      if (up) this.reconnectNow();
+      else this.healthTimer = this.#scheduleHealthPoll();
+    }, wait);
+    return timer;
   }
 
   /**
@@ -171,6 +205,8 @@ export class Connection {
    */
   async #probeThenOpen() {
     this.retryTimer = null;
+    clearTimeout(this.healthTimer);
+    this.healthTimer = null;
     if (this.stopped || this.ws) return;
     store.setConnection({ state: 'reconnecting' });
     try {
@@ -178,7 +214,7 @@ export class Connection {
     } catch (err) {
       if (this.stopped) return;
       if (err instanceof ApiError && err.code === 'unauthorized') return;
-      this.#scheduleReconnect();
+      this.#scheduleReconnect({ unreachable: !(err instanceof ApiError) });
       return;
     }
     if (!this.stopped && !this.ws) this.#open();

@@ -53,6 +53,10 @@ class Store {
     this.blocks = [];
     this.users = new Map(); // userId -> UserProfile, everyone we have seen
     this.online = new Set();
+    // Presence is only known while connected: from the snapshot after hello
+    // until the socket is lost. Before and in between, nobody is "online" or
+    // "offline", and the UI says so.
+    this.presenceKnown = false;
     this.pending = new Map(); // clientMsgId -> pending send (see socket.js)
     this.connection = { state: 'connecting', retryAtMs: 0, everConnected: false };
     this.emit('all');
@@ -102,11 +106,26 @@ class Store {
   }
 
   isOnline(userId) {
-    return this.online.has(userId);
+    return this.presenceKnown && this.online.has(userId);
   }
 
+  /** 'online', 'offline', or 'unknown' while we are not connected. */
+  presence(userId) {
+    if (!this.presenceKnown) return 'unknown';
+    return this.online.has(userId) ? 'online' : 'offline';
+  }
+
+  /** The presence snapshot that follows every hello: who is online now. */
   setOnline(userIds) {
     this.online = new Set(userIds);
+    this.presenceKnown = true;
+    this.emit('presence');
+  }
+
+  /** The connection is gone: presence events can no longer reach us. */
+  presenceLost() {
+    if (!this.presenceKnown) return;
+    this.presenceKnown = false;
     this.emit('presence');
   }
 
@@ -250,7 +269,8 @@ class Store {
   #applyEffects(conv, message) {
     const s = conv.summary;
     this.#dropPendingFor(message);
-    conv.typing.delete(message.sender_id);
+    // Their message is what they were typing: the line goes in the same render.
+    if (conv.typing.delete(message.sender_id)) this.emit('typing');
     if (message.seq >= s.last_seq) {
       s.last_seq = message.seq;
       if (message.content.kind !== 'recall') s.last_message = message;

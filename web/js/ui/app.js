@@ -235,6 +235,7 @@ export class App {
     const show = state === 'offline' || (state !== 'open' && everConnected);
     this.banner.hidden = !show;
     this.banner.dataset.state = state;
+    this.banner.dataset.retryAtMs = String(retryAtMs);
     if (!show) return;
     if (state === 'offline') {
       const seconds = Math.max(1, Math.ceil((retryAtMs - Date.now()) / 1000));

@@ -7,6 +7,7 @@
 // position, an open menu or a text selection.
 
 import { api } from '../api.js';
+import { loadDraft, saveDraft } from '../drafts.js';
 import { h, linkify, mount } from '../dom.js';
 import { EMOJI } from '../emoji.js';
 import { language, t } from '../i18n.js';
@@ -14,7 +15,7 @@ import { store } from '../store.js';
 import { formatClock, sameDay } from '../util.js';
 import {
   avatar, conversationAvatar, conversationTitle, daySeparatorText, displayName, errorText,
-  noticeText, recalledText, toast,
+  noticeText, presenceText, recalledText, toast,
 } from './common.js';
 import { icon } from './icons.js';
 import { InfoPanel } from './info.js';
@@ -27,9 +28,6 @@ const NEAR_BOTTOM_PX = 48;
 /** Older history is fetched when the user scrolls this close to the top. */
 const LOAD_OLDER_THRESHOLD_PX = 120;
 
-/** Unsent composer text per conversation, kept while switching chats. */
-const drafts = new Map();
-
 export class ChatView {
   constructor(conversationId, { connection, onBack, onOpenChat }) {
     this.id = conversationId;
@@ -41,6 +39,13 @@ export class ChatView {
     this.stickToBottom = true; // the first render lands at the newest message
     this.infoPanel = null;
     this.menu = null;
+    this.menuButton = null; // the button that opened `menu`; focus returns there
+    this.onMenuKey = (e) => {
+      if (e.key !== 'Escape') return;
+      e.preventDefault();
+      e.stopPropagation();
+      this.closeMenu({ restoreFocus: true });
+    };
     this.loadingDetail = false;
 
     this.title = h('span', { class: 'chat-title', testid: 'chat-title' });
@@ -58,11 +63,11 @@ export class ChatView {
       'aria-label': t('chat.placeholder'),
       onKeydown: (e) => this.onComposerKey(e),
       onInput: () => {
-        drafts.set(this.id, this.input.value);
+        this.saveDraft();
         if (this.input.value.trim()) this.connection.typing(this.id);
       },
     });
-    this.input.value = drafts.get(this.id) ?? '';
+    this.input.value = loadDraft(store.me?.id, this.id);
     this.emojiPanel = h('div', { class: 'emoji-panel', testid: 'emoji-panel', hidden: true, role: 'listbox' },
       EMOJI.map((e) => h('button', {
         type: 'button', class: 'emoji', testid: 'emoji', 'aria-label': e,
@@ -112,6 +117,7 @@ export class ChatView {
   }
 
   destroy() {
+    this.closeMenu();
     document.removeEventListener('click', this.onDocumentClick, true);
     this.infoPanel?.destroy();
     this.el.remove();
@@ -146,11 +152,11 @@ export class ChatView {
     mount(this.headerAvatar, conversationAvatar(conv, 'sm'));
     if (s.kind === 'group') {
       this.subtitle.textContent = t('chat.members', { n: s.member_count });
-      this.subtitle.classList.remove('online');
+      delete this.subtitle.dataset.presence;
     } else {
-      const online = s.peer && store.isOnline(s.peer.id);
-      this.subtitle.textContent = online ? t('online') : t('offline');
-      this.subtitle.classList.toggle('online', Boolean(online));
+      const presence = s.peer ? store.presence(s.peer.id) : 'unknown';
+      this.subtitle.textContent = presenceText(presence);
+      this.subtitle.dataset.presence = presence;
     }
   }
 
@@ -390,11 +396,17 @@ export class ChatView {
         },
       }, t('message.copy')));
     button.parentElement.appendChild(this.menu);
+    this.menuButton = button;
+    document.addEventListener('keydown', this.onMenuKey, true);
   }
 
-  closeMenu() {
-    this.menu?.remove();
+  closeMenu({ restoreFocus = false } = {}) {
+    if (!this.menu) return;
+    document.removeEventListener('keydown', this.onMenuKey, true);
+    this.menu.remove();
     this.menu = null;
+    if (restoreFocus && this.menuButton?.isConnected) this.menuButton.focus();
+    this.menuButton = null;
   }
 
   onScroll() {
@@ -431,12 +443,17 @@ export class ChatView {
     }
   }
 
+  /** Unsent text survives switching chats and reloading (drafts.js). */
+  saveDraft() {
+    if (store.me) saveDraft(store.me.id, this.id, this.input.value);
+  }
+
   insertText(text) {
     const input = this.input;
     const start = input.selectionStart ?? input.value.length;
     const end = input.selectionEnd ?? input.value.length;
     input.setRangeText(text, start, end, 'end');
-    drafts.set(this.id, input.value);
+    this.saveDraft();
     input.focus();
   }
 
@@ -449,7 +466,7 @@ export class ChatView {
       return;
     }
     this.input.value = '';
-    drafts.delete(this.id);
+    this.saveDraft();
     this.emojiPanel.hidden = true;
     this.stickToBottom = true;
     this.connection.sendMessage(this.id, text);

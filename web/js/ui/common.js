@@ -35,7 +35,8 @@ export function avatar(subject, size = 'md') {
   const initial = () => {
     el.replaceChildren(document.createTextNode(firstGrapheme(name)));
     // CSSOM, not a style attribute: allowed by the CSP's style-src 'self'.
-    el.style.backgroundColor = `hsl(${hueFor(subject?.id ?? 0)} 55% 52%)`;
+    // At 50% saturation and 30% lightness white stays above 4.5:1 on every hue.
+    el.style.backgroundColor = `hsl(${hueFor(subject?.id ?? 0)} 50% 30%)`;
   };
   const src = safeHttpUrl(subject?.avatar_url);
   if (src) {
@@ -67,6 +68,23 @@ export function noticeText(notice) {
     case 'disbanded': return t('notice.disbanded', { by: name(notice.by) });
     default: return t('notice.unknown');
   }
+}
+
+/** A user's presence in words: online, offline, or unknown while we are disconnected. */
+export function presenceText(presence) {
+  return t(`presence.${presence}`);
+}
+
+/** The presence label shown by name and profile; `presence` as store.presence() gives it. */
+export function presenceLabel(presence, { small = false, testid } = {}) {
+  return h('span', {
+    class: `presence-label ${presence}${small ? ' small' : ''}`, testid, dataset: { presence },
+  }, presenceText(presence));
+}
+
+/** The dot on an avatar's corner. */
+export function presenceDot(presence) {
+  return h('span', { class: `presence-dot ${presence}`, testid: `${presence}-dot`, title: presenceText(presence) });
 }
 
 export function recalledText(message) {

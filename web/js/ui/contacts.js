@@ -7,7 +7,9 @@ import { api, ApiError } from '../api.js';
 import { h, mount } from '../dom.js';
 import { t } from '../i18n.js';
 import { store } from '../store.js';
-import { avatar, errorText, listTime, toast } from './common.js';
+import {
+  avatar, errorText, listTime, presenceDot, presenceLabel, toast,
+} from './common.js';
 import { icon } from './icons.js';
 import { blockButton, removeFriend, unblockUser } from './info.js';
 
@@ -131,19 +133,19 @@ export class ContactsSidebar {
     sections.push(h('h3', { class: 'section-title' }, t('contacts.friendsCount', { n: friends.length })));
     sections.push(h('ul', { class: 'plain-list', testid: 'friend-list' },
       friends.length === 0 ? h('li', { class: 'empty' }, t('contacts.noFriends')) : friends.map((f) => {
-        const online = store.isOnline(f.user.id);
+        const presence = store.presence(f.user.id);
         return h('li', {
           class: `friend-row${f.user.id === this.selectedId ? ' active' : ''}`, testid: 'friend',
-          dataset: { userId: String(f.user.id), username: f.user.username, online: String(online) },
+          dataset: { userId: String(f.user.id), username: f.user.username, presence },
           tabindex: '0', role: 'button',
           onClick: () => this.onSelect(f.user.id),
           onKeydown: (e) => { if (e.key === 'Enter') this.onSelect(f.user.id); },
         },
-        h('div', { class: 'avatar-wrap' }, avatar(f.user, 'sm'), h('span', { class: `presence-dot${online ? ' online' : ''}`, testid: online ? 'online-dot' : 'offline-dot' })),
+        h('div', { class: 'avatar-wrap' }, avatar(f.user, 'sm'), presenceDot(presence)),
         h('span', { class: 'friend-name', testid: 'friend-name' }, f.user.nickname),
         store.isBlocked(f.user.id)
           ? h('span', { class: 'presence-label small blocked', testid: 'blocked-label' }, t('contacts.blockedLabel'))
-          : h('span', { class: `presence-label small${online ? ' online' : ''}` }, online ? t('online') : t('offline')));
+          : presenceLabel(presence, { small: true }));
       })));
 
     sections.push(h('button', {
@@ -216,7 +218,7 @@ export class ContactCard {
     const friend = store.friends.get(this.userId);
     const user = friend?.user ?? store.user(this.userId);
     if (!user) return;
-    const online = store.isOnline(user.id);
+    const presence = store.presence(user.id);
     mount(this.el,
       h('header', { class: 'chat-header' },
         h('button', { type: 'button', class: 'icon-btn back-btn', testid: 'back', 'aria-label': t('back'), onClick: this.onBack }, icon('back', 24)),
@@ -225,7 +227,7 @@ export class ContactCard {
         avatar(user, 'xl'),
         h('div', { class: 'profile-name', testid: 'contact-name' }, user.nickname),
         h('div', { class: 'muted' }, `@${user.username}`),
-        h('div', { class: `presence-label${online ? ' online' : ''}`, testid: 'contact-presence' }, online ? t('online') : t('offline')),
+        presenceLabel(presence, { testid: 'contact-presence' }),
         user.signature ? h('p', { class: 'signature' }, user.signature) : null,
         friend ? h('p', { class: 'muted small' }, t('contacts.friendsSince', { date: new Date(friend.since_ms).toLocaleDateString() })) : null,
         h('div', { class: 'info-actions row' },

@@ -7,7 +7,7 @@ import { t } from '../i18n.js';
 import { store } from '../store.js';
 import { icon } from './icons.js';
 import {
-  conversationAvatar, conversationTitle, errorText, listTime, openModal, previewText,
+  conversationAvatar, conversationTitle, errorText, listTime, openModal, presenceDot, previewText,
 } from './common.js';
 
 export class ConversationList {
@@ -48,7 +48,6 @@ export class ConversationList {
   item(conv) {
     const s = conv.summary;
     const group = s.kind === 'group';
-    const online = !group && s.peer && store.isOnline(s.peer.id);
     const title = conversationTitle(conv);
     const unread = s.unread_count;
     return h('li', {
@@ -62,7 +61,7 @@ export class ConversationList {
     },
     h('div', { class: 'avatar-wrap' },
       conversationAvatar(conv),
-      group ? null : h('span', { class: `presence-dot${online ? ' online' : ''}`, testid: online ? 'online-dot' : 'offline-dot', title: online ? t('online') : t('offline') })),
+      group || !s.peer ? null : presenceDot(store.presence(s.peer.id))),
     h('div', { class: 'conv-main' },
       h('div', { class: 'conv-top' },
         h('span', { class: 'conv-name', testid: 'conversation-name' }, title),

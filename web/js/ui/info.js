@@ -8,7 +8,9 @@ import { h, mount } from '../dom.js';
 import { t } from '../i18n.js';
 import { store } from '../store.js';
 import { icon } from './icons.js';
-import { avatar, confirmDialog, conversationTitle, errorText, openModal, toast } from './common.js';
+import {
+  avatar, confirmDialog, conversationTitle, errorText, openModal, presenceLabel, toast,
+} from './common.js';
 
 const ROLE_RANK = { member: 0, admin: 1, owner: 2 };
 
@@ -47,14 +49,14 @@ export class InfoPanel {
   buildDirect(conv) {
     const peer = conv.summary.peer;
     if (!peer) return;
-    const online = store.isOnline(peer.id);
+    const presence = store.presence(peer.id);
     const isFriend = store.friends.has(peer.id);
     mount(this.body,
       h('div', { class: 'profile-card' },
         avatar(peer, 'lg'),
         h('div', { class: 'profile-name' }, peer.nickname),
         h('div', { class: 'muted' }, `@${peer.username}`),
-        h('div', { class: `presence-label${online ? ' online' : ''}` }, online ? t('online') : t('offline')),
+        presenceLabel(presence),
         peer.signature ? h('p', { class: 'signature' }, peer.signature) : null),
       h('div', { class: 'info-actions' },
         isFriend ? h('button', {
