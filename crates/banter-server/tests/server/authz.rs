@@ -939,9 +939,7 @@ async fn probe(world: &World, route: &Route, who: Who, expect: Expect) -> Option
                 return wrong(format!("{want_status} {}", want_code.as_str()));
             }
             // The same bytes for an id that does not exist: nothing tells the two apart.
-            let Some((_, target)) = route.params.first() else {
-                return None;
-            };
+            let (_, target) = route.params.first()?;
             if matches!(target, Target::FreshUsername) {
                 return None;
             }
