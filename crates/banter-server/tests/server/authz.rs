@@ -975,6 +975,31 @@ async fn documented_routes(server: &TestServer) -> BTreeSet<(String, String)> {
     routes
 }
 
+/// The route summary table of docs/protocol.md §4.1: (method, path) → (auth, success status).
+fn documented_summary() -> BTreeMap<(String, String), (String, u16)> {
+    let doc = include_str!("../../../../docs/protocol.md");
+    let mut routes = BTreeMap::new();
+    for line in doc.lines() {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        // | METHOD | `path` | auth | body | status ... |
+        if cells.len() < 7 || !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&cells[1]) {
+            continue;
+        }
+        let path = cells[2].trim_matches('`');
+        let status = cells[5]
+            .split_whitespace()
+            .next()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("§4.1: no status in {line:?}"));
+        routes.insert(
+            (cells[1].to_owned(), path.to_owned()),
+            (cells[3].to_owned(), status),
+        );
+    }
+    assert!(routes.len() > 30, "§4.1 parsed: {routes:?}");
+    routes
+}
+
 async fn server() -> Option<TestServer> {
     TestServer::start_with(|config| config.admin_token = Some(AdminToken::new(ADMIN_TOKEN))).await
 }
@@ -1009,6 +1034,41 @@ async fn every_route_answers_every_caller_as_documented() {
             missing.is_empty(),
             "{key:?} has no row for {missing:?}: add rows for the new route to ROUTES"
         );
+    }
+
+    // The route summary of docs/protocol.md §4.1 names the same routes, with the auth and
+    // the success status the table expects.
+    let summary = documented_summary();
+    let summarized: BTreeSet<(String, String)> = summary
+        .keys()
+        .filter(|(_, path)| path != "/api/v1/openapi.json" && path != "/healthz")
+        .cloned()
+        .collect();
+    assert_eq!(
+        summarized, documented,
+        "§4.1 and openapi.json list other routes"
+    );
+    for route in ROUTES {
+        let (auth, success) = &summary[&(route.method.to_owned(), route.path.to_owned())];
+        let want_auth = match route.auth {
+            Auth::Public => "no",
+            Auth::User => "yes",
+            Auth::Admin => "admin",
+        };
+        assert_eq!(
+            auth, want_auth,
+            "{} {}: auth in §4.1",
+            route.method, route.path
+        );
+        for (who, expect) in route.all_rows() {
+            if let Allow(status) = expect {
+                assert_eq!(
+                    status, *success,
+                    "{} {} as {who:?}: §4.1 says {success}",
+                    route.method, route.path
+                );
+            }
+        }
     }
 
     let mut failures = String::new();
