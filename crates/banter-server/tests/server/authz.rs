@@ -1629,6 +1629,27 @@ async fn assert_members_only(world: &World, sockets: &mut Sockets) {
         };
         members.contains(&who)
     };
+    // The friendships `World::build` seeds, and nothing changes them here.
+    let friends = |a: Who, b: Who| {
+        let pair = [a.min(b), a.max(b)];
+        [
+            [Member, Owner],
+            [Owner, Blocked],
+            [Admin, Owner],
+            [Owner, ExMember],
+            [Another, Owner],
+            [Another, Admin],
+        ]
+        .contains(&pair)
+    };
+    let who_is = |id: UserId| {
+        *world
+            .ids
+            .iter()
+            .find(|(_, user)| **user == id)
+            .expect("a user of the world")
+            .0
+    };
     for (who, sock) in sockets.socks.iter_mut() {
         sock.barrier().await;
         for event in &sock.seen {
@@ -1637,6 +1658,19 @@ async fn assert_members_only(world: &World, sockets: &mut Sockets) {
                     in_conversation(*who, conversation),
                     "a leak: {who:?} received {event:?}"
                 );
+            }
+            // Presence goes to friends only, a friend request to its two ends only.
+            match event {
+                ServerEvent::PresenceChanged { user_id, .. } => assert!(
+                    friends(*who, who_is(*user_id)),
+                    "a leak: {who:?} received {event:?}"
+                ),
+                ServerEvent::FriendRequestReceived { request }
+                | ServerEvent::FriendRequestUpdated { request } => assert!(
+                    [request.from.id, request.to.id].contains(&world.ids[who]),
+                    "a leak: {who:?} received {event:?}"
+                ),
+                _ => {}
             }
         }
     }
@@ -1717,6 +1751,10 @@ async fn events_reach_members_only() {
     assert!(admin.iter().any(|e| matches!(e,
         ServerEvent::ReadUpdated { conversation_id, user_id, .. }
             if *conversation_id == world.group && *user_id == world.ids[&Member])));
+    // Sockets open in the order of USERS, so the owner came online after the other user.
+    let another = &sockets.socks[&Another].seen;
+    assert!(another.iter().any(|e| matches!(e,
+        ServerEvent::PresenceChanged { user_id, online: true } if *user_id == world.ids[&Owner])));
     let member = &sockets.socks[&Member].seen;
     assert!(member.iter().any(|e| matches!(e,
         ServerEvent::ReadUpdated { conversation_id, .. } if *conversation_id == world.direct)));
