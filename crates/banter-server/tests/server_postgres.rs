@@ -9,6 +9,8 @@ mod scratch;
 
 #[path = "server/admin.rs"]
 mod admin;
+#[path = "server/authz.rs"]
+mod authz;
 #[path = "server/bad_input.rs"]
 mod bad_input;
 #[path = "server/chat.rs"]

@@ -12,6 +12,7 @@ mod scratch;
 mod common;
 
 mod admin;
+mod authz;
 mod bad_input;
 mod chat;
 mod features;

@@ -1,0 +1,423 @@
+//! `kill -9` while clients send: the `banter` binary is killed at random moments of the
+//! traffic and started again on the same data, 3 to 5 times, while several clients
+//! pipeline sends and, after each reconnect, resend every send not yet acked with the same
+//! `client_msg_id`. At the end every acked message is stored exactly once with the seq its
+//! ack named, each conversation's seqs are gapless, and no resend made a second copy.
+//!
+//! Runs on SQLite, and on PostgreSQL and MySQL/MariaDB when `BANTER_TEST_POSTGRES_URL` /
+//! `BANTER_TEST_MYSQL_URL` name a server (in a scratch database of its own, as the store's
+//! tests do; unset, the test says so and passes, except in CI where it fails).
+
+#[path = "../../banter-store/tests/scratch/mod.rs"]
+mod scratch;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use banter_client::{AdminClient, Client, ClientError, Connection};
+use banter_protocol::{ClientFrame, ConversationId, ErrorCode, ServerEvent, UserId};
+use rand::{Rng, SeedableRng};
+use scratch::Server as DatabaseServer;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+
+const ADMIN_TOKEN: &str = "crash-test-admin-token-0123456789abcdef";
+const PASSWORD: &str = "correct horse battery";
+/// Senders, in pairs that share a direct conversation; all of them share one group.
+const CLIENTS: usize = 6;
+const SENDS_PER_CLIENT: usize = 300;
+/// Sends a client keeps in flight on its connection before it waits for an ack.
+const PIPELINE: usize = 8;
+/// How long anything a client waits for may take: a server start, a reconnect, an ack.
+const WAIT: Duration = Duration::from_secs(20);
+
+/// One run of the `banter` binary.
+struct Banter {
+    child: Child,
+    url: String,
+}
+
+/// How to start the binary on the test's data.
+struct Launcher {
+    data_dir: std::path::PathBuf,
+    database_url: String,
+    starts: usize,
+}
+
+impl Launcher {
+    /// Starts the binary on an ephemeral port and waits for its `listening on` line.
+    async fn start(&mut self) -> Banter {
+        self.starts += 1;
+        let log = std::fs::File::create(self.data_dir.join(format!("server-{}.log", self.starts)))
+            .expect("log file");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_banter"));
+        // Only what this test sets: a BANTER_* of the caller's environment must not leak in.
+        for (name, _) in std::env::vars() {
+            if name.starts_with("BANTER_") {
+                command.env_remove(name);
+            }
+        }
+        let mut child = command
+            .env("BANTER_LISTEN", "127.0.0.1:0")
+            .env("BANTER_DATA_DIR", &self.data_dir)
+            .env("BANTER_DATABASE_URL", &self.database_url)
+            .env("BANTER_ADMIN_TOKEN", ADMIN_TOKEN)
+            // The clients resend in bursts after each restart; the frame rate is not
+            // what this test is about.
+            .env("BANTER_LIMITS__FRAMES_PER_SECOND_MAX", "100000")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("banter starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let line = tokio::time::timeout(WAIT, BufReader::new(stdout).lines().next_line())
+            .await
+            .expect("banter prints its address in time")
+            .expect("stdout readable")
+            .expect("banter prints its address");
+        let url = line
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Banter { child, url }
+    }
+}
+
+impl Banter {
+    /// SIGKILL: no shutdown, no flush, no goodbye to the clients.
+    async fn kill(mut self) {
+        self.child.start_kill().expect("kill");
+        let status = self.child.wait().await.expect("wait");
+        assert_eq!(status.signal(), Some(9), "killed, not exited: {status}");
+    }
+}
+
+/// A client's result: every acked `client_msg_id` with the conversation and seq of its ack.
+#[derive(Default)]
+struct Outcome {
+    acked: BTreeMap<String, (ConversationId, i64)>,
+    resends: usize,
+    /// Resends answered with a message stored before the connection was lost: the ones
+    /// whose first ack the kill swallowed.
+    found_stored: usize,
+    connections: usize,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64
+}
+
+/// The current server's URL, and whether the test will kill it.
+type Current = (String, bool);
+
+/// Opens a connection to the current server, waiting for the next one when this one is gone.
+async fn connect(token: &str, urls: &mut watch::Receiver<Current>) -> Connection {
+    loop {
+        let url = urls.borrow_and_update().0.clone();
+        let client = Client::new(&url).expect("client").with_token(token);
+        match client.connect().await {
+            Ok(conn) => return conn,
+            Err(_) => tokio::time::timeout(WAIT, urls.changed())
+                .await
+                .expect("a server comes back")
+                .expect("the test still runs"),
+        }
+    }
+}
+
+fn send_frame(request: usize, client_msg_id: &str, conversation: ConversationId) -> ClientFrame {
+    ClientFrame::SendMessage {
+        id: format!("r{request}"),
+        conversation_id: conversation,
+        client_msg_id: client_msg_id.to_owned(),
+        text: format!("text of {client_msg_id}"),
+    }
+}
+
+/// Sends `SENDS_PER_CLIENT` messages, alternating between `targets`, with up to
+/// `PIPELINE` in flight; after any loss of the connection, reconnects and resends every
+/// un-acked one with its `client_msg_id`. Returns once every send is acked.
+///
+/// A `lazy` client, like a phone that loses its signal right after sending, does not read
+/// its acks on a connection to a server that is going to be killed: it fills its pipeline
+/// and waits for the kill, so that it resends messages the server has already stored.
+async fn run_client(
+    tag: String,
+    token: String,
+    targets: [ConversationId; 2],
+    lazy: bool,
+    mut urls: watch::Receiver<Current>,
+    progress: Arc<watch::Sender<usize>>,
+) -> Outcome {
+    let mut outcome = Outcome::default();
+    // Sent and not acked yet, in the order they were first sent.
+    let mut pending: BTreeMap<usize, (String, ConversationId)> = BTreeMap::new();
+    let (mut next, mut request) = (0, 0);
+    'connection: while outcome.acked.len() < SENDS_PER_CLIENT {
+        // Anything stored before this moment was stored by an earlier connection's server.
+        let lost_at_ms = now_ms();
+        let mut resent = BTreeSet::new();
+        let mut conn = connect(&token, &mut urls).await;
+        let doomed = urls.borrow().1;
+        outcome.connections += 1;
+        for (client_msg_id, conversation) in pending.values() {
+            request += 1;
+            outcome.resends += 1;
+            resent.insert(client_msg_id.clone());
+            let frame = send_frame(request, client_msg_id, *conversation);
+            if conn.send_frame(&frame).await.is_err() {
+                continue 'connection;
+            }
+        }
+        loop {
+            while pending.len() < PIPELINE && next < SENDS_PER_CLIENT {
+                let client_msg_id = format!("{tag}-{next}");
+                let conversation = targets[next % targets.len()];
+                pending.insert(next, (client_msg_id.clone(), conversation));
+                next += 1;
+                request += 1;
+                let frame = send_frame(request, &client_msg_id, conversation);
+                if conn.send_frame(&frame).await.is_err() {
+                    continue 'connection;
+                }
+            }
+            if pending.is_empty() {
+                break 'connection;
+            }
+            if lazy && doomed {
+                tokio::time::timeout(WAIT, urls.changed())
+                    .await
+                    .expect("the server is killed")
+                    .expect("the test still runs");
+                continue 'connection;
+            }
+            match conn.next_event(WAIT).await {
+                Ok(ServerEvent::Ack {
+                    client_msg_id: Some(client_msg_id),
+                    conversation_id,
+                    seq,
+                    created_at_ms,
+                    ..
+                }) => {
+                    if resent.contains(&client_msg_id) && created_at_ms < lost_at_ms {
+                        outcome.found_stored += 1;
+                    }
+                    let acked = (conversation_id, seq);
+                    match outcome.acked.get(&client_msg_id) {
+                        Some(first) => assert_eq!(
+                            *first, acked,
+                            "{client_msg_id} was acked twice with different seqs"
+                        ),
+                        None => {
+                            outcome.acked.insert(client_msg_id.clone(), acked);
+                            progress.send_modify(|acks| *acks += 1);
+                        }
+                    }
+                    pending.retain(|_, (id, _)| *id != client_msg_id);
+                }
+                // A send the server could not take now; it is resent on the next connection.
+                Ok(ServerEvent::Error {
+                    code: ErrorCode::ShuttingDown | ErrorCode::Internal,
+                    ..
+                }) => continue 'connection,
+                Ok(ServerEvent::Error { id, code, message }) => {
+                    panic!("{tag}: request {id:?} refused: {code:?} {message}")
+                }
+                Ok(_) => {}
+                Err(err) if err.is_connection_lost() => continue 'connection,
+                Err(ClientError::Timeout) => panic!("{tag}: no ack within {WAIT:?}"),
+                Err(err) => panic!("{tag}: {err}"),
+            }
+        }
+    }
+    outcome
+}
+
+/// Every entry of `conversation`, read as `reader`.
+async fn history(reader: &Client, conversation: ConversationId) -> Vec<(UserId, String, i64)> {
+    let mut entries = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = reader
+            .messages_after(conversation, after, 200)
+            .await
+            .expect("history");
+        for message in &page.messages {
+            let client_msg_id = message.client_msg_id.clone().expect("a user's text");
+            entries.push((message.sender_id, client_msg_id, message.seq));
+            after = message.seq;
+        }
+        if !page.has_more {
+            return entries;
+        }
+    }
+}
+
+async fn acked_messages_survive_kill_9(database_url: Option<String>, dir: &Path) {
+    let started = Instant::now();
+    let seed: u64 = rand::random();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let kills = rng.gen_range(3..=5);
+    let mut launcher = Launcher {
+        data_dir: dir.to_path_buf(),
+        database_url: database_url
+            .unwrap_or_else(|| format!("sqlite://{}/banter.db?mode=rwc", dir.display())),
+        starts: 0,
+    };
+    let mut server = launcher.start().await;
+
+    // Users, two direct conversations and one group of all, seeded in three requests.
+    let admin = AdminClient::new(&server.url, ADMIN_TOKEN).expect("admin client");
+    let names: Vec<String> = (0..CLIENTS).map(|i| format!("sender{i}")).collect();
+    let users = admin
+        .create_users(&names, PASSWORD, Some("crash"))
+        .await
+        .expect("seed users");
+    let ids: Vec<UserId> = users.iter().map(|u| u.user.id).collect();
+    let pairs: Vec<[UserId; 2]> = ids.chunks(2).map(|pair| [pair[0], pair[1]]).collect();
+    let directs = admin
+        .create_friendships(&pairs)
+        .await
+        .expect("seed friendships");
+    let group = admin
+        .create_group(ids[0], "crash", &ids[1..])
+        .await
+        .expect("seed group")
+        .id;
+
+    let (urls, urls_rx) = watch::channel((server.url.clone(), true));
+    let progress = Arc::new(watch::Sender::new(0usize));
+    let mut clients = Vec::new();
+    for (i, user) in users.iter().enumerate() {
+        clients.push(tokio::spawn(run_client(
+            format!("c{i}"),
+            user.token.clone(),
+            [group, directs[i / 2]],
+            i == CLIENTS - 1,
+            urls_rx.clone(),
+            progress.clone(),
+        )));
+    }
+
+    // Kill at random points of the traffic: each after a random number of acks, while
+    // every client has sends in flight. (The lazy client's sends are mostly left for
+    // after the last kill, hence at most 70%.)
+    let total = CLIENTS * SENDS_PER_CLIENT;
+    let mut moments: Vec<usize> = (0..kills)
+        .map(|_| rng.gen_range(total / 10..total * 7 / 10))
+        .collect();
+    moments.sort_unstable();
+    let mut acks = progress.subscribe();
+    for (i, moment) in moments.iter().enumerate() {
+        tokio::time::timeout(WAIT, acks.wait_for(|acks| *acks >= *moment))
+            .await
+            .unwrap_or_else(|_| panic!("seed {seed}: the clients stalled before {moment} acks"))
+            .expect("progress");
+        server.kill().await;
+        server = launcher.start().await;
+        urls.send_replace((server.url.clone(), i + 1 < moments.len()));
+    }
+
+    let mut acked = BTreeMap::new();
+    let (mut resends, mut found_stored, mut connections) = (0, 0, 0);
+    for client in clients {
+        let outcome = tokio::time::timeout(WAIT * 2, client)
+            .await
+            .unwrap_or_else(|_| panic!("seed {seed}: a client did not finish"))
+            .expect("client task");
+        resends += outcome.resends;
+        found_stored += outcome.found_stored;
+        connections += outcome.connections;
+        acked.extend(outcome.acked);
+    }
+    assert_eq!(
+        acked.len(),
+        total,
+        "every send was acked once it was resent"
+    );
+    assert!(
+        found_stored > 0,
+        "seed {seed}: the lazy client resent messages that were stored before the kill"
+    );
+
+    // What the server holds after its last restart: every acked message once, at its seq.
+    let reader = |user: usize| {
+        Client::new(&server.url)
+            .unwrap()
+            .with_token(users[user].token.clone())
+    };
+    let mut conversations = vec![(group, reader(0))];
+    conversations.extend(directs.iter().enumerate().map(|(i, d)| (*d, reader(2 * i))));
+    for (conversation, reader) in &conversations {
+        let conversation = *conversation;
+        let entries = history(reader, conversation).await;
+        let seqs: Vec<i64> = entries.iter().map(|(_, _, seq)| *seq).collect();
+        assert_eq!(
+            seqs,
+            (1..=entries.len() as i64).collect::<Vec<_>>(),
+            "seed {seed}: conversation {conversation} has gapless seqs from 1"
+        );
+        let keys: BTreeSet<(UserId, &String)> = entries
+            .iter()
+            .map(|(sender, id, _)| (*sender, id))
+            .collect();
+        assert_eq!(
+            keys.len(),
+            entries.len(),
+            "seed {seed}: a client_msg_id stored twice in conversation {conversation}"
+        );
+        let stored: BTreeMap<String, (ConversationId, i64)> = entries
+            .into_iter()
+            .map(|(_, id, seq)| (id, (conversation, seq)))
+            .collect();
+        let expected: BTreeMap<String, (ConversationId, i64)> = acked
+            .iter()
+            .filter(|(_, (c, _))| *c == conversation)
+            .map(|(id, at)| (id.clone(), *at))
+            .collect();
+        assert_eq!(
+            stored, expected,
+            "seed {seed}: conversation {conversation} holds exactly the acked messages at their acked seqs"
+        );
+    }
+    eprintln!(
+        "crash test (seed {seed}): {kills} kills, {total} messages, {resends} resends \
+         ({found_stored} of them already stored) over \
+         {connections} connections, {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    server.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_acked_messages_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    acked_messages_survive_kill_9(None, dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_acked_messages_survive_kill_9() {
+    let Some(database) = scratch::create(DatabaseServer::Postgres).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    acked_messages_survive_kill_9(Some(database.url.clone()), dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_acked_messages_survive_kill_9() {
+    let Some(database) = scratch::create(DatabaseServer::MySql).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    acked_messages_survive_kill_9(Some(database.url.clone()), dir.path()).await;
+}
