@@ -17,5 +17,6 @@ mod chat;
 mod features;
 mod group;
 mod groups;
+mod ratelimit;
 mod restart;
 mod sync;
