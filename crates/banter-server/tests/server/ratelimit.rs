@@ -367,3 +367,52 @@ async fn messages_are_limited_per_user_over_all_connections_and_a_retry_is_sent_
     let expected = ["msg-a", "msg-b", "msg-bob", "msg-c"].map(|c| Some(c.to_owned()));
     assert_eq!(stored, expected, "the refused send was stored once");
 }
+
+#[tokio::test]
+async fn the_sdk_session_resends_sends_refused_for_the_message_rate_until_acked() {
+    let Some(server) = TestServer::start_with(|c| {
+        c.limits.messages_per_user = banter_server::ratelimit::Rate::new(2, Duration::from_secs(2));
+    })
+    .await
+    else {
+        return;
+    };
+    let (alice, _) = server.user("alice").await;
+    let (bob, bob_profile) = server.user("bob").await;
+    befriend(&alice, &bob).await;
+    let conversation = alice.open_direct(bob_profile.id).await.unwrap().id;
+    let mut session = banter_client::Session::start(alice.clone()).await.unwrap();
+    const SENDS: usize = 5;
+    let mut ids = Vec::new();
+    for i in 0..SENDS {
+        ids.push(
+            session
+                .queue_text(conversation, &format!("burst {i}"))
+                .await
+                .unwrap(),
+        );
+    }
+    let mut acked = Vec::new();
+    while acked.len() < SENDS {
+        match session.next_event(WAIT).await.expect("every send is acked") {
+            banter_client::SessionEvent::Acked(ack) => acked.extend(ack.client_msg_id),
+            banter_client::SessionEvent::SendFailed { code, .. } => {
+                panic!("a send failed with {code:?}")
+            }
+            _ => {}
+        }
+    }
+    acked.sort();
+    ids.sort();
+    assert_eq!(acked, ids);
+    let mut stored: Vec<String> = alice
+        .messages_after(conversation, 0, 50)
+        .await
+        .unwrap()
+        .messages
+        .into_iter()
+        .filter_map(|m| m.client_msg_id)
+        .collect();
+    stored.sort();
+    assert_eq!(stored, ids, "each stored once");
+}
