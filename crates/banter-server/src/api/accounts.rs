@@ -53,7 +53,7 @@ fn check_avatar_url(url: &str) -> ApiResult<()> {
 
 #[utoipa::path(post, path = "/accounts", tag = "accounts", request_body = RegisterRequest,
     responses((status = 201, body = UserProfile), (status = 400, body = ErrorBody), (status = 409, description = "username_taken", body = ErrorBody),
-        (status = 429, description = "rate_limited: too many registrations from this address (`registrations_per_address_per_hour_max`); see Retry-After", body = ErrorBody)))]
+        (status = 429, description = "rate_limited: too many registrations from this address (`registrations_per_address_per_hour_max`); see Retry-After", body = ErrorBody, headers(("Retry-After" = u64, description = "whole seconds until the request would be allowed")))))]
 pub async fn register(
     State(state): State<AppState>,
     client: ClientAddr,
@@ -85,7 +85,7 @@ pub async fn register(
 
 #[utoipa::path(post, path = "/sessions", tag = "accounts", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 401, description = "invalid_credentials", body = ErrorBody),
-        (status = 429, description = "rate_limited: too many failed password checks for this account from this address, from this address, or for this account (docs/protocol.md §4.2); see Retry-After", body = ErrorBody)))]
+        (status = 429, description = "rate_limited: too many failed password checks for this account from this address, from this address, or for this account (docs/protocol.md §2.6); see Retry-After", body = ErrorBody, headers(("Retry-After" = u64, description = "whole seconds until the request would be allowed")))))]
 pub async fn login(
     State(state): State<AppState>,
     client: ClientAddr,
@@ -173,7 +173,7 @@ pub async fn update_me(
 
 #[utoipa::path(put, path = "/me/password", tag = "accounts", security(("bearer" = [])), request_body = ChangePasswordRequest,
     responses((status = 204, description = "changed; every other session revoked"), (status = 401, body = ErrorBody),
-        (status = 429, description = "rate_limited: too many wrong old passwords, counted with failed logins (docs/protocol.md §4.2); see Retry-After", body = ErrorBody)))]
+        (status = 429, description = "rate_limited: too many wrong old passwords, counted with failed logins (docs/protocol.md §2.6); see Retry-After", body = ErrorBody, headers(("Retry-After" = u64, description = "whole seconds until the request would be allowed")))))]
 pub async fn change_password(
     State(state): State<AppState>,
     auth: AuthUser,

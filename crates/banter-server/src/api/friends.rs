@@ -64,7 +64,7 @@ pub async fn requests(
 
 #[utoipa::path(post, path = "/friend-requests", tag = "friends", security(("bearer" = [])), request_body = CreateFriendRequest,
     responses((status = 201, body = FriendRequest), (status = 403, description = "blocked", body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 429, description = "rate_limited: too many friend requests by this user (`friend_requests_per_user_per_hour_max`); see Retry-After", body = ErrorBody)))]
+        (status = 429, description = "rate_limited: too many friend requests by this user (`friend_requests_per_user_per_hour_max`); see Retry-After", body = ErrorBody, headers(("Retry-After" = u64, description = "whole seconds until the request would be allowed")))))]
 pub async fn create_request(
     State(state): State<AppState>,
     auth: AuthUser,

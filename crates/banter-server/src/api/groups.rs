@@ -69,7 +69,7 @@ fn publish_notice(state: &AppState, appended: &Appended) {
 
 #[utoipa::path(post, path = "/groups", tag = "groups", security(("bearer" = [])), request_body = CreateGroupRequest,
     responses((status = 201, body = ConversationSummary), (status = 403, description = "not_friends", body = ErrorBody),
-        (status = 429, description = "rate_limited: too many groups created, or users added to groups, by this user (`groups_per_user_per_hour_max`, `group_invites_per_user_per_hour_max`); see Retry-After", body = ErrorBody)))]
+        (status = 429, description = "rate_limited: too many groups created, or users added to groups, by this user (`groups_per_user_per_hour_max`, `group_invites_per_user_per_hour_max`); see Retry-After", body = ErrorBody, headers(("Retry-After" = u64, description = "whole seconds until the request would be allowed")))))]
 pub async fn create(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -178,7 +178,7 @@ pub async fn rename(
 
 #[utoipa::path(post, path = "/groups/{id}/members", tag = "groups", security(("bearer" = [])), params(("id" = i64, Path)),
     request_body = AddMembersRequest, responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 429, description = "rate_limited: too many users added to groups by this user (`group_invites_per_user_per_hour_max`); see Retry-After", body = ErrorBody)))]
+        (status = 429, description = "rate_limited: too many users added to groups by this user (`group_invites_per_user_per_hour_max`); see Retry-After", body = ErrorBody, headers(("Retry-After" = u64, description = "whole seconds until the request would be allowed")))))]
 pub async fn add_members(
     State(state): State<AppState>,
     auth: AuthUser,

@@ -416,3 +416,31 @@ async fn the_sdk_session_resends_sends_refused_for_the_message_rate_until_acked(
     stored.sort();
     assert_eq!(stored, ids, "each stored once");
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_429_with_retry_after_on_every_limited_route() {
+    let Some(server) = TestServer::start().await else {
+        return;
+    };
+    let doc: serde_json::Value = server
+        .client()
+        .raw_get("/api/v1/openapi.json")
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    for (path, method) in [
+        ("/api/v1/accounts", "post"),
+        ("/api/v1/sessions", "post"),
+        ("/api/v1/me/password", "put"),
+        ("/api/v1/friend-requests", "post"),
+        ("/api/v1/groups", "post"),
+        ("/api/v1/groups/{id}/members", "post"),
+    ] {
+        let limited = &doc["paths"][path][method]["responses"]["429"];
+        assert!(
+            limited["headers"]["Retry-After"].is_object(),
+            "{method} {path}: {limited}"
+        );
+    }
+}
