@@ -25,14 +25,16 @@ stop_server() {
 trap stop_server EXIT
 
 # A fresh server per scenario: default configuration except the admin API, room for
-# 19,000+ connections, and no per-connection frame rate limit (the bench's senders are
-# machines; with the default of 100 frames/s the server would refuse most sends, which
-# the bench counts as `refused` and fails). Extra settings come as arguments.
+# 19,000+ connections, and no frame or message rate limits (the bench's senders are
+# machines; with the defaults of 100 frames/s per connection and 100 messages/s per user
+# the server would refuse most sends, which the bench counts as `refused` and fails).
+# Extra settings come as arguments.
 start_server() {
   stop_server
   DATA=$(mktemp -d)
   env BANTER_DATA_DIR="$DATA" BANTER_LISTEN=127.0.0.1:$PORT \
     BANTER_LIMITS__CONNECTIONS_MAX=20000 BANTER_LIMITS__FRAMES_PER_SECOND_MAX=1000000 \
+    BANTER_LIMITS__MESSAGES_PER_USER_PER_SECOND_MAX=1000000 \
     BANTER_LOG=warn "$@" $BIN/banter > "$OUT/server.log" 2>&1 &
   SERVER=$!
   for _ in $(seq 50); do curl -sf "$URL/healthz" >/dev/null && return; sleep 0.1; done

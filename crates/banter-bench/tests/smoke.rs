@@ -21,7 +21,7 @@ struct Bench {
 
 impl Bench {
     /// A server with the default configuration except what a load generator needs: the
-    /// admin API, an ephemeral port, and no per-connection frame rate limit (the bench's
+    /// admin API, an ephemeral port, and no frame or message rate limits (the bench's
     /// closed-loop senders are machines, not people).
     async fn start() -> Bench {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -29,6 +29,7 @@ impl Bench {
             ("BANTER_ADMIN_TOKEN", ADMIN_TOKEN),
             ("BANTER_LISTEN", "127.0.0.1:0"),
             ("BANTER_LIMITS__FRAMES_PER_SECOND_MAX", "1000000"),
+            ("BANTER_LIMITS__MESSAGES_PER_USER_PER_SECOND_MAX", "1000000"),
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned()));
         let overrides = Overrides {

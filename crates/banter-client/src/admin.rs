@@ -140,7 +140,7 @@ impl AdminClient {
         let status = response.status();
         let bytes = response.bytes().await?;
         if !status.is_success() {
-            return Err(api_error(status.as_u16(), &bytes));
+            return Err(api_error(status.as_u16(), None, &bytes));
         }
         serde_json::from_slice(&bytes)
             .map_err(|e| ClientError::Protocol(format!("HTTP {status} body does not parse: {e}")))

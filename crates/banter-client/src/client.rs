@@ -88,13 +88,24 @@ impl Client {
     /// path prefix), not logged in. Only `http://` is supported: the SDK is built
     /// without TLS, so put a TLS-terminating proxy's plain side or loopback here.
     pub fn new(base_url: &str) -> Result<Client> {
+        Self::build(base_url, reqwest::Client::builder())
+    }
+
+    /// Like [`Client::new`], with every HTTP connection leaving from the local address
+    /// `source` (e.g. one of 127.0.0.0/8), so that one process can act as clients at many
+    /// addresses; WebSockets still choose theirs with [`Client::connect_from`].
+    pub fn new_from(base_url: &str, source: IpAddr) -> Result<Client> {
+        Self::build(base_url, reqwest::Client::builder().local_address(source))
+    }
+
+    fn build(base_url: &str, http: reqwest::ClientBuilder) -> Result<Client> {
         let base_url = base_url.trim_end_matches('/');
         if !base_url.starts_with("http://") && !base_url.starts_with("https://") {
             return Err(ClientError::Protocol(format!(
                 "base URL must start with http:// or https://, got {base_url:?}"
             )));
         }
-        let http = reqwest::Client::builder().build()?;
+        let http = http.build()?;
         Ok(Client {
             http,
             base_url: base_url.into(),
@@ -165,7 +176,7 @@ impl Client {
         if response.status == 200 {
             Ok(())
         } else {
-            Err(api_error(response.status, response.body.as_bytes()))
+            Err(api_error(response.status, None, response.body.as_bytes()))
         }
     }
 
@@ -485,9 +496,9 @@ impl Client {
 
     /// Sends and parses a JSON success body, or turns the error body into [`ClientError::Api`].
     async fn json<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T> {
-        let (status, body) = send(request).await?;
+        let (status, retry_after, body) = send(request).await?;
         if !status.is_success() {
-            return Err(api_error(status.as_u16(), &body));
+            return Err(api_error(status.as_u16(), retry_after, &body));
         }
         serde_json::from_slice(&body)
             .map_err(|e| ClientError::Protocol(format!("HTTP {status} body does not parse: {e}")))
@@ -495,29 +506,43 @@ impl Client {
 
     /// Sends and expects a success status with nothing of interest in the body.
     async fn empty(&self, request: RequestBuilder) -> Result<()> {
-        let (status, body) = send(request).await?;
+        let (status, retry_after, body) = send(request).await?;
         if !status.is_success() {
-            return Err(api_error(status.as_u16(), &body));
+            return Err(api_error(status.as_u16(), retry_after, &body));
         }
         Ok(())
     }
 }
 
-async fn send(request: RequestBuilder) -> Result<(StatusCode, Vec<u8>)> {
+/// The status, the `Retry-After` seconds if any, and the body.
+async fn send(request: RequestBuilder) -> Result<(StatusCode, Option<u64>, Vec<u8>)> {
     let response = request.send().await?;
     let status = response.status();
+    let retry_after = retry_after_secs(response.headers());
     let body = response.bytes().await?;
-    Ok((status, body.to_vec()))
+    Ok((status, retry_after, body.to_vec()))
+}
+
+/// `Retry-After` in its delay-seconds form, the only one the server sends.
+pub(crate) fn retry_after_secs(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// A failed response as [`ClientError::Api`]. A body that is not an [`ErrorBody`] is a
 /// protocol violation: every API error is supposed to carry one.
-pub(crate) fn api_error(status: u16, body: &[u8]) -> ClientError {
+pub(crate) fn api_error(status: u16, retry_after_secs: Option<u64>, body: &[u8]) -> ClientError {
     match serde_json::from_slice::<ErrorBody>(body) {
         Ok(ErrorBody { code, message }) => ClientError::Api {
             status,
             code,
             message,
+            retry_after_secs,
         },
         Err(_) => ClientError::Protocol(format!(
             "HTTP {status} without an error body: {}",
@@ -567,10 +592,14 @@ mod tests {
 
     #[test]
     fn error_bodies_become_api_errors() {
-        let err = api_error(404, br#"{"code":"not_found","message":"no such user"}"#);
+        let err = api_error(
+            404,
+            None,
+            br#"{"code":"not_found","message":"no such user"}"#,
+        );
         assert_eq!(err.code(), Some(banter_protocol::ErrorCode::NotFound));
         assert_eq!(err.status(), Some(404));
-        let err = api_error(500, b"oops");
+        let err = api_error(500, None, b"oops");
         assert!(matches!(err, ClientError::Protocol(_)));
     }
 

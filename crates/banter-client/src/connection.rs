@@ -353,12 +353,14 @@ fn upgrade_error(err: tungstenite::Error) -> ClientError {
         tungstenite::Error::Http(response) => {
             let status = response.status().as_u16();
             let body = response.body().as_deref().unwrap_or_default();
-            match api_error(status, body) {
+            let retry_after_secs = crate::client::retry_after_secs(response.headers());
+            match api_error(status, retry_after_secs, body) {
                 api @ ClientError::Api { .. } => api,
                 _ => ClientError::Api {
                     status,
                     code: code_for_status(status),
                     message: format!("WebSocket upgrade refused with HTTP {status}"),
+                    retry_after_secs,
                 },
             }
         }

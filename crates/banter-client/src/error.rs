@@ -19,6 +19,8 @@ pub enum ClientError {
         status: u16,
         code: ErrorCode,
         message: String,
+        /// The `Retry-After` header (whole seconds), which comes with `rate_limited`.
+        retry_after_secs: Option<u64>,
     },
     /// The server answered a WebSocket request with an `error` frame.
     #[error("request rejected, {}: {message}", code.as_str())]
@@ -63,6 +65,18 @@ impl ClientError {
     pub fn status(&self) -> Option<u16> {
         match self {
             ClientError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// How long the server asked to wait before retrying (`Retry-After`, sent with
+    /// `rate_limited`), for [`ClientError::Api`].
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            ClientError::Api {
+                retry_after_secs: Some(secs),
+                ..
+            } => Some(std::time::Duration::from_secs(*secs)),
             _ => None,
         }
     }

@@ -34,6 +34,10 @@ pub const CLOSE_SESSION_REVOKED: u16 = 4001;
 const RECONNECT_BACKOFF_INITIAL: Duration = Duration::from_millis(100);
 /// Longest pause between reconnect attempts.
 const RECONNECT_BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// Pause before resending sends the server refused for the user's message rate
+/// (`rate_limited` on the send's id); a second refills at least one send at any rate
+/// the server allows.
+const RATE_LIMITED_RESEND_DELAY: Duration = Duration::from_secs(1);
 
 /// How a [`Session`] behaves. `SessionOptions::default()` suits tests and interactive clients.
 #[derive(Debug, Clone)]
@@ -96,6 +100,8 @@ pub enum SessionEvent {
     /// is durable.
     Acked(Ack),
     /// The server refused a send made with [`Session::queue_text`]; it is not retried.
+    /// (A send refused only for the user's message rate, `rate_limited`, is not reported:
+    /// the session resends it after a pause until it is acked.)
     SendFailed {
         conversation_id: ConversationId,
         client_msg_id: String,
@@ -181,6 +187,10 @@ pub struct Session {
     ready: VecDeque<SessionEvent>,
     /// Unacknowledged sends, oldest first; resent in this order after a reconnect.
     pending: Vec<PendingSend>,
+    /// Pending sends the server refused as over the user's message rate, by
+    /// (conversation, client id), to resend on this connection at `resend_at`.
+    held: Vec<(ConversationId, String)>,
+    resend_at: Option<Instant>,
     /// Requests on the current connection still awaiting their reply.
     inflight: HashMap<RequestId, Inflight>,
     /// Conversations with a `sync` in flight on the current connection.
@@ -214,6 +224,8 @@ impl Session {
             cursors,
             ready: VecDeque::new(),
             pending: Vec::new(),
+            held: Vec::new(),
+            resend_at: None,
             inflight: HashMap::new(),
             syncing: HashSet::new(),
             waiting: None,
@@ -571,13 +583,34 @@ impl Session {
         }
     }
 
-    /// Reads one event from the connection and handles it.
+    /// Reads one event from the connection and handles it; or, when sends held back for
+    /// the message rate are due before `deadline`, resends them instead.
     async fn pump(&mut self, deadline: Instant) -> Result<()> {
         let Some(conn) = self.conn.as_mut() else {
             return Err(not_connected());
         };
-        let event = conn.next_event_until(deadline).await?;
-        self.dispatch(event).await
+        let until = self.resend_at.map_or(deadline, |at| at.min(deadline));
+        match conn.next_event_until(until).await {
+            Ok(event) => self.dispatch(event).await,
+            Err(ClientError::Timeout) if until < deadline => self.resend_held().await,
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Resends the sends refused for the message rate, oldest first.
+    async fn resend_held(&mut self) -> Result<()> {
+        self.resend_at = None;
+        for (conversation_id, client_msg_id) in std::mem::take(&mut self.held) {
+            let send = self
+                .pending
+                .iter()
+                .find(|p| p.conversation_id == conversation_id && p.client_msg_id == client_msg_id)
+                .cloned();
+            if let Some(send) = send {
+                self.transmit(&send).await?;
+            }
+        }
+        Ok(())
     }
 
     async fn dispatch(&mut self, event: ServerEvent) -> Result<()> {
@@ -675,6 +708,16 @@ impl Session {
 
     fn request_failed(&mut self, id: RequestId, code: ErrorCode, message: String) {
         match self.inflight.remove(&id) {
+            // Over the user's message rate: not stored, so it stays pending and goes out
+            // again after a pause, with the same client id (docs/protocol.md §7.3).
+            Some(Inflight::Send {
+                conversation_id,
+                client_msg_id,
+            }) if code == ErrorCode::RateLimited => {
+                self.held.push((conversation_id, client_msg_id));
+                self.resend_at
+                    .get_or_insert_with(|| Instant::now() + RATE_LIMITED_RESEND_DELAY);
+            }
             Some(Inflight::Send {
                 conversation_id,
                 client_msg_id,
@@ -843,6 +886,9 @@ impl Session {
         self.caught_up = false;
         self.inflight.clear();
         self.syncing.clear();
+        // Every pending send goes out again below, the held ones included.
+        self.held.clear();
+        self.resend_at = None;
         for send in self.pending.clone() {
             self.transmit(&send).await?;
         }

@@ -3,9 +3,10 @@
 //! Passwords are hashed with Argon2id on the blocking pool (hashing takes tens of
 //! milliseconds of CPU by design and must not stall the async runtime). A token is 32
 //! random bytes, shown to the client once as hex; the server keeps only its SHA-256, so a
-//! leaked database does not leak live sessions.
+//! leaked database does not leak live sessions. [`LoginThrottle`] limits password guessing.
 
 use crate::error::{ApiError, ApiResult};
+use crate::ratelimit::{self, AddressKey, BoundedMap, Budget, ClientAddr};
 use crate::state::AppState;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -16,6 +17,7 @@ use banter_protocol::{ErrorCode, UserId};
 use banter_store::{SessionId, StoreError};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use std::time::{Duration, Instant};
 
 pub const USERNAME_CHARS_MIN: usize = 3;
 pub const USERNAME_CHARS_MAX: usize = 32;
@@ -188,85 +190,125 @@ pub fn invalid_credentials() -> ApiError {
     ApiError::new(ErrorCode::InvalidCredentials, "wrong username or password")
 }
 
-/// Most usernames whose failed logins are tracked at once; beyond it, expired windows are
-/// dropped first, then the oldest, so guessing at many names cannot grow memory.
-const LOGIN_THROTTLE_USERNAMES_MAX: usize = 100_000;
-
-/// Slows password guessing: after `failures_max` failed logins for one username within
-/// `window`, further attempts for it are refused with `rate_limited` until the window ends,
-/// whatever the password. Per username rather than per address, so a guesser behind many
-/// addresses gains nothing; a success clears the count.
+/// Throttles password guessing at logins (and at the old password of `PUT /me/password`)
+/// with three budgets of failed checks, so that neither of two attackers wins:
+///
+/// - **per account and address** (`login_failures_max` per `login_lockout_secs`): the
+///   budget a guesser at one address has against one account. Spending it locks only
+///   that pair: the owner elsewhere is not affected.
+/// - **per address** (`login_failures_per_address_max` per `login_lockout_secs`): one
+///   address cannot spray guesses over many accounts.
+/// - **per account** (`login_failures_per_account_per_day_max` per day): guesses spread
+///   over many addresses (a botnet) are stopped. When it is spent, attempts from the
+///   addresses that logged in to this account recently (the last
+///   `login_known_addresses_max`, for `session_ttl_days`) are still admitted, so a
+///   stranger can spend it but cannot lock the owner out of their usual places.
+///
+/// Accounts are keyed by the store's username key, so every spelling that reaches the
+/// same account (any letter case) spends the same budgets; unknown usernames are throttled
+/// exactly like existing ones, so the throttle does not reveal which exist. An attempt
+/// spends from every budget *before* the password is checked (so concurrent guesses cannot
+/// all slip in before the first failure is counted), and a success gives its spending back.
 pub struct LoginThrottle {
-    failures: std::sync::Mutex<std::collections::HashMap<String, Failures>>,
-    failures_max: u32,
-    window: std::time::Duration,
+    per_pair: Budget<(String, AddressKey)>,
+    per_address: Budget<AddressKey>,
+    per_account: Budget<String>,
+    /// Per account: addresses that logged in to it, most recent last, with when.
+    known: std::sync::Mutex<BoundedMap<String, Vec<(AddressKey, Instant)>>>,
+    known_max: usize,
+    known_for: Duration,
 }
 
-struct Failures {
-    count: u32,
-    since: std::time::Instant,
+/// An admitted password check, to report to [`LoginThrottle::succeeded`] if the password
+/// was right. A failure needs no report: it was counted when admitted.
+pub struct PasswordAttempt {
+    account: String,
+    address: AddressKey,
+    /// False when admitted from a known address although the account's budget was spent.
+    account_charged: bool,
 }
 
 impl LoginThrottle {
-    pub fn new(failures_max: u32, window: std::time::Duration) -> LoginThrottle {
+    pub fn new(limits: &crate::config::Limits) -> LoginThrottle {
         LoginThrottle {
-            failures: Default::default(),
-            failures_max,
-            window,
+            per_pair: Budget::new(
+                limits.login_failures_per_account_address,
+                ratelimit::KEYS_MAX,
+            ),
+            per_address: Budget::new(limits.login_failures_per_address, ratelimit::KEYS_MAX),
+            per_account: Budget::new(limits.login_failures_per_account, ratelimit::KEYS_MAX),
+            known: std::sync::Mutex::new(BoundedMap::new(ratelimit::KEYS_MAX)),
+            known_max: limits.login_known_addresses_max,
+            known_for: limits.session_ttl,
         }
     }
 
-    fn key(username: &str) -> String {
-        username.to_lowercase()
+    fn known(&self) -> std::sync::MutexGuard<'_, BoundedMap<String, Vec<(AddressKey, Instant)>>> {
+        // Every update is one insert, so a poisoned map is still consistent.
+        self.known.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Failures>> {
-        // Every update is a single insert or remove, so a poisoned map is still consistent.
-        self.failures.lock().unwrap_or_else(|p| p.into_inner())
+    fn is_known(&self, account: &String, address: AddressKey, now: Instant) -> bool {
+        self.known().get(account).is_some_and(|addresses| {
+            addresses
+                .iter()
+                .any(|(a, at)| *a == address && now.duration_since(*at) < self.known_for)
+        })
     }
 
-    /// Refuses the attempt if the username is locked out.
-    pub fn check(&self, username: &str) -> ApiResult<()> {
-        let map = self.lock();
-        match map.get(&Self::key(username)) {
-            Some(f) if f.count >= self.failures_max && f.since.elapsed() < self.window => {
-                Err(ApiError::new(
-                    ErrorCode::RateLimited,
-                    "too many failed logins for this username; try again later",
-                ))
+    /// Admits one password check of `username` from `address`, or refuses it with
+    /// `rate_limited` (and its `Retry-After`) without spending anything.
+    pub fn admit(&self, username: &str, address: ClientAddr) -> ApiResult<PasswordAttempt> {
+        let account = banter_store::username_key(username);
+        let address = address.key();
+        let now = Instant::now();
+        self.per_address
+            .take_n_at(&address, 1, now)
+            .map_err(|r| r.error("too many failed password checks from this address"))?;
+        let pair = (account.clone(), address);
+        if let Err(refused) = self.per_pair.take_n_at(&pair, 1, now) {
+            self.per_address.refund_at(&address, now);
+            return Err(
+                refused.error("too many failed password checks for this account from this address")
+            );
+        }
+        let account_charged = match self.per_account.take_n_at(&account, 1, now) {
+            Ok(()) => true,
+            Err(_) if self.is_known(&account, address, now) => false,
+            Err(refused) => {
+                self.per_address.refund_at(&address, now);
+                self.per_pair.refund_at(&pair, now);
+                tracing::info!("password check refused: the account's failure budget is spent");
+                return Err(refused.error(
+                    "too many failed password checks for this account; try from a device that logged in before, or later",
+                ));
             }
-            _ => Ok(()),
-        }
+        };
+        Ok(PasswordAttempt {
+            account,
+            address,
+            account_charged,
+        })
     }
 
-    pub fn record_failure(&self, username: &str) {
-        let mut map = self.lock();
-        if map.len() >= LOGIN_THROTTLE_USERNAMES_MAX {
-            map.retain(|_, f| f.since.elapsed() < self.window);
-            if map.len() >= LOGIN_THROTTLE_USERNAMES_MAX {
-                if let Some(oldest) = map
-                    .iter()
-                    .min_by_key(|(_, f)| f.since)
-                    .map(|(k, _)| k.clone())
-                {
-                    map.remove(&oldest);
-                }
-            }
+    /// The password was right: the attempt does not count, the pair's failures are
+    /// forgiven, and the address is remembered as the account owner's.
+    pub fn succeeded(&self, attempt: PasswordAttempt) {
+        let now = Instant::now();
+        self.per_address.refund_at(&attempt.address, now);
+        if attempt.account_charged {
+            self.per_account.refund_at(&attempt.account, now);
         }
-        let entry = map.entry(Self::key(username)).or_insert(Failures {
-            count: 0,
-            since: std::time::Instant::now(),
-        });
-        if entry.since.elapsed() >= self.window {
-            *entry = Failures {
-                count: 0,
-                since: std::time::Instant::now(),
-            };
+        self.per_pair
+            .reset(&(attempt.account.clone(), attempt.address));
+        let mut known = self.known();
+        let mut addresses = known.remove(&attempt.account).unwrap_or_default();
+        addresses
+            .retain(|(a, at)| *a != attempt.address && now.duration_since(*at) < self.known_for);
+        addresses.push((attempt.address, now));
+        if addresses.len() > self.known_max {
+            addresses.drain(..addresses.len() - self.known_max);
         }
-        entry.count += 1;
-    }
-
-    pub fn clear(&self, username: &str) {
-        self.lock().remove(&Self::key(username));
+        known.insert(&attempt.account, addresses);
     }
 }

@@ -4,10 +4,11 @@
 //! validated into [`Config`], which is all the rest of the server sees.
 
 use crate::auth::AdminToken;
+use crate::ratelimit::Rate;
 use anyhow::{bail, Context};
 use banter_store::Durability;
 use serde::Deserialize;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -26,6 +27,11 @@ pub struct RawConfig {
     /// Enables the admin API (`/api/v1/admin/…`) for callers presenting it as a bearer
     /// token; at least 32 characters. Empty (the default): the admin API does not exist.
     pub admin_token: Secret,
+    /// Addresses of reverse proxies whose `X-Forwarded-For` is believed: for a request
+    /// from one of them, rate limits key on the last address of that header (the one the
+    /// proxy appended) instead of the proxy's own. Empty (the default): the header is
+    /// ignored, and each client is its TCP peer address.
+    pub trusted_proxies: Vec<String>,
     pub limits: RawLimits,
     pub policy: RawPolicy,
 }
@@ -69,6 +75,14 @@ pub struct RawLimits {
     pub database_connections_max: u32,
     pub login_failures_max: u32,
     pub login_lockout_secs: u64,
+    pub login_failures_per_address_max: u32,
+    pub login_failures_per_account_per_day_max: u32,
+    pub login_known_addresses_max: usize,
+    pub registrations_per_address_per_hour_max: u32,
+    pub friend_requests_per_user_per_hour_max: u32,
+    pub groups_per_user_per_hour_max: u32,
+    pub group_invites_per_user_per_hour_max: u32,
+    pub messages_per_user_per_second_max: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -87,6 +101,7 @@ impl Default for RawConfig {
             durability: "full".into(),
             allowed_origins: Vec::new(),
             admin_token: Secret::default(),
+            trusted_proxies: Vec::new(),
             limits: RawLimits::default(),
             policy: RawPolicy::default(),
         }
@@ -114,6 +129,14 @@ impl Default for RawLimits {
             database_connections_max: 8,
             login_failures_max: 10,
             login_lockout_secs: 900,
+            login_failures_per_address_max: 30,
+            login_failures_per_account_per_day_max: 100,
+            login_known_addresses_max: 8,
+            registrations_per_address_per_hour_max: 50,
+            friend_requests_per_user_per_hour_max: 100,
+            groups_per_user_per_hour_max: 20,
+            group_invites_per_user_per_hour_max: 1000,
+            messages_per_user_per_second_max: 100,
         }
     }
 }
@@ -134,6 +157,8 @@ pub struct Config {
     pub database_url: String,
     pub durability: Durability,
     pub allowed_origins: Vec<String>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (see `RawConfig`).
+    pub trusted_proxies: Vec<IpAddr>,
     pub limits: Limits,
     pub direct_requires_friendship: bool,
     /// `None`: the admin API is disabled and its routes do not exist.
@@ -171,10 +196,24 @@ pub struct Limits {
     /// Typing frames closer together than this, per conversation, are dropped.
     pub typing_interval: Duration,
     pub database_connections_max: u32,
-    /// Failed logins for one username within `login_lockout` before further attempts get
-    /// `rate_limited` until the window has passed.
-    pub login_failures_max: u32,
-    pub login_lockout: Duration,
+    /// Password checks (logins, and old passwords of `PUT /me/password`) are throttled
+    /// per account and address, per address, and per account; see
+    /// [`crate::auth::LoginThrottle`]. A refused attempt gets `rate_limited` (429) with
+    /// `Retry-After`, and its password is not checked.
+    pub login_failures_per_account_address: Rate,
+    pub login_failures_per_address: Rate,
+    /// Does not apply from an address that logged in to the account before.
+    pub login_failures_per_account: Rate,
+    /// Addresses remembered per account as having logged in to it.
+    pub login_known_addresses_max: usize,
+    /// Beyond these, the request gets `rate_limited` (429) with `Retry-After`.
+    pub registrations_per_address: Rate,
+    pub friend_requests_per_user: Rate,
+    pub groups_per_user: Rate,
+    /// Users added to groups, at creation or later.
+    pub group_invites_per_user: Rate,
+    /// Sends beyond it (burst of twice as many) get `rate_limited` on the send's id.
+    pub messages_per_user: Rate,
 }
 
 /// Flags given on the command line; they override everything else.
@@ -306,7 +345,56 @@ impl RawConfig {
             ),
             token => Some(AdminToken::new(token)),
         };
+        let trusted_proxies = self
+            .trusted_proxies
+            .iter()
+            .map(|a| {
+                a.parse::<IpAddr>()
+                    .map(|a| a.to_canonical())
+                    .with_context(|| format!("trusted_proxies: {a:?} is not an IP address"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let l = self.limits;
+        for (name, value) in [
+            ("login_failures_max", l.login_failures_max),
+            (
+                "login_failures_per_address_max",
+                l.login_failures_per_address_max,
+            ),
+            (
+                "login_failures_per_account_per_day_max",
+                l.login_failures_per_account_per_day_max,
+            ),
+            (
+                "registrations_per_address_per_hour_max",
+                l.registrations_per_address_per_hour_max,
+            ),
+            (
+                "friend_requests_per_user_per_hour_max",
+                l.friend_requests_per_user_per_hour_max,
+            ),
+            (
+                "groups_per_user_per_hour_max",
+                l.groups_per_user_per_hour_max,
+            ),
+            (
+                "group_invites_per_user_per_hour_max",
+                l.group_invites_per_user_per_hour_max,
+            ),
+            (
+                "messages_per_user_per_second_max",
+                l.messages_per_user_per_second_max,
+            ),
+        ] {
+            if value == 0 {
+                bail!("limits.{name} must be greater than 0");
+            }
+        }
+        if l.login_lockout_secs == 0 || l.login_known_addresses_max == 0 {
+            bail!("limits.login_lockout_secs and login_known_addresses_max must be greater than 0");
+        }
+        let hour = Duration::from_secs(3600);
+        let lockout = Duration::from_secs(l.login_lockout_secs);
         for (name, value) in [
             ("message_bytes_max", l.message_bytes_max),
             ("frame_bytes_max", l.frame_bytes_max),
@@ -339,6 +427,7 @@ impl RawConfig {
             database_url,
             durability,
             allowed_origins: self.allowed_origins,
+            trusted_proxies,
             direct_requires_friendship: self.policy.direct_requires_friendship,
             admin_token,
             limits: Limits {
@@ -358,8 +447,26 @@ impl RawConfig {
                 recall_window: Duration::from_secs(l.recall_window_secs),
                 typing_interval: Duration::from_millis(l.typing_interval_ms),
                 database_connections_max: l.database_connections_max.max(1),
-                login_failures_max: l.login_failures_max.max(1),
-                login_lockout: Duration::from_secs(l.login_lockout_secs),
+                login_failures_per_account_address: Rate::new(l.login_failures_max, lockout),
+                login_failures_per_address: Rate::new(l.login_failures_per_address_max, lockout),
+                login_failures_per_account: Rate::new(
+                    l.login_failures_per_account_per_day_max,
+                    24 * hour,
+                ),
+                login_known_addresses_max: l.login_known_addresses_max,
+                registrations_per_address: Rate::new(
+                    l.registrations_per_address_per_hour_max,
+                    hour,
+                ),
+                friend_requests_per_user: Rate::new(l.friend_requests_per_user_per_hour_max, hour),
+                groups_per_user: Rate::new(l.groups_per_user_per_hour_max, hour),
+                group_invites_per_user: Rate::new(l.group_invites_per_user_per_hour_max, hour),
+                // A burst of twice the rate, like the per-connection frame rate: a client
+                // that reconnects may resend a backlog at once.
+                messages_per_user: Rate::new(
+                    l.messages_per_user_per_second_max.saturating_mul(2),
+                    Duration::from_secs(2),
+                ),
             },
         })
     }
@@ -446,6 +553,53 @@ mod tests {
             ..RawConfig::default()
         };
         assert!(!format!("{raw:?}").contains(token));
+    }
+
+    #[test]
+    fn rate_limits_take_their_windows_and_refuse_zero() {
+        let env = [
+            (
+                "BANTER_LIMITS__MESSAGES_PER_USER_PER_SECOND_MAX".to_string(),
+                "7".to_string(),
+            ),
+            (
+                "BANTER_TRUSTED_PROXIES".to_string(),
+                r#"["10.0.0.1", "::1"]"#.to_string(),
+            ),
+        ];
+        let config = Config::load_from(Overrides::default(), env).unwrap();
+        let l = &config.limits;
+        assert_eq!(l.messages_per_user, Rate::new(14, Duration::from_secs(2)));
+        assert_eq!(
+            l.login_failures_per_account_address,
+            Rate::new(10, Duration::from_secs(900))
+        );
+        assert_eq!(
+            l.login_failures_per_account,
+            Rate::new(100, Duration::from_secs(86_400))
+        );
+        assert_eq!(
+            l.registrations_per_address,
+            Rate::new(50, Duration::from_secs(3600))
+        );
+        assert_eq!(config.trusted_proxies.len(), 2);
+        for key in [
+            "BANTER_LIMITS__LOGIN_FAILURES_PER_ACCOUNT_PER_DAY_MAX",
+            "BANTER_LIMITS__GROUP_INVITES_PER_USER_PER_HOUR_MAX",
+            "BANTER_LIMITS__LOGIN_LOCKOUT_SECS",
+        ] {
+            let env = [(key.to_string(), "0".to_string())];
+            assert!(
+                Config::load_from(Overrides::default(), env).is_err(),
+                "{key} = 0"
+            );
+        }
+        let env = [(
+            "BANTER_TRUSTED_PROXIES".to_string(),
+            r#"["proxy.local"]"#.to_string(),
+        )];
+        let err = Config::load_from(Overrides::default(), env).unwrap_err();
+        assert!(format!("{err:#}").contains("trusted_proxies"));
     }
 
     #[test]

@@ -2,16 +2,20 @@
 //! Client-facing text is sanitized: a backend failure is logged once, here, with its
 //! cause, and the client sees only `internal`.
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use banter_protocol::{ErrorBody, ErrorCode};
 use banter_store::StoreError;
+use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
+    /// For `rate_limited`: how long until the request would be allowed, sent to REST
+    /// clients as `Retry-After` (whole seconds, rounded up).
+    pub retry_after: Option<Duration>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -21,7 +25,13 @@ impl ApiError {
         ApiError {
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    pub fn with_retry_after(mut self, wait: Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
     }
 
     pub fn invalid_input(message: impl Into<String>) -> Self {
@@ -123,6 +133,13 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status(), Json(self.body())).into_response()
+        let mut response = (self.status(), Json(self.body())).into_response();
+        if let Some(wait) = self.retry_after {
+            let secs = crate::ratelimit::retry_after_secs(wait);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
     }
 }

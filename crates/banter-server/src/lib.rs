@@ -9,6 +9,7 @@ pub mod error;
 pub mod fanout;
 pub mod gateway;
 pub mod json;
+pub mod ratelimit;
 pub mod state;
 pub mod web;
 pub mod writer;
@@ -66,10 +67,8 @@ impl Server {
         let connections = TaskTracker::new();
         let state = AppState {
             connection_slots: Arc::new(Semaphore::new(config.limits.connections_max)),
-            login_throttle: Arc::new(auth::LoginThrottle::new(
-                config.limits.login_failures_max,
-                config.limits.login_lockout,
-            )),
+            login_throttle: Arc::new(auth::LoginThrottle::new(&config.limits)),
+            rate_limits: Arc::new(ratelimit::RateLimits::new(&config.limits)),
             config: Arc::new(config),
             store,
             hub,
@@ -92,6 +91,9 @@ impl Server {
         let app = router(state);
         let stop = shutdown.clone();
         let task = tokio::spawn(async move {
+            // With each connection's peer address, which rate limits key on
+            // (`ratelimit::ClientAddr`).
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
             axum::serve(listener, app)
                 .with_graceful_shutdown(stop.cancelled_owned())
                 .await

@@ -5,6 +5,7 @@ use crate::auth::LoginThrottle;
 use crate::config::Config;
 use crate::fanout::{Bus, Delivery};
 use crate::gateway::hub::Hub;
+use crate::ratelimit::RateLimits;
 use crate::writer::Writer;
 use banter_protocol::{ServerEvent, UserId};
 use banter_store::Store;
@@ -27,6 +28,8 @@ pub struct AppState {
     /// One permit per live WebSocket connection (`limits.connections_max`).
     pub connection_slots: Arc<Semaphore>,
     pub login_throttle: Arc<LoginThrottle>,
+    /// Registrations, friend requests, groups, group invites and sends.
+    pub rate_limits: Arc<RateLimits>,
 }
 
 impl AppState {

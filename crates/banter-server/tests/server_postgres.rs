@@ -23,6 +23,8 @@ mod features;
 mod group;
 #[path = "server/groups.rs"]
 mod groups;
+#[path = "server/ratelimit.rs"]
+mod ratelimit;
 #[path = "server/restart.rs"]
 mod restart;
 #[path = "server/sync.rs"]

@@ -25,6 +25,7 @@ use banter_protocol::{ConversationId, FriendRequestId, MessageId, UserId};
 
 pub use error::{StoreError, StoreResult};
 pub use record::*;
+pub use row::username_key;
 
 /// Opens the backend named by a database URL (`sqlite://…`, `postgres://…` or
 /// `postgresql://…`, `mysql://…` or `mariadb://…`) and runs its migrations.

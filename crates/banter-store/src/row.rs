@@ -126,8 +126,9 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 /// The key usernames are unique by: Unicode lowercase, done in Rust so that every backend
-/// folds case the same way whatever its collation.
-pub(crate) fn username_key(username: &str) -> String {
+/// folds case the same way whatever its collation. Public so that the server's login
+/// throttle counts every spelling that reaches the same account as one account.
+pub fn username_key(username: &str) -> String {
     username.to_lowercase()
 }
 

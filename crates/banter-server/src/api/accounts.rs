@@ -4,6 +4,7 @@ use super::extract::{ApiJson, ApiPath};
 use crate::auth::{self, AuthUser};
 use crate::error::{ApiError, ApiResult};
 use crate::gateway::hub::Kick;
+use crate::ratelimit::ClientAddr;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -51,15 +52,24 @@ fn check_avatar_url(url: &str) -> ApiResult<()> {
 }
 
 #[utoipa::path(post, path = "/accounts", tag = "accounts", request_body = RegisterRequest,
-    responses((status = 201, body = UserProfile), (status = 400, body = ErrorBody), (status = 409, description = "username_taken", body = ErrorBody)))]
+    responses((status = 201, body = UserProfile), (status = 400, body = ErrorBody), (status = 409, description = "username_taken", body = ErrorBody),
+        (status = 429, description = "rate_limited: too many registrations from this address (`registrations_per_address_per_hour_max`); see Retry-After", body = ErrorBody, headers(("Retry-After" = u64, description = "whole seconds until the request would be allowed")))))]
 pub async fn register(
     State(state): State<AppState>,
+    client: ClientAddr,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> ApiResult<(StatusCode, Json<UserProfile>)> {
     auth::validate_username(&req.username)?;
     auth::validate_password(&req.password)?;
     let nickname = req.nickname.unwrap_or_else(|| req.username.clone());
     check_nickname(&nickname)?;
+    // Every well-formed attempt counts, taken usernames included: each costs a password
+    // hash, and probing for names is what the limit is for too.
+    state
+        .rate_limits
+        .registrations
+        .take(&client.key())
+        .map_err(|r| r.error("too many registrations from this address"))?;
     let password_hash = auth::hash_password(req.password).await?;
     let user = state
         .store
@@ -75,9 +85,10 @@ pub async fn register(
 
 #[utoipa::path(post, path = "/sessions", tag = "accounts", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 401, description = "invalid_credentials", body = ErrorBody),
-        (status = 429, description = "rate_limited: too many failed logins for this username", body = ErrorBody)))]
+        (status = 429, description = "rate_limited: too many failed password checks for this account from this address, from this address, or for this account (docs/protocol.md §2.6); see Retry-After", body = ErrorBody, headers(("Retry-After" = u64, description = "whole seconds until the request would be allowed")))))]
 pub async fn login(
     State(state): State<AppState>,
+    client: ClientAddr,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
     let device_name = req.device_name.unwrap_or_default();
@@ -87,23 +98,22 @@ pub async fn login(
     if auth::validate_username(&req.username).is_err() {
         return Err(auth::invalid_credentials());
     }
-    state.login_throttle.check(&req.username)?;
+    // Counted as a failure unless it succeeds, whatever happens in between.
+    let attempt = state.login_throttle.admit(&req.username, client)?;
     let credentials = match state.store.credentials(&req.username).await {
         Ok(c) => c,
         Err(StoreError::NotFound) => {
             // Spend the same time as a real check so response time does not reveal
             // which usernames exist.
             let _ = auth::hash_password(req.password).await;
-            state.login_throttle.record_failure(&req.username);
             return Err(auth::invalid_credentials());
         }
         Err(err) => return Err(err.into()),
     };
     if !auth::verify_password(req.password, credentials.password_hash).await? {
-        state.login_throttle.record_failure(&req.username);
         return Err(auth::invalid_credentials());
     }
-    state.login_throttle.clear(&req.username);
+    state.login_throttle.succeeded(attempt);
     let (token, token_hash) = auth::new_token();
     let expires_at_ms = auth::now_ms() + state.config.limits.session_ttl.as_millis() as i64;
     state
@@ -167,17 +177,24 @@ pub async fn update_me(
 }
 
 #[utoipa::path(put, path = "/me/password", tag = "accounts", security(("bearer" = [])), request_body = ChangePasswordRequest,
-    responses((status = 204, description = "changed; every other session revoked"), (status = 401, body = ErrorBody)))]
+    responses((status = 204, description = "changed; every other session revoked"), (status = 401, body = ErrorBody),
+        (status = 429, description = "rate_limited: too many wrong old passwords, counted with failed logins (docs/protocol.md §2.6); see Retry-After", body = ErrorBody, headers(("Retry-After" = u64, description = "whole seconds until the request would be allowed")))))]
 pub async fn change_password(
     State(state): State<AppState>,
     auth: AuthUser,
+    client: ClientAddr,
     ApiJson(req): ApiJson<ChangePasswordRequest>,
 ) -> ApiResult<StatusCode> {
     auth::validate_password(&req.new_password)?;
+    // A wrong old password is a guess like a failed login (a stolen token must not give
+    // unthrottled guesses at the password), so it spends the same budgets.
+    let username = state.store.user(auth.user_id).await?.username;
+    let attempt = state.login_throttle.admit(&username, client)?;
     let stored = state.store.password_hash(auth.user_id).await?;
     if !auth::verify_password(req.old_password, stored).await? {
         return Err(auth::invalid_credentials());
     }
+    state.login_throttle.succeeded(attempt);
     let hash = auth::hash_password(req.new_password).await?;
     let revoked = state
         .store

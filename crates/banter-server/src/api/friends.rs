@@ -63,7 +63,8 @@ pub async fn requests(
 }
 
 #[utoipa::path(post, path = "/friend-requests", tag = "friends", security(("bearer" = [])), request_body = CreateFriendRequest,
-    responses((status = 201, body = FriendRequest), (status = 403, description = "blocked", body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, body = FriendRequest), (status = 403, description = "blocked", body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 429, description = "rate_limited: too many friend requests by this user (`friend_requests_per_user_per_hour_max`); see Retry-After", body = ErrorBody, headers(("Retry-After" = u64, description = "whole seconds until the request would be allowed")))))]
 pub async fn create_request(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -78,6 +79,13 @@ pub async fn create_request(
             "greeting is longer than {GREETING_CHARS_MAX} characters"
         )));
     }
+    // Every well-formed request counts, refused ones too: each reaches the store, and
+    // requests are how a stranger reaches someone's screen.
+    state
+        .rate_limits
+        .friend_requests
+        .take(&auth.user_id)
+        .map_err(|r| r.error("too many friend requests"))?;
     let request = state
         .store
         .create_friend_request(auth.user_id, req.user_id, greeting)

@@ -68,7 +68,8 @@ fn publish_notice(state: &AppState, appended: &Appended) {
 }
 
 #[utoipa::path(post, path = "/groups", tag = "groups", security(("bearer" = [])), request_body = CreateGroupRequest,
-    responses((status = 201, body = ConversationSummary), (status = 403, description = "not_friends", body = ErrorBody)))]
+    responses((status = 201, body = ConversationSummary), (status = 403, description = "not_friends", body = ErrorBody),
+        (status = 429, description = "rate_limited: too many groups created, or users added to groups, by this user (`groups_per_user_per_hour_max`, `group_invites_per_user_per_hour_max`); see Retry-After", body = ErrorBody, headers(("Retry-After" = u64, description = "whole seconds until the request would be allowed")))))]
 pub async fn create(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -76,12 +77,33 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<ConversationSummary>)> {
     let name = check_name(&req.name)?;
     check_member_count(&req.member_ids)?;
+    let limits = &state.rate_limits;
+    limits
+        .groups
+        .take(&auth.user_id)
+        .map_err(|r| r.error("too many groups created"))?;
+    if let Err(refused) = spend_invites(&state, auth.user_id, req.member_ids.len()) {
+        limits.groups.refund(&auth.user_id);
+        return Err(refused);
+    }
     let created = state
         .store
         .create_group(auth.user_id, name, req.member_ids)
         .await?;
     let summary = announce_created(&state, auth.user_id, &created).await?;
     Ok((StatusCode::CREATED, Json(summary)))
+}
+
+/// Spends one unit of the inviter's `group_invites` budget per user added (so the limit
+/// bounds how many people one user can pull into groups, however the calls are split).
+/// A request adding more users than the whole budget is always refused.
+fn spend_invites(state: &AppState, inviter: UserId, added: usize) -> ApiResult<()> {
+    let added = u32::try_from(added).unwrap_or(u32::MAX);
+    state
+        .rate_limits
+        .group_invites
+        .take_n(&inviter, added)
+        .map_err(|r| r.error("too many users added to groups"))
 }
 
 /// Tells every member of a new group, the owner's devices included, with
@@ -155,7 +177,8 @@ pub async fn rename(
 }
 
 #[utoipa::path(post, path = "/groups/{id}/members", tag = "groups", security(("bearer" = [])), params(("id" = i64, Path)),
-    request_body = AddMembersRequest, responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    request_body = AddMembersRequest, responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 429, description = "rate_limited: too many users added to groups by this user (`group_invites_per_user_per_hour_max`); see Retry-After", body = ErrorBody, headers(("Retry-After" = u64, description = "whole seconds until the request would be allowed")))))]
 pub async fn add_members(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -166,6 +189,7 @@ pub async fn add_members(
     if req.user_ids.is_empty() {
         return Err(ApiError::invalid_input("user_ids is empty"));
     }
+    spend_invites(&state, auth.user_id, req.user_ids.len())?;
     apply(
         &state,
         auth.user_id,

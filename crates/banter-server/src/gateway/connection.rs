@@ -401,6 +401,13 @@ impl Connection {
             );
             return Some(error_event(Some(id), error));
         }
+        // Per user over all their connections (and after the checks above, so a refused
+        // send was otherwise valid): retried later with the same client_msg_id, it is sent
+        // once (docs/protocol.md §5.6.1).
+        if let Err(refused) = self.state.rate_limits.messages.take(&self.user) {
+            let error = refused.error("too many messages from this user");
+            return Some(error_event(Some(id), error));
+        }
         let send = NewMessage {
             sender: self.user,
             conversation_id,

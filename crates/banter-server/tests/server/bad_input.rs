@@ -232,35 +232,3 @@ async fn the_openapi_document_is_generated_and_covers_the_api() {
         assert!(paths.contains_key(path), "{path} missing from OpenAPI");
     }
 }
-
-#[tokio::test]
-async fn repeated_failed_logins_lock_the_username_for_a_while() {
-    let Some(server) = TestServer::start_with(|c| c.limits.login_failures_max = 3).await else {
-        return;
-    };
-    server.user("alice").await;
-    server.user("bob").await;
-    for _ in 0..3 {
-        let err = server
-            .client()
-            .login("alice", "guess guess", "x")
-            .await
-            .unwrap_err();
-        assert_eq!(err.code(), Some(ErrorCode::InvalidCredentials));
-    }
-    let err = server
-        .client()
-        .login("ALICE", PASSWORD, "x")
-        .await
-        .unwrap_err();
-    assert_eq!(
-        (err.status(), err.code()),
-        (Some(429), Some(ErrorCode::RateLimited)),
-        "even the right password waits"
-    );
-    server
-        .client()
-        .login("bob", PASSWORD, "x")
-        .await
-        .expect("other users are not affected");
-}

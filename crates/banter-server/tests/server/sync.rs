@@ -16,9 +16,14 @@ fn text_of(content: &MessageContent) -> &str {
 
 #[tokio::test]
 async fn a_user_offline_during_200_messages_gets_all_of_them_in_order_once() {
-    // 201 sends back to back would exceed the default burst of the frame rate limit
-    // (twice frames_per_second_max); this test is about catching up, not rate limits.
-    let Some(server) = TestServer::start_with(|c| c.limits.frames_per_second_max = 1000).await
+    // 201 sends back to back would exceed the default bursts of the frame and message
+    // rate limits (twice frames_per_second_max, twice messages_per_user_per_second_max);
+    // this test is about catching up, not rate limits.
+    let Some(server) = TestServer::start_with(|c| {
+        c.limits.frames_per_second_max = 1000;
+        c.limits.messages_per_user = banter_server::ratelimit::Rate::per_second(1000);
+    })
+    .await
     else {
         return;
     };

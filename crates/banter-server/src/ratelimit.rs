@@ -1,0 +1,448 @@
+//! Rate limits: keyed budgets that refill over time, the client address they are keyed
+//! by, and the set of limits the REST handlers and the gateway spend from.
+//!
+//! One concept serves every limit: a [`Budget`] of `events` per `per` (a duration) for
+//! each key (an address, a user, an account), refilled continuously, so `events` can be
+//! spent at once and then one more every `per / events`. It is kept as one instant per
+//! key (the generic cell rate algorithm: the "theoretical arrival time" after which the
+//! key's budget is full again), so a refusal knows exactly when the next event would be
+//! allowed: that is the `Retry-After` the client is given.
+//!
+//! Memory is bounded: each budget tracks at most `keys_max` keys, in two generations
+//! (recently touched, and touched before that). When the recent generation is full, the
+//! older one is dropped and the recent one becomes the older. A key that was not touched
+//! for a whole generation is forgotten, and a forgotten key has a full budget; an attacker
+//! who wants to reset one key's budget that way has to touch `keys_max / 2` other keys
+//! first, each of which is itself limited. Keys are spread over shards, each with its own
+//! lock, because the message budget is spent on every send.
+//!
+//! The budgets live in this process. A cluster of several nodes would keep them in a shared
+//! store (e.g. Redis with expiring keys); [`Budget`] is the seam: its methods are the only
+//! operations the rest of the server uses.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::HeaderMap;
+use banter_protocol::{ErrorCode, UserId};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Shards of one budget's key map: enough that concurrent senders rarely share a lock.
+const SHARDS: usize = 16;
+
+/// Most keys one budget tracks at once (over all shards and both generations).
+pub const KEYS_MAX: usize = 100_000;
+
+/// `events` per `per`, refilled continuously.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub events: u32,
+    pub per: Duration,
+}
+
+impl Rate {
+    pub fn new(events: u32, per: Duration) -> Rate {
+        assert!(events > 0, "a rate allows at least one event");
+        Rate { events, per }
+    }
+
+    pub fn per_second(events: u32) -> Rate {
+        Rate::new(events, Duration::from_secs(1))
+    }
+
+    /// Time for one event's worth of budget to come back.
+    fn interval(&self) -> Duration {
+        self.per / self.events
+    }
+}
+
+/// A refusal: the budget has not enough left; `0` is how long until it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryAfter(pub Duration);
+
+impl RetryAfter {
+    /// The `rate_limited` error for this refusal, with its `Retry-After`.
+    pub fn error(self, what: &str) -> ApiError {
+        let secs = retry_after_secs(self.0);
+        ApiError::new(
+            ErrorCode::RateLimited,
+            format!("{what}; try again in {secs} s"),
+        )
+        .with_retry_after(self.0)
+    }
+}
+
+/// Whole seconds for a `Retry-After` header: rounded up, at least 1, so a client that
+/// waits that long is allowed.
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    secs.max(1)
+}
+
+/// One budget per key of type `K`.
+pub struct Budget<K> {
+    rate: Rate,
+    /// Per key, the instant at which its budget is full again.
+    shards: Box<[Mutex<BoundedMap<K, Instant>>]>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+/// A map of at most `2 × generation_max` keys, in two generations: when the recent one is
+/// full, the older one is dropped and the recent one becomes the older. What was not
+/// touched for a whole generation is forgotten: a cheap approximation of least recently used.
+pub(crate) struct BoundedMap<K, V> {
+    recent: HashMap<K, V>,
+    older: HashMap<K, V>,
+    generation_max: usize,
+}
+
+impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
+    pub(crate) fn new(keys_max: usize) -> BoundedMap<K, V> {
+        BoundedMap {
+            recent: HashMap::new(),
+            older: HashMap::new(),
+            generation_max: (keys_max / 2).max(1),
+        }
+    }
+
+    pub(crate) fn get(&self, key: &K) -> Option<&V> {
+        self.recent.get(key).or_else(|| self.older.get(key))
+    }
+
+    pub(crate) fn insert(&mut self, key: &K, value: V) {
+        self.older.remove(key);
+        if !self.recent.contains_key(key) && self.recent.len() >= self.generation_max {
+            self.older = std::mem::take(&mut self.recent);
+        }
+        self.recent.insert(key.clone(), value);
+    }
+
+    pub(crate) fn remove(&mut self, key: &K) -> Option<V> {
+        let recent = self.recent.remove(key);
+        let older = self.older.remove(key);
+        recent.or(older)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.recent.len() + self.older.len()
+    }
+}
+
+impl<K: Hash + Eq + Clone> Budget<K> {
+    pub fn new(rate: Rate, keys_max: usize) -> Budget<K> {
+        Budget {
+            rate,
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(BoundedMap::new(keys_max / SHARDS)))
+                .collect(),
+            hasher: Default::default(),
+        }
+    }
+
+    pub fn rate(&self) -> Rate {
+        self.rate
+    }
+
+    fn shard(&self, key: &K) -> MutexGuard<'_, BoundedMap<K, Instant>> {
+        let index = (self.hasher.hash_one(key) as usize) % SHARDS;
+        // Every update is one insert or remove, so a poisoned shard is still consistent.
+        self.shards[index].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Spends one event of `key`'s budget, or says how long until one is left.
+    pub fn take(&self, key: &K) -> Result<(), RetryAfter> {
+        self.take_n_at(key, 1, Instant::now())
+    }
+
+    /// Spends `n` events at once (all or nothing).
+    pub fn take_n(&self, key: &K, n: u32) -> Result<(), RetryAfter> {
+        self.take_n_at(key, n, Instant::now())
+    }
+
+    /// [`Budget::take_n`] at a given time (tests pass their own clock). More events than
+    /// the whole budget are never allowed; the answer is then the wait for a full budget.
+    pub fn take_n_at(&self, key: &K, n: u32, now: Instant) -> Result<(), RetryAfter> {
+        if n == 0 {
+            return Ok(());
+        }
+        let mut shard = self.shard(key);
+        let full_at = shard.get(key).map_or(now, |t| (*t).max(now));
+        if n > self.rate.events {
+            return Err(RetryAfter(full_at - now));
+        }
+        let after = full_at + self.rate.interval() * n;
+        // Allowed while what is spent, counting this, fits in one period.
+        let spent = after - now;
+        if spent > self.rate.per {
+            return Err(RetryAfter(spent - self.rate.per));
+        }
+        shard.insert(key, after);
+        Ok(())
+    }
+
+    /// How long until `key` may spend one event; `None` if it may now. Spends nothing.
+    pub fn check_at(&self, key: &K, now: Instant) -> Option<RetryAfter> {
+        let full_at = *self.shard(key).get(key)?;
+        let spent = (full_at + self.rate.interval()).saturating_duration_since(now);
+        (spent > self.rate.per).then(|| RetryAfter(spent - self.rate.per))
+    }
+
+    pub fn check(&self, key: &K) -> Option<RetryAfter> {
+        self.check_at(key, Instant::now())
+    }
+
+    /// Gives one event back (an attempt that turned out not to count).
+    pub fn refund(&self, key: &K) {
+        self.refund_at(key, Instant::now())
+    }
+
+    pub fn refund_at(&self, key: &K, now: Instant) {
+        let mut shard = self.shard(key);
+        let Some(&full_at) = shard.get(key) else {
+            return;
+        };
+        match full_at.checked_sub(self.rate.interval()) {
+            Some(earlier) if earlier > now => shard.insert(key, earlier),
+            _ => {
+                shard.remove(key);
+            }
+        }
+    }
+
+    /// Refills `key`'s budget completely.
+    pub fn reset(&self, key: &K) {
+        self.shard(key).remove(key);
+    }
+}
+
+/// The address a budget is kept for. An IPv4 address counts alone; an IPv6 address by its
+/// /64 prefix, because one host or home is routinely given a whole /64 and could otherwise
+/// use a fresh address for every attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AddressKey(IpAddr);
+
+impl AddressKey {
+    pub fn of(address: IpAddr) -> AddressKey {
+        match address {
+            IpAddr::V4(_) => AddressKey(address),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => AddressKey(IpAddr::V4(v4)),
+                None => {
+                    let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                    AddressKey(IpAddr::V6(Ipv6Addr::from(prefix)))
+                }
+            },
+        }
+    }
+}
+
+/// The client's address: the peer of the TCP connection, or, when that peer is one of the
+/// configured `trusted_proxies`, the address that proxy appended to `X-Forwarded-For`.
+/// A forwarded header from anyone else is ignored, since any client can send one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub IpAddr);
+
+impl ClientAddr {
+    pub fn key(&self) -> AddressKey {
+        AddressKey::of(self.0)
+    }
+}
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        // The serve loop must provide the peer address (`into_make_service_with_connect_info`);
+        // without it every client would share one budget, so fail loudly instead.
+        let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
+            tracing::error!("the serve loop does not provide client addresses (ConnectInfo)");
+            return Err(ApiError::internal());
+        };
+        Ok(ClientAddr(client_ip(
+            peer.ip(),
+            &parts.headers,
+            &state.config.trusted_proxies,
+        )))
+    }
+}
+
+/// The client behind a request from `peer`: `peer` itself, unless it is a trusted proxy,
+/// in which case the last address in `X-Forwarded-For` (the one that proxy appended;
+/// addresses before it were written by the client and prove nothing).
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[IpAddr]) -> IpAddr {
+    let peer = peer.to_canonical();
+    if !trusted_proxies.contains(&peer) {
+        return peer;
+    }
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .next_back()
+        .and_then(|a| a.trim().parse::<IpAddr>().ok())
+        .map_or(peer, |a| a.to_canonical())
+}
+
+/// The rate limits of REST routes and of sends, built from the configuration once per
+/// server. (The login throttle is [`crate::auth::LoginThrottle`], built on the same budgets.)
+pub struct RateLimits {
+    pub registrations: Budget<AddressKey>,
+    pub friend_requests: Budget<UserId>,
+    pub groups: Budget<UserId>,
+    pub group_invites: Budget<UserId>,
+    pub messages: Budget<UserId>,
+}
+
+impl RateLimits {
+    pub fn new(limits: &crate::config::Limits) -> RateLimits {
+        RateLimits {
+            registrations: Budget::new(limits.registrations_per_address, KEYS_MAX),
+            friend_requests: Budget::new(limits.friend_requests_per_user, KEYS_MAX),
+            groups: Budget::new(limits.groups_per_user, KEYS_MAX),
+            group_invites: Budget::new(limits.group_invites_per_user, KEYS_MAX),
+            messages: Budget::new(limits.messages_per_user, KEYS_MAX),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    #[test]
+    fn a_budget_allows_its_burst_then_one_event_per_interval() {
+        let budget = Budget::new(Rate::new(3, secs(30)), KEYS_MAX);
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(budget.take_n_at(&"k", 1, t0), Ok(()));
+        }
+        assert_eq!(budget.take_n_at(&"k", 1, t0), Err(RetryAfter(secs(10))));
+        assert_eq!(budget.check_at(&"k", t0), Some(RetryAfter(secs(10))));
+        // Other keys have budgets of their own.
+        assert_eq!(budget.take_n_at(&"other", 1, t0), Ok(()));
+        assert_eq!(
+            budget.take_n_at(&"k", 1, t0 + secs(4)),
+            Err(RetryAfter(secs(6)))
+        );
+        assert_eq!(budget.check_at(&"k", t0 + secs(10)), None);
+        assert_eq!(budget.take_n_at(&"k", 1, t0 + secs(10)), Ok(()));
+        assert!(budget.take_n_at(&"k", 1, t0 + secs(10)).is_err());
+        // A whole period later the budget is full again.
+        let later = t0 + secs(40);
+        for _ in 0..3 {
+            assert_eq!(budget.take_n_at(&"k", 1, later), Ok(()));
+        }
+        assert!(budget.take_n_at(&"k", 1, later).is_err());
+    }
+
+    #[test]
+    fn several_events_are_spent_all_or_nothing() {
+        let budget = Budget::new(Rate::new(10, secs(10)), KEYS_MAX);
+        let t0 = Instant::now();
+        assert_eq!(budget.take_n_at(&1, 7, t0), Ok(()));
+        assert_eq!(budget.take_n_at(&1, 4, t0), Err(RetryAfter(secs(1))));
+        assert_eq!(budget.take_n_at(&1, 3, t0), Ok(()));
+        // More than a whole budget never fits.
+        assert!(budget.take_n_at(&2, 11, t0).is_err());
+        assert_eq!(budget.take_n_at(&2, 10, t0), Ok(()));
+    }
+
+    #[test]
+    fn refunds_and_resets_give_budget_back() {
+        let budget = Budget::new(Rate::new(2, secs(60)), KEYS_MAX);
+        let t0 = Instant::now();
+        budget.take_n_at(&"k", 2, t0).unwrap();
+        assert!(budget.check_at(&"k", t0).is_some());
+        budget.refund_at(&"k", t0);
+        assert_eq!(budget.check_at(&"k", t0), None);
+        budget.take_n_at(&"k", 1, t0).unwrap();
+        budget.reset(&"k");
+        assert_eq!(budget.take_n_at(&"k", 2, t0), Ok(()));
+        // A refund never makes more than a full budget.
+        budget.refund_at(&"k", t0);
+        budget.refund_at(&"k", t0);
+        budget.refund_at(&"k", t0);
+        assert_eq!(budget.take_n_at(&"k", 2, t0), Ok(()));
+        assert!(budget.take_n_at(&"k", 1, t0).is_err());
+    }
+
+    #[test]
+    fn tracked_keys_are_bounded_and_the_least_recent_are_forgotten() {
+        let keys_max = SHARDS * 4;
+        let budget = Budget::new(Rate::new(1, secs(3600)), keys_max);
+        let t0 = Instant::now();
+        budget.take_n_at(&0u32, 1, t0).unwrap();
+        for key in 1..10_000u32 {
+            budget.take_n_at(&key, 1, t0).unwrap();
+        }
+        let tracked: usize = budget.shards.iter().map(|s| s.lock().unwrap().len()).sum();
+        assert!(tracked <= keys_max, "{tracked} keys tracked");
+        // The first key was forgotten long ago: its budget is full again.
+        assert_eq!(budget.take_n_at(&0u32, 1, t0), Ok(()));
+        // The most recent one is still spent.
+        assert!(budget.take_n_at(&9_999u32, 1, t0).is_err());
+    }
+
+    #[test]
+    fn ipv6_addresses_share_a_budget_per_64_prefix() {
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(AddressKey::of(a), AddressKey::of(b));
+        assert_ne!(AddressKey::of(a), AddressKey::of(c));
+        let v4: IpAddr = "192.0.2.1".parse().unwrap();
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert_eq!(AddressKey::of(v4), AddressKey::of(mapped));
+        assert_ne!(
+            AddressKey::of(v4),
+            AddressKey::of("192.0.2.2".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn a_forwarded_address_is_believed_only_from_a_trusted_proxy() {
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let client: IpAddr = "192.0.2.7".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.append(
+            "x-forwarded-for",
+            "203.0.113.9, 198.51.100.1".parse().unwrap(),
+        );
+        headers.append("x-forwarded-for", "192.0.2.7".parse().unwrap());
+        assert_eq!(client_ip(proxy, &headers, &[]), proxy, "untrusted peer");
+        assert_eq!(
+            client_ip(proxy, &headers, &[proxy]),
+            client,
+            "the address the proxy appended, not the ones the client wrote"
+        );
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert_eq!(client_ip(mapped, &headers, &[proxy]), client);
+        assert_eq!(
+            client_ip(proxy, &HeaderMap::new(), &[proxy]),
+            proxy,
+            "no header: the proxy itself"
+        );
+        let mut garbled = HeaderMap::new();
+        garbled.append("x-forwarded-for", "192.0.2.7, nonsense".parse().unwrap());
+        assert_eq!(client_ip(proxy, &garbled, &[proxy]), proxy);
+    }
+
+    #[test]
+    fn retry_after_is_whole_seconds_rounded_up() {
+        assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
+        assert_eq!(retry_after_secs(Duration::ZERO), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(2001)), 3);
+        assert_eq!(retry_after_secs(secs(90)), 90);
+    }
+}
