@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
-  PASSWORD, befriend, conversationItem, expectMessages, launchBrowser, login, openChatByName,
+  PASSWORD, befriend, conversationItem, expectMessages, launchBrowser, login, messageTexts, openChatByName,
   openDirectChat, openUser, register, sendMessage, startServer, twoFriends, uniqueName, waitConnected,
   waitForMessage, withServer as withServerIn,
 } from './helpers.js';
@@ -27,8 +27,8 @@ after(async () => {
 });
 
 /** Runs `body` with a fresh server; stops it and closes the contexts afterwards. */
-function withServer(body) {
-  return withServerIn(browser, body);
+function withServer(body, options) {
+  return withServerIn(browser, body, options);
 }
 
 /** Recalls one of the open chat's own messages through its menu. */
@@ -204,6 +204,26 @@ describe('web client', { timeout: TEST_TIMEOUT_MS }, () => {
     await waitForMessage(bob.page, 'during the drop');
     await expectMessages(bob.page, ['before you left', ...missed, 'during the drop']);
   }));
+
+  test('sends over the message rate wait and go out by themselves, each once and in order', () => withServer(async ({ open }) => {
+    const { alice, bob, bobName } = await twoFriends(open);
+    await openDirectChat(alice.page, bobName);
+    // One message a second with a burst of two: most of these are refused at first with
+    // rate_limited on their ids, which is no reason to show them as failed.
+    const texts = ['r1', 'r2', 'r3', 'r4', 'r5'];
+    const input = alice.page.getByTestId('composer-input');
+    for (const text of texts) {
+      await input.fill(text);
+      await input.press('Enter');
+    }
+    for (const text of texts) await waitForMessage(alice.page, text, { status: 'sent' });
+    assert.equal(await alice.page.locator('[data-testid=message][data-status=failed]').count(), 0);
+    // Each exactly once, and both screens in the same (seq) order.
+    const shown = await messageTexts(alice.page);
+    assert.deepEqual([...shown].sort(), texts);
+    await openChatByName(bob.page, 'Alice');
+    await expectMessages(bob.page, shown);
+  }, { env: { BANTER_LIMITS__MESSAGES_PER_USER_PER_SECOND_MAX: '1' } }));
 
   test('friends see each other come online and go offline', () => withServer(async ({ open }) => {
     let { alice, bob, aliceName, bobName } = await twoFriends(open);

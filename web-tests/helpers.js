@@ -30,7 +30,7 @@ export const PASSWORD = 'correct-horse-battery';
  * Starts the server. With `port` and `dataDir` it restarts on the same
  * address and data (so open pages reconnect to it).
  */
-export async function startServer({ dataDir, port = 0 } = {}) {
+export async function startServer({ dataDir, port = 0, env = {} } = {}) {
   const bin = process.env.BANTER_BIN;
   if (!bin) throw new Error('set BANTER_BIN to the banter server binary');
   const ownsDataDir = !dataDir;
@@ -39,7 +39,7 @@ export async function startServer({ dataDir, port = 0 } = {}) {
   // unknown ones, so BANTER_BIN (ours, not its) must not reach it.
   const { BANTER_BIN: _ours, ...inherited } = process.env;
   const child = spawn(bin, [], {
-    env: { ...inherited, BANTER_LISTEN: `127.0.0.1:${port}`, BANTER_DATA_DIR: dir },
+    env: { ...inherited, ...env, BANTER_LISTEN: `127.0.0.1:${port}`, BANTER_DATA_DIR: dir },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -85,11 +85,12 @@ export async function startServer({ dataDir, port = 0 } = {}) {
 }
 
 /**
- * Runs `body` with a fresh server and a way to open users in `browser`;
+ * Runs `body` with a fresh server (with extra BANTER_* settings in `env`) and a
+ * way to open users in `browser`;
  * stops the server and closes the users' contexts afterwards.
  */
-export async function withServer(browser, body) {
-  const server = await startServer();
+export async function withServer(browser, body, { env } = {}) {
+  const server = await startServer({ env });
   const contexts = [];
   const open = async (options) => {
     const user = await openUser(browser, server.url, options);

@@ -28,6 +28,10 @@ const HEALTH_POLL_TIMEOUT_MS = 2_000;
 export const ACK_TIMEOUT_MS = 10_000;
 /** Entries asked for per `sync` frame; we keep asking while has_more is true. */
 const SYNC_PAGE_LIMIT = 200;
+/** Send errors after which the same message may succeed later (protocol §7.3, step 5). */
+const TRANSIENT_SEND_ERRORS = new Set(['rate_limited', 'internal', 'shutting_down']);
+/** Pause before resending after a transient error, plus up to as much again at random. */
+const TRANSIENT_RESEND_MS = 1_000;
 /** The server drops typing frames sent more often than this per conversation. */
 const TYPING_SEND_INTERVAL_MS = 2_000;
 /** Used until `hello` tells us the server's heartbeat interval. */
@@ -88,6 +92,8 @@ export class Connection {
     clearTimeout(this.refreshTimer);
     clearInterval(this.heartbeatTimer);
     for (const pending of store.pending.values()) clearTimeout(pending.timer);
+    clearTimeout(this.transientTimer);
+    this.transientTimer = null;
     const ws = this.ws;
     this.ws = null;
     this.ready = false;
@@ -354,7 +360,19 @@ export class Connection {
     switch (meta?.kind) {
       case 'send': {
         const pending = store.pending.get(meta.clientMsgId);
-        if (pending) {
+        if (pending && TRANSIENT_SEND_ERRORS.has(frame.code)) {
+          // The server could not take it now (its message rate, a failure not about this
+          // message); the same client_msg_id later is safe (protocol §7.3), so it stays
+          // "sending" and goes again after a pause, with every other such message, oldest
+          // first, so that they keep the order they were written in.
+          pending.waiting = true;
+          if (!this.transientTimer) {
+            this.transientTimer = setTimeout(() => {
+              this.transientTimer = null;
+              this.#resendWaiting();
+            }, TRANSIENT_RESEND_MS + Math.random() * TRANSIENT_RESEND_MS);
+          }
+        } else if (pending) {
           clearTimeout(pending.timer);
           pending.status = 'failed';
           pending.error = frame.code;
@@ -490,6 +508,7 @@ export class Connection {
   #transmit(pending) {
     pending.status = 'pending';
     pending.error = null;
+    pending.waiting = false;
     clearTimeout(pending.timer);
     pending.timer = setTimeout(() => {
       if (store.pending.get(pending.clientMsgId) !== pending || pending.status !== 'pending') return;
@@ -504,6 +523,14 @@ export class Connection {
       );
     }
     store.emit('messages');
+  }
+
+  /** Resends, oldest first, the messages refused for a transient reason. */
+  #resendWaiting() {
+    const waiting = [...store.pending.values()]
+      .filter((p) => p.waiting && p.status === 'pending')
+      .sort((a, b) => a.createdAtMs - b.createdAtMs);
+    for (const pending of waiting) this.#transmit(pending);
   }
 
   #resendPending() {
