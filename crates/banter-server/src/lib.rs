@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod fanout;
 pub mod gateway;
+pub mod listener;
 pub mod state;
 pub mod web;
 pub mod writer;
@@ -63,8 +64,44 @@ impl Server {
         );
         let shutdown = CancellationToken::new();
         let connections = TaskTracker::new();
+        let limits = &config.limits;
+        let capacity = listener::connection_capacity(limits.database_connections_max);
+        let (websocket_max, http_max) = listener::fit_bounds(
+            limits.connections_max,
+            limits.http_connections_max,
+            capacity,
+        );
+        match capacity {
+            Some(capacity)
+                if (websocket_max, http_max)
+                    != (limits.connections_max, limits.http_connections_max) =>
+            {
+                tracing::warn!(
+                    capacity,
+                    connections_max = websocket_max,
+                    http_connections_max = http_max,
+                    "the open-files limit is too low for the configured connection limits; serving fewer"
+                );
+            }
+            Some(capacity) => tracing::info!(
+                capacity,
+                connections_max = websocket_max,
+                http_connections_max = http_max,
+                "the open-files limit leaves room for this many connections"
+            ),
+            None => tracing::info!("no open-files limit"),
+        }
+        let bounds = listener::HttpBounds {
+            connections_max: http_max,
+            header_timeout: limits.http_header_timeout,
+            header_bytes_max: limits.http_header_bytes_max,
+        };
         let state = AppState {
-            connection_slots: Arc::new(Semaphore::new(config.limits.connections_max)),
+            connection_slots: Arc::new(Semaphore::new(websocket_max)),
+            passwords: Arc::new(auth::PasswordHashing::new(
+                limits.password_hashes_max,
+                limits.password_hash_queue_max,
+            )),
             login_throttle: Arc::new(auth::LoginThrottle::new(
                 config.limits.login_failures_max,
                 config.limits.login_lockout,
@@ -77,24 +114,14 @@ impl Server {
             shutdown: shutdown.clone(),
             connections: connections.clone(),
         };
-        let listener = tokio::net::TcpListener::bind(state.config.listen)
+        let tcp = tokio::net::TcpListener::bind(state.config.listen)
             .await
             .with_context(|| format!("binding {}", state.config.listen))?;
-        let addr = listener.local_addr()?;
-        // Chat frames are small and written back to back (a message, then the ack): with
-        // Nagle's algorithm the second waits for the client's delayed ACK, ~40 ms.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
-            if let Err(err) = stream.set_nodelay(true) {
-                tracing::debug!(error = %err, "could not set TCP_NODELAY");
-            }
-        });
+        let addr = tcp.local_addr()?;
         let app = router(state);
         let stop = shutdown.clone();
         let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await
-                .context("serving HTTP")?;
+            listener::serve(tcp, app, bounds, stop).await;
             // HTTP has stopped; WebSocket connections are finishing their pending acks.
             connections.close();
             connections.wait().await;

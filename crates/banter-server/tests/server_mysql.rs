@@ -21,6 +21,8 @@ mod features;
 mod group;
 #[path = "server/groups.rs"]
 mod groups;
+#[path = "server/hardening.rs"]
+mod hardening;
 #[path = "server/restart.rs"]
 mod restart;
 #[path = "server/sync.rs"]

@@ -60,7 +60,7 @@ pub async fn register(
     auth::validate_password(&req.password)?;
     let nickname = req.nickname.unwrap_or_else(|| req.username.clone());
     check_nickname(&nickname)?;
-    let password_hash = auth::hash_password(req.password).await?;
+    let password_hash = state.passwords.hash(req.password).await?;
     let user = state
         .store
         .create_user(NewUser {
@@ -88,13 +88,19 @@ pub async fn login(
         Err(StoreError::NotFound) => {
             // Spend the same time as a real check so response time does not reveal
             // which usernames exist.
-            let _ = auth::hash_password(req.password).await;
+            // A refusal for a busy server is still a refusal: the caller learns nothing
+            // about the username either way.
+            state.passwords.hash(req.password).await?;
             state.login_throttle.record_failure(&req.username);
             return Err(auth::invalid_credentials());
         }
         Err(err) => return Err(err.into()),
     };
-    if !auth::verify_password(req.password, credentials.password_hash).await? {
+    if !state
+        .passwords
+        .verify(req.password, credentials.password_hash)
+        .await?
+    {
         state.login_throttle.record_failure(&req.username);
         return Err(auth::invalid_credentials());
     }
@@ -170,10 +176,10 @@ pub async fn change_password(
 ) -> ApiResult<StatusCode> {
     auth::validate_password(&req.new_password)?;
     let stored = state.store.password_hash(auth.user_id).await?;
-    if !auth::verify_password(req.old_password, stored).await? {
+    if !state.passwords.verify(req.old_password, stored).await? {
         return Err(auth::invalid_credentials());
     }
-    let hash = auth::hash_password(req.new_password).await?;
+    let hash = state.passwords.hash(req.new_password).await?;
     let revoked = state
         .store
         .change_password(auth.user_id, hash, auth.session_id)

@@ -105,7 +105,7 @@ pub async fn create_users(
         ));
     }
 
-    let password_hash = auth::hash_password(req.password).await?;
+    let password_hash = state.passwords.hash(req.password).await?;
     let expires_at_ms = auth::now_ms() + state.config.limits.session_ttl.as_millis() as i64;
     let mut tokens = Vec::with_capacity(req.usernames.len());
     let seeds: Vec<SeedUser> = req

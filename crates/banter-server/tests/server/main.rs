@@ -17,5 +17,6 @@ mod chat;
 mod features;
 mod group;
 mod groups;
+mod hardening;
 mod restart;
 mod sync;
