@@ -83,14 +83,71 @@ async fn rest_routes_take_the_token_only_from_authorization() {
     .await;
 }
 
-/// Races each of many sessions' upgrades against its own logout. A socket that opens
-/// must still be closed with 4001; one that stays open for [`WAIT`] survived its revoked
-/// session. (Sessions come from the admin API: one password hash per round, not one per
-/// session.)
-#[tokio::test]
+/// What became of one upgrade raced against its logout.
+enum RaceOutcome {
+    /// The upgrade was refused (401): the logout came first.
+    Refused,
+    /// The socket opened and was then closed with 4001.
+    Closed,
+    /// The socket opened and was still open after [`WAIT`].
+    Survived,
+}
+
+/// Sends a logout and, `offset` later, an upgrade with the same token, over two
+/// connections opened beforehand, and reports what became of the socket.
+async fn race_upgrade_against_logout(address: &str, token: &str, offset: Duration) -> RaceOutcome {
+    let mut logout = TcpStream::connect(address).await.unwrap();
+    let mut upgrade = TcpStream::connect(address).await.unwrap();
+    let logout_request = format!(
+        "DELETE /api/v1/sessions/current HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {token}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    let upgrade_request = format!(
+        "GET /ws HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: banter.v1\r\nAuthorization: Bearer {token}\r\n\r\n"
+    );
+    logout.write_all(logout_request.as_bytes()).await.unwrap();
+    // The offsets sweep the moment the upgrade arrives across the logout's own work
+    // (finer than the runtime's timer can sleep), so that some land in between its
+    // check of the session and its kick.
+    let sent = std::time::Instant::now();
+    while sent.elapsed() < offset {
+        std::hint::spin_loop();
+    }
+    upgrade.write_all(upgrade_request.as_bytes()).await.unwrap();
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if received.starts_with(b"HTTP/1.1 401") {
+            return RaceOutcome::Refused;
+        }
+        // A server frame is not masked: 0x88 (close), the length, then the code 4001.
+        if received
+            .windows(4)
+            .any(|w| w[0] == 0x88 && w[2..] == 4001u16.to_be_bytes())
+        {
+            return RaceOutcome::Closed;
+        }
+        match tokio::time::timeout_at(deadline, upgrade.read(&mut buf)).await {
+            Err(_) => return RaceOutcome::Survived,
+            Ok(Ok(0)) | Ok(Err(_)) => panic!(
+                "the socket ended without a 4001 close frame: {:?}",
+                String::from_utf8_lossy(&received)
+            ),
+            Ok(Ok(n)) => received.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Races many sessions' upgrades against their own logouts. A socket that opens must
+/// still be closed with 4001; one that stays open for [`WAIT`] survived its revoked
+/// session. (Sessions come from the admin API: one password hash per round, not one
+/// per session.) On several threads, so that the offsets do not stall the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_socket_never_outlives_a_logout_that_raced_its_upgrade() {
-    const ROUNDS: usize = 10;
-    const SESSIONS: usize = 100;
+    const ROUNDS: usize = 8;
+    const SESSIONS: usize = 250;
+    /// The offsets run from 0 to SESSIONS × this.
+    const OFFSET_STEP: Duration = Duration::from_micros(8);
     const ADMIN_TOKEN: &str = "an admin token of at least 32 characters";
     // Without an fsync per commit, logouts commit while upgrades are still in flight.
     let Some(server) = TestServer::start_with(|c| {
@@ -102,47 +159,33 @@ async fn a_socket_never_outlives_a_logout_that_raced_its_upgrade() {
         return;
     };
     let admin = banter_client::AdminClient::new(&server.base_url, ADMIN_TOKEN).unwrap();
-    let mut opened = 0;
-    let mut survivors = 0;
+    let address = server.base_url.trim_start_matches("http://").to_string();
+    let (mut refused, mut closed, mut survived) = (0, 0, 0);
     for round in 0..ROUNDS {
         let names: Vec<String> = (0..SESSIONS).map(|i| format!("racer{round}x{i}")).collect();
         let users = admin.create_users(&names, PASSWORD, None).await.unwrap();
-        let outcomes = join_all(users.into_iter().map(|user| {
-            let device = server.client().with_token(user.token);
-            async move {
-                let mut logout = device.clone();
-                let (conn, logged_out) = tokio::join!(device.connect(), logout.logout());
-                logged_out.expect("logout");
-                let Ok(mut conn) = conn else {
-                    return None;
-                };
-                Some(loop {
-                    match conn.next_event(WAIT).await {
-                        Ok(_) => continue,
-                        Err(ClientError::Timeout) => break false,
-                        Err(err) => {
-                            assert_eq!(err.close_code(), Some(4001), "{err}");
-                            break true;
-                        }
-                    }
-                })
-            }
-        }))
-        .await;
-        for closed in outcomes.into_iter().flatten() {
-            opened += 1;
-            if !closed {
-                survivors += 1;
+        let races = users.into_iter().enumerate().map(|(i, user)| {
+            let address = address.clone();
+            tokio::spawn(async move {
+                race_upgrade_against_logout(&address, &user.token, OFFSET_STEP * i as u32).await
+            })
+        });
+        for outcome in join_all(races).await {
+            match outcome.expect("race task") {
+                RaceOutcome::Refused => refused += 1,
+                RaceOutcome::Closed => closed += 1,
+                RaceOutcome::Survived => survived += 1,
             }
         }
     }
     assert!(
-        opened > 0,
+        closed > 0,
         "no upgrade won the race; the test shows nothing"
     );
     assert_eq!(
-        survivors, 0,
-        "{survivors} of {opened} sockets opened during their logout stayed open"
+        survived, 0,
+        "{survived} of {} sockets opened during their logout stayed open ({refused} upgrades were refused)",
+        closed + survived
     );
 }
 
