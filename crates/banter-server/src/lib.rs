@@ -65,6 +65,13 @@ impl Server {
         let shutdown = CancellationToken::new();
         let connections = TaskTracker::new();
         let limits = &config.limits;
+        // Every connection is a file descriptor, and the usual soft limit (1024) would cap
+        // the server far below its connection limits. Raising it to the hard limit
+        // concerns the whole process and is idempotent, so every start may do it.
+        match listener::raise_open_files_limit() {
+            Ok(limit) => tracing::info!(limit, "open-files limit raised to the hard limit"),
+            Err(err) => tracing::warn!(error = %err, "could not raise the open-files limit"),
+        }
         let capacity = listener::connection_capacity(limits.database_connections_max);
         let (websocket_max, http_max) = listener::fit_bounds(
             limits.connections_max,

@@ -58,12 +58,6 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let cli = Cli::parse();
-    // Every connection is a file descriptor; the usual soft limit (1024) would cap the
-    // server far below its connection limits. Server::start logs how many fit.
-    match banter_server::listener::raise_open_files_limit() {
-        Ok(limit) => tracing::info!(limit, "open-files limit raised to the hard limit"),
-        Err(err) => tracing::warn!(error = %err, "could not raise the open-files limit"),
-    }
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
         None => cli.serve,
