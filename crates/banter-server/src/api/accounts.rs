@@ -51,7 +51,8 @@ fn check_avatar_url(url: &str) -> ApiResult<()> {
 }
 
 #[utoipa::path(post, path = "/accounts", tag = "accounts", request_body = RegisterRequest,
-    responses((status = 201, body = UserProfile), (status = 400, body = ErrorBody), (status = 409, description = "username_taken", body = ErrorBody)))]
+    responses((status = 201, body = UserProfile), (status = 400, body = ErrorBody), (status = 409, description = "username_taken", body = ErrorBody),
+        (status = 503, description = "shutting_down: the password-hashing queue is full; retry after Retry-After seconds", body = ErrorBody)))]
 pub async fn register(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RegisterRequest>,
@@ -75,7 +76,8 @@ pub async fn register(
 
 #[utoipa::path(post, path = "/sessions", tag = "accounts", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 401, description = "invalid_credentials", body = ErrorBody),
-        (status = 429, description = "rate_limited: too many failed logins for this username", body = ErrorBody)))]
+        (status = 429, description = "rate_limited: too many failed logins for this username", body = ErrorBody),
+        (status = 503, description = "shutting_down: the password-hashing queue is full; retry after Retry-After seconds", body = ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<LoginRequest>,
@@ -168,7 +170,8 @@ pub async fn update_me(
 }
 
 #[utoipa::path(put, path = "/me/password", tag = "accounts", security(("bearer" = [])), request_body = ChangePasswordRequest,
-    responses((status = 204, description = "changed; every other session revoked"), (status = 401, body = ErrorBody)))]
+    responses((status = 204, description = "changed; every other session revoked"), (status = 401, body = ErrorBody),
+        (status = 503, description = "shutting_down: the password-hashing queue is full; retry after Retry-After seconds", body = ErrorBody)))]
 pub async fn change_password(
     State(state): State<AppState>,
     auth: AuthUser,
