@@ -66,6 +66,7 @@ pub struct RawLimits {
     pub http_connections_max: usize,
     pub http_header_timeout_secs: u64,
     pub http_header_bytes_max: usize,
+    pub http_body_timeout_secs: u64,
     pub close_handshake_timeout_ms: u64,
     /// 0: half the CPU cores, at least 1.
     pub password_hashes_max: usize,
@@ -120,6 +121,7 @@ impl Default for RawLimits {
             http_connections_max: 4096,
             http_header_timeout_secs: 10,
             http_header_bytes_max: 16 * 1024,
+            http_body_timeout_secs: 30,
             close_handshake_timeout_ms: 2000,
             password_hashes_max: 0,
             password_hash_queue_max: 64,
@@ -192,6 +194,9 @@ pub struct Limits {
     pub http_header_timeout: Duration,
     /// A larger request header gets HTTP 431 and the connection is closed.
     pub http_header_bytes_max: usize,
+    /// Time for a request's body to arrive after its header; a body still incomplete then
+    /// gets `400 invalid_input` and the connection is closed.
+    pub http_body_timeout: Duration,
     /// How long a closing WebSocket waits for the client's close frame after sending its own.
     pub close_handshake_timeout: Duration,
     /// Password hashes (Argon2id, 19 MiB each) computed at once.
@@ -361,6 +366,7 @@ impl RawConfig {
                 "http_header_timeout_secs",
                 l.http_header_timeout_secs as usize,
             ),
+            ("http_body_timeout_secs", l.http_body_timeout_secs as usize),
             (
                 "inflight_sends_per_connection_max",
                 l.inflight_sends_per_connection_max,
@@ -405,6 +411,7 @@ impl RawConfig {
                 http_connections_max: l.http_connections_max,
                 http_header_timeout: Duration::from_secs(l.http_header_timeout_secs),
                 http_header_bytes_max: l.http_header_bytes_max,
+                http_body_timeout: Duration::from_secs(l.http_body_timeout_secs),
                 close_handshake_timeout: Duration::from_millis(l.close_handshake_timeout_ms),
                 password_hashes_max: match l.password_hashes_max {
                     0 => default_password_hashes_max(),

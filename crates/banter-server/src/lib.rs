@@ -170,12 +170,16 @@ impl Server {
 /// All routes with their shared layers.
 pub fn router(state: AppState) -> Router {
     let body_max = state.config.limits.request_body_bytes_max;
+    let body_timeout = state.config.limits.http_body_timeout;
     Router::new()
         .merge(api::router(state.config.admin_token.is_some()))
         .route("/ws", get(gateway::upgrade))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(web::serve)
         .layer(DefaultBodyLimit::max(body_max))
+        .layer(axum::middleware::map_request(listener::body_deadline(
+            body_timeout,
+        )))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(web::CONTENT_SECURITY_POLICY),

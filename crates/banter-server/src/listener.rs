@@ -9,6 +9,8 @@
 //!   connect or from the end of the previous response; so the same deadline bounds a
 //!   silent connect, a slowly dripped header, and an idle keep-alive connection.
 //! - A header larger than `http_header_bytes_max` gets `431` and the connection closes.
+//! - A request's body must arrive within `http_body_timeout` of its header
+//!   ([`BodyDeadlineLayer`]), so a body sent drop by drop holds nothing for long.
 //!
 //! A WebSocket upgrade leaves this pool when it completes: from then on the socket is
 //! held by the gateway under `connections_max`.
@@ -17,6 +19,7 @@ use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -111,6 +114,61 @@ pub async fn serve(
     }
     connections.close();
     connections.wait().await;
+}
+
+/// Wraps every request body so that reading it fails once `timeout` has passed since the
+/// request arrived; the handler then answers `400 invalid_input` (see `api::extract`).
+pub fn body_deadline(
+    timeout: Duration,
+) -> impl Fn(axum::extract::Request) -> std::future::Ready<axum::extract::Request> + Clone {
+    move |request: axum::extract::Request| {
+        std::future::ready(request.map(|body| {
+            axum::body::Body::new(DeadlineBody {
+                inner: body,
+                deadline: Box::pin(tokio::time::sleep(timeout)),
+                timeout,
+            })
+        }))
+    }
+}
+
+/// A request body that fails once its deadline has passed.
+struct DeadlineBody {
+    inner: axum::body::Body,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+    timeout: Duration,
+}
+
+/// The error of a body that did not arrive in time.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body did not arrive within {0:?}")]
+pub struct BodyTimedOut(pub Duration);
+
+impl hyper::body::Body for DeadlineBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        use std::task::Poll;
+        if let Poll::Ready(frame) = std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
+            return Poll::Ready(frame);
+        }
+        match self.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(axum::Error::new(BodyTimedOut(self.timeout))))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// File descriptors kept for everything but client connections: standard streams, the

@@ -25,7 +25,14 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::JsonDataError(_) => ErrorCode::InvalidFrame,
             JsonRejection::JsonSyntaxError(_) => ErrorCode::InvalidJson,
             JsonRejection::MissingJsonContentType(_) => ErrorCode::InvalidInput,
-            JsonRejection::BytesRejection(_) => ErrorCode::TooLarge,
+            // A body over the size limit; any other failure to read it is a body that did
+            // not arrive in time (`http_body_timeout_secs`) or a broken connection.
+            JsonRejection::BytesRejection(_)
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                ErrorCode::TooLarge
+            }
+            JsonRejection::BytesRejection(_) => ErrorCode::InvalidInput,
             _ => ErrorCode::InvalidInput,
         };
         ApiError::new(code, rejection.body_text())

@@ -478,6 +478,40 @@ async fn silent_and_half_sent_requests_are_closed_after_the_header_timeout() {
 }
 
 #[tokio::test]
+async fn a_body_that_does_not_arrive_in_time_is_refused_and_its_connection_closed() {
+    let Some(server) = TestServer::start_with(|c| {
+        c.limits.http_body_timeout = Duration::from_secs(1);
+    })
+    .await
+    else {
+        return;
+    };
+    let address = server.base_url.trim_start_matches("http://").to_string();
+    let mut stream = TcpStream::connect(&address).await.unwrap();
+    let started = tokio::time::Instant::now();
+    stream
+        .write_all(
+            b"POST /api/v1/sessions HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"user",
+        )
+        .await
+        .unwrap();
+    let mut response = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !response.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(WAIT, stream.read(&mut buf))
+            .await
+            .expect("an answer")
+            .unwrap();
+        assert!(n > 0, "closed without an answer");
+        response.extend_from_slice(&buf[..n]);
+    }
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 400"), "{response}");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    expect_server_hangs_up(&mut stream).await;
+}
+
+#[tokio::test]
 async fn at_the_http_connection_bound_a_new_connection_is_closed_at_once() {
     let Some(server) = TestServer::start_with(|c| {
         c.limits.http_connections_max = 2;
