@@ -1,7 +1,8 @@
 //! Credentials and bearer tokens.
 //!
 //! Passwords are hashed with Argon2id on the blocking pool (hashing takes tens of
-//! milliseconds of CPU by design and must not stall the async runtime). A token is 32
+//! milliseconds of CPU by design and must not stall the async runtime), a bounded number
+//! at a time ([`PasswordHashing`]). A token is 32
 //! random bytes, shown to the client once as hex; the server keeps only its SHA-256, so a
 //! leaked database does not leak live sessions. [`LoginThrottle`] limits password guessing.
 
@@ -17,7 +18,10 @@ use banter_protocol::{ErrorCode, UserId};
 use banter_store::{SessionId, StoreError};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 
 pub const USERNAME_CHARS_MIN: usize = 3;
 pub const USERNAME_CHARS_MAX: usize = 32;
@@ -48,35 +52,105 @@ pub fn validate_password(password: &str) -> ApiResult<()> {
     Ok(())
 }
 
-/// Hashes a password with Argon2id (default parameters) off the async runtime.
-pub async fn hash_password(password: String) -> ApiResult<String> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut rand::rngs::OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-    })
-    .await
-    .map_err(|_| ApiError::internal())?
-    .map_err(|err| {
-        tracing::error!(error = %err, "password hashing failed");
-        ApiError::internal()
-    })
+/// Runs Argon2id (default parameters: 19 MiB of memory and tens of milliseconds of CPU
+/// per hash) on the blocking pool, at most `hashes_max` at once, with at most `queue_max`
+/// more requests waiting for a turn. A request beyond that is refused at once with
+/// [`busy`] (HTTP 503 `shutting_down` with `Retry-After`): a flood of logins with made-up
+/// usernames then costs a bounded amount of memory and CPU, and leaves cores free for the
+/// users who are already logged in.
+pub struct PasswordHashing {
+    running: Arc<Semaphore>,
+    /// Requests admitted: hashing now or waiting for a turn.
+    admitted: AtomicUsize,
+    admitted_max: usize,
 }
 
-/// Checks a password against a stored PHC string off the async runtime.
-pub async fn verify_password(password: String, stored_hash: String) -> ApiResult<bool> {
-    tokio::task::spawn_blocking(move || {
-        let Ok(parsed) = PasswordHash::new(&stored_hash) else {
-            tracing::error!("stored password hash is not a valid PHC string");
-            return false;
-        };
-        Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-    })
-    .await
-    .map_err(|_| ApiError::internal())
+/// Seconds a client refused by [`PasswordHashing`] is told to wait (`Retry-After`).
+pub const HASHING_BUSY_RETRY_AFTER_SECS: u64 = 1;
+
+/// The refusal of a password operation when the hashing queue is full.
+pub fn busy() -> ApiError {
+    ApiError::new(
+        ErrorCode::ShuttingDown,
+        "the server is busy checking other passwords; retry in a moment",
+    )
+    .with_retry_after(Duration::from_secs(HASHING_BUSY_RETRY_AFTER_SECS))
+}
+
+impl PasswordHashing {
+    pub fn new(hashes_max: usize, queue_max: usize) -> PasswordHashing {
+        PasswordHashing {
+            running: Arc::new(Semaphore::new(hashes_max)),
+            admitted: AtomicUsize::new(0),
+            admitted_max: hashes_max + queue_max,
+        }
+    }
+
+    /// Hashes a new password into a PHC string.
+    pub async fn hash(&self, password: String) -> ApiResult<String> {
+        self.run(move || {
+            let salt = SaltString::generate(&mut rand::rngs::OsRng);
+            Argon2::default()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+        })
+        .await?
+        .map_err(|err| {
+            tracing::error!(error = %err, "password hashing failed");
+            ApiError::internal()
+        })
+    }
+
+    /// Checks a password against a stored PHC string.
+    pub async fn verify(&self, password: String, stored_hash: String) -> ApiResult<bool> {
+        self.run(move || {
+            let Ok(parsed) = PasswordHash::new(&stored_hash) else {
+                tracing::error!("stored password hash is not a valid PHC string");
+                return false;
+            };
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .await
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> ApiResult<T> {
+        let _admission = self.admit().ok_or_else(busy)?;
+        let permit = self
+            .running
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ApiError::internal())?;
+        // The permit moves into the blocking task: a request abandoned by its client
+        // still holds its turn until the hash it started has finished.
+        tokio::task::spawn_blocking(move || {
+            let result = work();
+            drop(permit);
+            result
+        })
+        .await
+        .map_err(|_| ApiError::internal())
+    }
+
+    fn admit(&self) -> Option<Admission<'_>> {
+        let before = self.admitted.fetch_add(1, Ordering::AcqRel);
+        let admission = Admission(&self.admitted);
+        (before < self.admitted_max).then_some(admission)
+    }
+}
+
+/// One admitted password operation; leaves the count when dropped.
+struct Admission<'a>(&'a AtomicUsize);
+
+impl Drop for Admission<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// A new random token (hex) and the hash under which it is stored.
@@ -99,14 +173,21 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// The bearer token of a request: from `Authorization: Bearer …`, or for browsers'
-/// WebSocket upgrades from the `banter.auth.<token>` subprotocol.
+/// The bearer token of a REST request: from `Authorization: Bearer …` only.
 pub fn bearer_token(headers: &HeaderMap) -> Option<String> {
-    if let Some(value) = headers
+    headers
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        return value.strip_prefix("Bearer ").map(|t| t.trim().to_string());
+        .and_then(|v| v.to_str().ok())?
+        .strip_prefix("Bearer ")
+        .map(|t| t.trim().to_string())
+}
+
+/// The bearer token of a WebSocket upgrade: from `Authorization: Bearer …`, or, for
+/// browsers (which cannot set headers on an upgrade), from the `banter.auth.<token>`
+/// subprotocol. Only the upgrade accepts the subprotocol form.
+pub fn upgrade_token(headers: &HeaderMap) -> Option<String> {
+    if headers.contains_key(header::AUTHORIZATION) {
+        return bearer_token(headers);
     }
     headers
         .get(header::SEC_WEBSOCKET_PROTOCOL)
@@ -125,11 +206,17 @@ pub struct AuthUser {
 }
 
 impl AuthUser {
+    /// The caller of a REST request (`Authorization` header only).
     pub async fn from_headers(state: &AppState, headers: &HeaderMap) -> ApiResult<AuthUser> {
         let token = bearer_token(headers).ok_or_else(ApiError::unauthorized)?;
+        AuthUser::from_token(state, &token).await
+    }
+
+    /// The session a token belongs to, if it is live.
+    pub async fn from_token(state: &AppState, token: &str) -> ApiResult<AuthUser> {
         match state
             .store
-            .session_by_token_hash(&token_hash(&token), now_ms())
+            .session_by_token_hash(&token_hash(token), now_ms())
             .await
         {
             Ok(session) => Ok(AuthUser {
@@ -310,5 +397,48 @@ impl LoginThrottle {
             addresses.drain(..addresses.len() - self.known_max);
         }
         known.insert(&attempt.account, addresses);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hashing_admits_the_running_and_queued_and_refuses_the_rest() {
+        let hashing = Arc::new(PasswordHashing::new(1, 1));
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let running = tokio::spawn({
+            let hashing = hashing.clone();
+            async move {
+                hashing
+                    .run(move || {
+                        let _ = started_tx.send(());
+                        release_rx.recv().ok()
+                    })
+                    .await
+            }
+        });
+        started_rx.await.unwrap();
+        let queued = tokio::spawn({
+            let hashing = hashing.clone();
+            async move { hashing.run(|| "queued").await }
+        });
+        // Wait until the queued call has been admitted (it counts before it waits).
+        while hashing.admitted.load(Ordering::Acquire) < 2 {
+            tokio::task::yield_now().await;
+        }
+        let refused = hashing.run(|| "refused").await.unwrap_err();
+        assert_eq!(refused.code, ErrorCode::ShuttingDown);
+        assert_eq!(
+            refused.retry_after,
+            Some(Duration::from_secs(HASHING_BUSY_RETRY_AFTER_SECS))
+        );
+        release_tx.send(()).unwrap();
+        assert_eq!(running.await.unwrap().unwrap(), Some(()));
+        assert_eq!(queued.await.unwrap().unwrap(), "queued");
+        assert_eq!(hashing.admitted.load(Ordering::Acquire), 0);
+        assert_eq!(hashing.run(|| "later").await.unwrap(), "later");
     }
 }

@@ -51,6 +51,9 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// The smallest request-header buffer the HTTP library accepts.
+pub const HTTP_HEADER_BYTES_MIN: usize = 8192;
+
 /// The shortest admin token accepted: long enough that guessing it is hopeless.
 pub const ADMIN_TOKEN_CHARS_MIN: usize = 32;
 
@@ -62,8 +65,18 @@ pub struct RawLimits {
     pub request_body_bytes_max: usize,
     pub json_depth_max: usize,
     pub outbound_queue_frames_max: usize,
+    pub outbound_queue_bytes_max: usize,
+    pub sync_reply_bytes_max: usize,
     pub inflight_sends_per_connection_max: usize,
     pub connections_max: usize,
+    pub http_connections_max: usize,
+    pub http_header_timeout_secs: u64,
+    pub http_header_bytes_max: usize,
+    pub http_body_timeout_secs: u64,
+    pub close_handshake_timeout_ms: u64,
+    /// 0: half the CPU cores, at least 1.
+    pub password_hashes_max: usize,
+    pub password_hash_queue_max: usize,
     pub connections_per_user_max: usize,
     pub frames_per_second_max: u32,
     pub write_batch_max: usize,
@@ -116,8 +129,17 @@ impl Default for RawLimits {
             request_body_bytes_max: 64 * 1024,
             json_depth_max: 64,
             outbound_queue_frames_max: 1024,
+            outbound_queue_bytes_max: 1024 * 1024,
+            sync_reply_bytes_max: 1024 * 1024,
             inflight_sends_per_connection_max: 256,
             connections_max: 10_000,
+            http_connections_max: 4096,
+            http_header_timeout_secs: 10,
+            http_header_bytes_max: 16 * 1024,
+            http_body_timeout_secs: 30,
+            close_handshake_timeout_ms: 2000,
+            password_hashes_max: 0,
+            password_hash_queue_max: 64,
             connections_per_user_max: 16,
             frames_per_second_max: 100,
             write_batch_max: 512,
@@ -178,10 +200,34 @@ pub struct Limits {
     pub json_depth_max: usize,
     /// When a connection's queue is full, the connection is closed with 4008 (too slow).
     pub outbound_queue_frames_max: usize,
+    /// The same bound in bytes of queued frames; hitting it also closes with 4008.
+    pub outbound_queue_bytes_max: usize,
+    /// A `synced` reply stops adding entries at this many bytes (always at least one
+    /// entry) and says `has_more`.
+    pub sync_reply_bytes_max: usize,
     /// A connection with this many unacked sends stops reading until acks go out.
     pub inflight_sends_per_connection_max: usize,
     /// Further upgrades get HTTP 503.
     pub connections_max: usize,
+    /// TCP connections serving HTTP (REST, the web client, upgrades not yet done); a
+    /// WebSocket leaves this pool for `connections_max` once upgraded. At the bound a new
+    /// connection is accepted and closed at once, without a response.
+    pub http_connections_max: usize,
+    /// Time to send a request's complete header, from connecting or from the end of the
+    /// previous response (so also how long an idle keep-alive connection is kept).
+    /// Exceeded: the connection is closed without a response.
+    pub http_header_timeout: Duration,
+    /// A larger request header gets HTTP 431 and the connection is closed.
+    pub http_header_bytes_max: usize,
+    /// Time for a request's body to arrive after its header; a body still incomplete then
+    /// gets `400 invalid_input` and the connection is closed.
+    pub http_body_timeout: Duration,
+    /// How long a closing WebSocket waits for the client's close frame after sending its own.
+    pub close_handshake_timeout: Duration,
+    /// Password hashes (Argon2id, 19 MiB each) computed at once.
+    pub password_hashes_max: usize,
+    /// Password operations waiting for a turn; beyond it they get HTTP 503 at once.
+    pub password_hash_queue_max: usize,
     /// A further connection of the same user is closed with 1013 right after the upgrade.
     pub connections_per_user_max: usize,
     /// Frames beyond this rate (burst of twice as many) get `rate_limited`.
@@ -401,6 +447,14 @@ impl RawConfig {
             ("request_body_bytes_max", l.request_body_bytes_max),
             ("json_depth_max", l.json_depth_max),
             ("outbound_queue_frames_max", l.outbound_queue_frames_max),
+            ("outbound_queue_bytes_max", l.outbound_queue_bytes_max),
+            ("sync_reply_bytes_max", l.sync_reply_bytes_max),
+            ("http_connections_max", l.http_connections_max),
+            (
+                "http_header_timeout_secs",
+                l.http_header_timeout_secs as usize,
+            ),
+            ("http_body_timeout_secs", l.http_body_timeout_secs as usize),
             (
                 "inflight_sends_per_connection_max",
                 l.inflight_sends_per_connection_max,
@@ -413,6 +467,9 @@ impl RawConfig {
             if value == 0 {
                 bail!("limits.{name} must be greater than 0");
             }
+        }
+        if l.http_header_bytes_max < HTTP_HEADER_BYTES_MIN {
+            bail!("limits.http_header_bytes_max must be at least {HTTP_HEADER_BYTES_MIN}");
         }
         if l.frame_bytes_max < l.message_bytes_max {
             bail!("limits.frame_bytes_max must be at least limits.message_bytes_max");
@@ -436,8 +493,20 @@ impl RawConfig {
                 request_body_bytes_max: l.request_body_bytes_max,
                 json_depth_max: l.json_depth_max,
                 outbound_queue_frames_max: l.outbound_queue_frames_max,
+                outbound_queue_bytes_max: l.outbound_queue_bytes_max,
+                sync_reply_bytes_max: l.sync_reply_bytes_max,
                 inflight_sends_per_connection_max: l.inflight_sends_per_connection_max,
                 connections_max: l.connections_max,
+                http_connections_max: l.http_connections_max,
+                http_header_timeout: Duration::from_secs(l.http_header_timeout_secs),
+                http_header_bytes_max: l.http_header_bytes_max,
+                http_body_timeout: Duration::from_secs(l.http_body_timeout_secs),
+                close_handshake_timeout: Duration::from_millis(l.close_handshake_timeout_ms),
+                password_hashes_max: match l.password_hashes_max {
+                    0 => default_password_hashes_max(),
+                    n => n,
+                },
+                password_hash_queue_max: l.password_hash_queue_max,
                 connections_per_user_max: l.connections_per_user_max,
                 frames_per_second_max: l.frames_per_second_max,
                 write_batch_max: l.write_batch_max,
@@ -470,6 +539,14 @@ impl RawConfig {
             },
         })
     }
+}
+
+/// Half the CPU cores, at least one: hashing on every core would leave none for the
+/// users already logged in while a flood of logins is being refused.
+fn default_password_hashes_max() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get().div_ceil(2))
+        .unwrap_or(1)
 }
 
 fn default_database_url(data_dir: &Path) -> String {

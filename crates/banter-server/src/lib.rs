@@ -9,6 +9,7 @@ pub mod error;
 pub mod fanout;
 pub mod gateway;
 pub mod json;
+pub mod listener;
 pub mod ratelimit;
 pub mod state;
 pub mod web;
@@ -65,8 +66,51 @@ impl Server {
         );
         let shutdown = CancellationToken::new();
         let connections = TaskTracker::new();
+        let limits = &config.limits;
+        // Every connection is a file descriptor, and the usual soft limit (1024) would cap
+        // the server far below its connection limits. Raising it to the hard limit
+        // concerns the whole process and is idempotent, so every start may do it.
+        match listener::raise_open_files_limit() {
+            Ok(limit) => tracing::info!(limit, "open-files limit raised to the hard limit"),
+            Err(err) => tracing::warn!(error = %err, "could not raise the open-files limit"),
+        }
+        let capacity = listener::connection_capacity(limits.database_connections_max);
+        let (websocket_max, http_max) = listener::fit_bounds(
+            limits.connections_max,
+            limits.http_connections_max,
+            capacity,
+        );
+        match capacity {
+            Some(capacity)
+                if (websocket_max, http_max)
+                    != (limits.connections_max, limits.http_connections_max) =>
+            {
+                tracing::warn!(
+                    capacity,
+                    connections_max = websocket_max,
+                    http_connections_max = http_max,
+                    "the open-files limit is too low for the configured connection limits; serving fewer"
+                );
+            }
+            Some(capacity) => tracing::info!(
+                capacity,
+                connections_max = websocket_max,
+                http_connections_max = http_max,
+                "the open-files limit leaves room for this many connections"
+            ),
+            None => tracing::info!("no open-files limit"),
+        }
+        let bounds = listener::HttpBounds {
+            connections_max: http_max,
+            header_timeout: limits.http_header_timeout,
+            header_bytes_max: limits.http_header_bytes_max,
+        };
         let state = AppState {
-            connection_slots: Arc::new(Semaphore::new(config.limits.connections_max)),
+            connection_slots: Arc::new(Semaphore::new(websocket_max)),
+            passwords: Arc::new(auth::PasswordHashing::new(
+                limits.password_hashes_max,
+                limits.password_hash_queue_max,
+            )),
             login_throttle: Arc::new(auth::LoginThrottle::new(&config.limits)),
             rate_limits: Arc::new(ratelimit::RateLimits::new(&config.limits)),
             config: Arc::new(config),
@@ -77,27 +121,14 @@ impl Server {
             shutdown: shutdown.clone(),
             connections: connections.clone(),
         };
-        let listener = tokio::net::TcpListener::bind(state.config.listen)
+        let tcp = tokio::net::TcpListener::bind(state.config.listen)
             .await
             .with_context(|| format!("binding {}", state.config.listen))?;
-        let addr = listener.local_addr()?;
-        // Chat frames are small and written back to back (a message, then the ack): with
-        // Nagle's algorithm the second waits for the client's delayed ACK, ~40 ms.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
-            if let Err(err) = stream.set_nodelay(true) {
-                tracing::debug!(error = %err, "could not set TCP_NODELAY");
-            }
-        });
+        let addr = tcp.local_addr()?;
         let app = router(state);
         let stop = shutdown.clone();
         let task = tokio::spawn(async move {
-            // With each connection's peer address, which rate limits key on
-            // (`ratelimit::ClientAddr`).
-            let app = app.into_make_service_with_connect_info::<SocketAddr>();
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await
-                .context("serving HTTP")?;
+            listener::serve(tcp, app, bounds, stop).await;
             // HTTP has stopped; WebSocket connections are finishing their pending acks.
             connections.close();
             connections.wait().await;
@@ -139,12 +170,16 @@ impl Server {
 /// All routes with their shared layers.
 pub fn router(state: AppState) -> Router {
     let body_max = state.config.limits.request_body_bytes_max;
+    let body_timeout = state.config.limits.http_body_timeout;
     Router::new()
         .merge(api::router(state.config.admin_token.is_some()))
         .route("/ws", get(gateway::upgrade))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(web::serve)
         .layer(DefaultBodyLimit::max(body_max))
+        .layer(axum::middleware::map_request(listener::body_deadline(
+            body_timeout,
+        )))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(web::CONTENT_SECURITY_POLICY),

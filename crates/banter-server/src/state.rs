@@ -1,7 +1,7 @@
 //! Everything a request handler or connection needs, built once by [`crate::Server`] and
 //! passed in (no globals, so a test can run two servers in one process).
 
-use crate::auth::LoginThrottle;
+use crate::auth::{LoginThrottle, PasswordHashing};
 use crate::config::Config;
 use crate::fanout::{Bus, Delivery};
 use crate::gateway::hub::Hub;
@@ -30,6 +30,8 @@ pub struct AppState {
     pub login_throttle: Arc<LoginThrottle>,
     /// Registrations, friend requests, groups, group invites and sends.
     pub rate_limits: Arc<RateLimits>,
+    /// Argon2id, a bounded number at a time with a bounded queue.
+    pub passwords: Arc<PasswordHashing>,
 }
 
 impl AppState {

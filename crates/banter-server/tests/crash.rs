@@ -70,6 +70,7 @@ impl Launcher {
             // The clients resend in bursts after each restart; the frame rate is not
             // what this test is about.
             .env("BANTER_LIMITS__FRAMES_PER_SECOND_MAX", "100000")
+            .env("BANTER_LIMITS__MESSAGES_PER_USER_PER_SECOND_MAX", "100000")
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .kill_on_drop(true)

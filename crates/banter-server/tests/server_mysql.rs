@@ -23,6 +23,8 @@ mod features;
 mod group;
 #[path = "server/groups.rs"]
 mod groups;
+#[path = "server/hardening.rs"]
+mod hardening;
 #[path = "server/ratelimit.rs"]
 mod ratelimit;
 #[path = "server/restart.rs"]

@@ -53,7 +53,8 @@ fn check_avatar_url(url: &str) -> ApiResult<()> {
 
 #[utoipa::path(post, path = "/accounts", tag = "accounts", request_body = RegisterRequest,
     responses((status = 201, body = UserProfile), (status = 400, body = ErrorBody), (status = 409, description = "username_taken", body = ErrorBody),
-        (status = 429, description = "rate_limited: too many registrations from this address (`registrations_per_address_per_hour_max`); see Retry-After", body = ErrorBody, headers(("Retry-After" = u64, description = "whole seconds until the request would be allowed")))))]
+        (status = 429, description = "rate_limited: too many registrations from this address (`registrations_per_address_per_hour_max`); see Retry-After", body = ErrorBody, headers(("Retry-After" = u64, description = "whole seconds until the request would be allowed"))),
+        (status = 503, description = "shutting_down: the password-hashing queue is full; retry after Retry-After seconds", body = ErrorBody)))]
 pub async fn register(
     State(state): State<AppState>,
     client: ClientAddr,
@@ -70,7 +71,7 @@ pub async fn register(
         .registrations
         .take(&client.key())
         .map_err(|r| r.error("too many registrations from this address"))?;
-    let password_hash = auth::hash_password(req.password).await?;
+    let password_hash = state.passwords.hash(req.password).await?;
     let user = state
         .store
         .create_user(NewUser {
@@ -85,7 +86,8 @@ pub async fn register(
 
 #[utoipa::path(post, path = "/sessions", tag = "accounts", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 401, description = "invalid_credentials", body = ErrorBody),
-        (status = 429, description = "rate_limited: too many failed password checks for this account from this address, from this address, or for this account (docs/protocol.md §2.6); see Retry-After", body = ErrorBody, headers(("Retry-After" = u64, description = "whole seconds until the request would be allowed")))))]
+        (status = 429, description = "rate_limited: too many failed password checks for this account from this address, from this address, or for this account (docs/protocol.md §2.6); see Retry-After", body = ErrorBody, headers(("Retry-After" = u64, description = "whole seconds until the request would be allowed"))),
+        (status = 503, description = "shutting_down: the password-hashing queue is full; retry after Retry-After seconds", body = ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
     client: ClientAddr,
@@ -105,12 +107,18 @@ pub async fn login(
         Err(StoreError::NotFound) => {
             // Spend the same time as a real check so response time does not reveal
             // which usernames exist.
-            let _ = auth::hash_password(req.password).await;
+            // A refusal for a busy server is still a refusal: the caller learns nothing
+            // about the username either way.
+            state.passwords.hash(req.password).await?;
             return Err(auth::invalid_credentials());
         }
         Err(err) => return Err(err.into()),
     };
-    if !auth::verify_password(req.password, credentials.password_hash).await? {
+    if !state
+        .passwords
+        .verify(req.password, credentials.password_hash)
+        .await?
+    {
         return Err(auth::invalid_credentials());
     }
     state.login_throttle.succeeded(attempt);
@@ -178,7 +186,8 @@ pub async fn update_me(
 
 #[utoipa::path(put, path = "/me/password", tag = "accounts", security(("bearer" = [])), request_body = ChangePasswordRequest,
     responses((status = 204, description = "changed; every other session revoked"), (status = 401, body = ErrorBody),
-        (status = 429, description = "rate_limited: too many wrong old passwords, counted with failed logins (docs/protocol.md §2.6); see Retry-After", body = ErrorBody, headers(("Retry-After" = u64, description = "whole seconds until the request would be allowed")))))]
+        (status = 429, description = "rate_limited: too many wrong old passwords, counted with failed logins (docs/protocol.md §2.6); see Retry-After", body = ErrorBody, headers(("Retry-After" = u64, description = "whole seconds until the request would be allowed"))),
+        (status = 503, description = "shutting_down: the password-hashing queue is full; retry after Retry-After seconds", body = ErrorBody)))]
 pub async fn change_password(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -191,11 +200,11 @@ pub async fn change_password(
     let username = state.store.user(auth.user_id).await?.username;
     let attempt = state.login_throttle.admit(&username, client)?;
     let stored = state.store.password_hash(auth.user_id).await?;
-    if !auth::verify_password(req.old_password, stored).await? {
+    if !state.passwords.verify(req.old_password, stored).await? {
         return Err(auth::invalid_credentials());
     }
     state.login_throttle.succeeded(attempt);
-    let hash = auth::hash_password(req.new_password).await?;
+    let hash = state.passwords.hash(req.new_password).await?;
     let revoked = state
         .store
         .change_password(auth.user_id, hash, auth.session_id)

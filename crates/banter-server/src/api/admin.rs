@@ -79,7 +79,8 @@ fn check_batch(field: &str, len: usize) -> ApiResult<()> {
         (status = 400, description = "invalid_input: a bad username or password, or too many", body = ErrorBody),
         (status = 401, description = "unauthorized: missing or wrong admin token", body = ErrorBody),
         (status = 404, description = "not_found: the admin API is disabled", body = ErrorBody),
-        (status = 409, description = "username_taken: named in the message; nothing was created", body = ErrorBody)))]
+        (status = 409, description = "username_taken: named in the message; nothing was created", body = ErrorBody),
+        (status = 503, description = "shutting_down: the password-hashing queue is full; retry after Retry-After seconds", body = ErrorBody)))]
 pub async fn create_users(
     State(state): State<AppState>,
     _admin: AdminAuth,
@@ -105,7 +106,7 @@ pub async fn create_users(
         ));
     }
 
-    let password_hash = auth::hash_password(req.password).await?;
+    let password_hash = state.passwords.hash(req.password).await?;
     let expires_at_ms = auth::now_ms() + state.config.limits.session_ttl.as_millis() as i64;
     let mut tokens = Vec::with_capacity(req.usernames.len());
     let seeds: Vec<SeedUser> = req

@@ -8,17 +8,18 @@
 //! which pushes back on the client through TCP).
 
 use super::codec;
-use super::hub::Kick;
-use crate::auth::AuthUser;
+use super::hub::{Kick, Outbound, QueueBounds};
+use crate::auth::{self, AuthUser};
 use crate::error::ApiError;
 use crate::fanout::encode;
 use crate::state::AppState;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
+use banter_protocol::model::Message;
 use banter_protocol::{
     ClientFrame, ConversationId, ErrorCode, RequestId, ServerEvent, UserId,
     CLIENT_MSG_ID_BYTES_MAX, PROTOCOL_VERSION,
 };
-use banter_store::{Appended, NewMessage};
+use banter_store::{Appended, NewMessage, StoreError, StoreResult};
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
@@ -45,6 +46,9 @@ const IDLE_HEARTBEATS_MAX: u32 = 3;
 const SYNC_PAGE_DEFAULT: u32 = 100;
 /// Largest `sync` page.
 pub const SYNC_PAGE_MAX: u32 = 500;
+/// Entries a `sync` reads from the store at a time while it fills its reply up to
+/// `sync_reply_bytes_max`: what one connection holds in memory beyond the reply.
+const SYNC_FETCH_CHUNK: u32 = 100;
 
 /// How the loop ended, which decides the close frame.
 enum Ending {
@@ -57,29 +61,67 @@ enum Ending {
 pub async fn run(
     state: AppState,
     auth: AuthUser,
+    token_hash: Vec<u8>,
     socket: WebSocket,
     _permit: OwnedSemaphorePermit,
 ) {
     let limits = state.config.limits.clone();
+    let queue = QueueBounds {
+        frames_max: limits.outbound_queue_frames_max,
+        bytes_max: limits.outbound_queue_bytes_max,
+    };
+    let (mut sink, mut stream) = socket.split();
     let Some(registration) = state.hub.register(
         auth.user_id,
         auth.session_id,
-        limits.outbound_queue_frames_max,
+        queue,
         limits.connections_per_user_max,
     ) else {
-        let mut socket = socket;
-        let _ = socket
-            .send(close(
-                close_code::TRY_AGAIN_LATER,
-                "too many connections for this user",
-            ))
-            .await;
+        let reason = "too many connections for this user";
+        close_handshake(
+            &mut sink,
+            &mut stream,
+            close_code::TRY_AGAIN_LATER,
+            reason,
+            limits.close_handshake_timeout,
+        )
+        .await;
         return;
     };
     let mut outbound = registration.outbound;
     let mut kicks = registration.kick;
     let guard = registration.guard;
     let user = auth.user_id;
+    // The upgrade checked the session before this connection was registered; a logout
+    // or password change in between revoked it in the store and kicked the hub's
+    // connections, which did not include this one yet. Checking again now closes that
+    // window: either this check sees the revocation, or the revocation came after the
+    // registration and its kick reaches this connection.
+    let session = state
+        .store
+        .session_by_token_hash(&token_hash, auth::now_ms())
+        .await;
+    if let Err(err) = session {
+        let (code, reason) = match err {
+            StoreError::NotFound => (close_code::SESSION_REVOKED, "session revoked"),
+            err => {
+                tracing::warn!(error = %err, "could not confirm the session of a new connection");
+                (
+                    close_code::TRY_AGAIN_LATER,
+                    "could not confirm the session; retry",
+                )
+            }
+        };
+        close_handshake(
+            &mut sink,
+            &mut stream,
+            code,
+            reason,
+            limits.close_handshake_timeout,
+        )
+        .await;
+        return;
+    }
     let friends = state.store.friend_ids(user).await.unwrap_or_else(|err| {
         tracing::warn!(error = %err, "could not load friends for presence");
         Vec::new()
@@ -94,7 +136,6 @@ pub async fn run(
         );
     }
 
-    let (mut sink, mut stream) = socket.split();
     let mut conn = Connection {
         state: state.clone(),
         user,
@@ -193,7 +234,14 @@ pub async fn run(
         }
     }
     if let Ending::Close(code, reason) = ending {
-        let _ = write(&mut sink, close(code, reason)).await;
+        close_handshake(
+            &mut sink,
+            &mut stream,
+            code,
+            reason,
+            limits.close_handshake_timeout,
+        )
+        .await;
     }
     if guard.release() {
         // Friendships may have changed while connected: tell today's friends.
@@ -213,6 +261,35 @@ fn close(code: u16, reason: &'static str) -> WsMessage {
     }))
 }
 
+/// Closes the connection with the WebSocket closing handshake: sends the close frame
+/// (which flushes everything written before it), then reads until the client's close
+/// frame arrives or `wait` has passed, discarding what the client sent meanwhile. Only
+/// then is the socket dropped. Dropping it at once would leave the client's unread
+/// frames in the server's receive buffer, and the kernel answers that with a reset,
+/// which can destroy the acks and the close frame the client has not read yet.
+async fn close_handshake<Si, St, E>(
+    sink: &mut Si,
+    stream: &mut St,
+    code: u16,
+    reason: &'static str,
+    wait: Duration,
+) where
+    Si: futures_util::Sink<WsMessage> + Unpin,
+    St: futures_util::Stream<Item = Result<WsMessage, E>> + Unpin,
+{
+    if !write(sink, close(code, reason)).await {
+        return;
+    }
+    let client_closed = async {
+        while let Some(Ok(message)) = stream.next().await {
+            if matches!(message, WsMessage::Close(_)) {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(wait, client_closed).await;
+}
+
 /// Most queued frames written with one flush (one `write` system call when they fit the
 /// socket buffer). Bounded so that a busy queue cannot starve the rest of the loop.
 const FRAMES_PER_FLUSH_MAX: usize = 64;
@@ -221,11 +298,7 @@ const FRAMES_PER_FLUSH_MAX: usize = 64;
 /// [`FRAMES_PER_FLUSH_MAX`], then flushes once: under fan-out load a connection's frames
 /// arrive in bursts, and one flush per burst instead of per frame saves system calls.
 /// False if the socket is gone or the client stopped reading.
-async fn write_queued<S>(
-    sink: &mut S,
-    first: Utf8Bytes,
-    queue: &mut tokio::sync::mpsc::Receiver<Utf8Bytes>,
-) -> bool
+async fn write_queued<S>(sink: &mut S, first: Utf8Bytes, queue: &mut Outbound) -> bool
 where
     S: futures_util::Sink<WsMessage> + Unpin,
 {
@@ -233,8 +306,8 @@ where
         sink.feed(WsMessage::Text(first)).await?;
         for _ in 1..FRAMES_PER_FLUSH_MAX {
             match queue.try_recv() {
-                Ok(frame) => sink.feed(WsMessage::Text(frame)).await?,
-                Err(_) => break,
+                Some(frame) => sink.feed(WsMessage::Text(frame)).await?,
+                None => break,
             }
         }
         sink.flush().await
@@ -351,21 +424,57 @@ impl Connection {
             } => {
                 let limit = limit.unwrap_or(SYNC_PAGE_DEFAULT).clamp(1, SYNC_PAGE_MAX);
                 let page = self
-                    .state
-                    .store
-                    .messages_after(self.user, conversation_id, after_seq.max(0), limit)
+                    .sync_page(conversation_id, after_seq.max(0), limit)
                     .await;
                 Some(match page {
-                    Ok(page) => ServerEvent::Synced {
+                    Ok((messages, has_more)) => ServerEvent::Synced {
                         id,
                         conversation_id,
-                        messages: page.messages,
-                        has_more: page.has_more,
+                        messages,
+                        has_more,
                     },
                     Err(err) => error_event(Some(id), err.into()),
                 })
             }
             ClientFrame::Ping { id } => Some(ServerEvent::Pong { id }),
+        }
+    }
+
+    /// Up to `limit` entries after `after_seq`, stopping before the one that would take
+    /// the reply past `sync_reply_bytes_max` (but always at least one), and whether more
+    /// follow. Reads the store a chunk at a time so that a page of large entries is never
+    /// held whole when the budget cuts it short.
+    async fn sync_page(
+        &mut self,
+        conversation_id: ConversationId,
+        mut after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<(Vec<Message>, bool)> {
+        let budget = self.state.config.limits.sync_reply_bytes_max;
+        let mut messages: Vec<Message> = Vec::new();
+        let mut bytes = 0usize;
+        loop {
+            let wanted = (limit - messages.len() as u32).min(SYNC_FETCH_CHUNK);
+            let page = self
+                .state
+                .store
+                .messages_after(self.user, conversation_id, after_seq, wanted)
+                .await?;
+            if page.messages.is_empty() {
+                return Ok((messages, page.has_more));
+            }
+            for message in page.messages {
+                let size = encoded_len(&message);
+                if !messages.is_empty() && bytes + size > budget {
+                    return Ok((messages, true));
+                }
+                bytes += size;
+                after_seq = message.seq;
+                messages.push(message);
+            }
+            if !page.has_more || messages.len() as u32 >= limit {
+                return Ok((messages, page.has_more));
+            }
         }
     }
 
@@ -467,6 +576,24 @@ impl Connection {
             },
         );
     }
+}
+
+/// The length of `value` as JSON, counted without building the text.
+fn encoded_len(value: &impl serde::Serialize) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Writing to a counter cannot fail, and our types always serialize.
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.0
 }
 
 fn ack(id: RequestId, appended: &Appended) -> ServerEvent {

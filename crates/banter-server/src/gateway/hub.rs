@@ -1,15 +1,15 @@
 //! The hub: this node's registry of live connections, by user.
 //!
 //! Delivery never waits on a client: each frame is offered to a connection's bounded
-//! outbound queue with `try_send`. If the queue is full, the connection is kicked as too
-//! slow (close code 4008); its client reconnects and resyncs by seq, so nothing is lost
-//! and one slow client never holds up the others.
+//! outbound queue with `try_send`. If the queue is full, in frames or in bytes, the
+//! connection is kicked as too slow (close code 4008); its client reconnects and resyncs
+//! by seq, so nothing is lost and one slow client never holds up the others.
 
 use axum::extract::ws::Utf8Bytes;
 use banter_protocol::UserId;
 use banter_store::SessionId;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc;
 
@@ -26,7 +26,67 @@ struct Entry {
     id: u64,
     session: SessionId,
     outbound: mpsc::Sender<Utf8Bytes>,
+    /// Bytes of the frames in `outbound`, and their bound.
+    queued_bytes: Arc<AtomicUsize>,
+    queue_bytes_max: usize,
     kick: mpsc::Sender<Kick>,
+}
+
+impl Entry {
+    /// Queues the frame unless the queue is full in frames or in bytes (a frame always
+    /// fits an empty queue, whatever its size); false if it is full.
+    fn offer(&self, frame: &Utf8Bytes) -> bool {
+        let len = frame.len();
+        let before = self.queued_bytes.fetch_add(len, Ordering::AcqRel);
+        if before > 0 && before + len > self.queue_bytes_max {
+            self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            return false;
+        }
+        match self.outbound.try_send(frame.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+                false
+            }
+            // The connection is closing; its client will resync on reconnect.
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+                true
+            }
+        }
+    }
+}
+
+/// The receiving end of a connection's outbound queue; keeps the byte count current.
+pub struct Outbound {
+    frames: mpsc::Receiver<Utf8Bytes>,
+    queued_bytes: Arc<AtomicUsize>,
+}
+
+impl Outbound {
+    pub async fn recv(&mut self) -> Option<Utf8Bytes> {
+        let frame = self.frames.recv().await?;
+        self.queued_bytes.fetch_sub(frame.len(), Ordering::AcqRel);
+        Some(frame)
+    }
+
+    pub fn try_recv(&mut self) -> Option<Utf8Bytes> {
+        let frame = self.frames.try_recv().ok()?;
+        self.queued_bytes.fetch_sub(frame.len(), Ordering::AcqRel);
+        Some(frame)
+    }
+
+    /// Bytes of the frames waiting in the queue.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_bytes.load(Ordering::Acquire)
+    }
+}
+
+/// The bounds of one connection's outbound queue.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueBounds {
+    pub frames_max: usize,
+    pub bytes_max: usize,
 }
 
 #[derive(Default)]
@@ -37,7 +97,7 @@ pub struct Hub {
 
 /// What a new connection gets from the hub: its queues and a guard that deregisters it.
 pub struct Registration {
-    pub outbound: mpsc::Receiver<Utf8Bytes>,
+    pub outbound: Outbound,
     pub kick: mpsc::Receiver<Kick>,
     /// This is the user's first live connection on this node: they just came online.
     pub first: bool,
@@ -79,10 +139,11 @@ impl Hub {
         self: &Arc<Self>,
         user: UserId,
         session: SessionId,
-        queue_frames_max: usize,
+        queue: QueueBounds,
         per_user_max: usize,
     ) -> Option<Registration> {
-        let (outbound_tx, outbound) = mpsc::channel(queue_frames_max);
+        let (outbound_tx, frames) = mpsc::channel(queue.frames_max);
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
         let (kick_tx, kick) = mpsc::channel(1);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut map = self.lock();
@@ -95,10 +156,15 @@ impl Hub {
             id,
             session,
             outbound: outbound_tx,
+            queued_bytes: queued_bytes.clone(),
+            queue_bytes_max: queue.bytes_max,
             kick: kick_tx,
         });
         Some(Registration {
-            outbound,
+            outbound: Outbound {
+                frames,
+                queued_bytes,
+            },
             kick,
             first,
             guard: RegistrationGuard {
@@ -129,13 +195,8 @@ impl Hub {
         let map = self.lock();
         for user in recipients {
             for entry in map.get(user).into_iter().flatten() {
-                match entry.outbound.try_send(frame.clone()) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        let _ = entry.kick.try_send(Kick::TooSlow);
-                    }
-                    // The connection is closing; its client will resync on reconnect.
-                    Err(mpsc::error::TrySendError::Closed(_)) => {}
+                if !entry.offer(frame) {
+                    let _ = entry.kick.try_send(Kick::TooSlow);
                 }
             }
         }
@@ -174,11 +235,44 @@ impl Hub {
 mod tests {
     use super::*;
 
+    fn frames(frames_max: usize) -> QueueBounds {
+        QueueBounds {
+            frames_max,
+            bytes_max: usize::MAX / 2,
+        }
+    }
+
+    #[test]
+    fn a_queue_full_in_bytes_kicks_and_a_big_frame_still_fits_an_empty_queue() {
+        let hub = Arc::new(Hub::default());
+        let bounds = QueueBounds {
+            frames_max: 100,
+            bytes_max: 10,
+        };
+        let mut conn = hub.register(UserId(1), SessionId(1), bounds, 4).unwrap();
+        let big = Utf8Bytes::from_static("0123456789abcdef");
+        hub.deliver(&[UserId(1)], &big);
+        assert!(
+            conn.kick.try_recv().is_err(),
+            "an empty queue takes any frame"
+        );
+        assert_eq!(conn.outbound.queued_bytes(), 16);
+        let small = Utf8Bytes::from_static("{}");
+        hub.deliver(&[UserId(1)], &small);
+        assert_eq!(conn.kick.try_recv().ok(), Some(Kick::TooSlow));
+        assert_eq!(conn.outbound.try_recv(), Some(big));
+        assert_eq!(conn.outbound.queued_bytes(), 0);
+        hub.deliver(&[UserId(1)], &small);
+        hub.deliver(&[UserId(1)], &small);
+        assert_eq!(conn.outbound.queued_bytes(), 4);
+        assert!(conn.kick.try_recv().is_err());
+    }
+
     #[test]
     fn a_full_queue_kicks_only_that_connection() {
         let hub = Arc::new(Hub::default());
-        let mut slow = hub.register(UserId(1), SessionId(1), 2, 4).unwrap();
-        let mut fast = hub.register(UserId(2), SessionId(2), 8, 4).unwrap();
+        let mut slow = hub.register(UserId(1), SessionId(1), frames(2), 4).unwrap();
+        let mut fast = hub.register(UserId(2), SessionId(2), frames(8), 4).unwrap();
         let frame = Utf8Bytes::from_static("{}");
         for _ in 0..3 {
             hub.deliver(&[UserId(1), UserId(2)], &frame);
@@ -186,14 +280,14 @@ mod tests {
         }
         assert_eq!(slow.kick.try_recv().ok(), Some(Kick::TooSlow));
         assert!(fast.kick.try_recv().is_err());
-        assert_eq!(slow.outbound.try_recv().ok(), Some(frame));
+        assert_eq!(slow.outbound.try_recv(), Some(frame));
     }
 
     #[test]
     fn presence_follows_the_first_and_last_connection() {
         let hub = Arc::new(Hub::default());
-        let a = hub.register(UserId(1), SessionId(1), 4, 4).unwrap();
-        let b = hub.register(UserId(1), SessionId(2), 4, 4).unwrap();
+        let a = hub.register(UserId(1), SessionId(1), frames(4), 4).unwrap();
+        let b = hub.register(UserId(1), SessionId(2), frames(4), 4).unwrap();
         assert!(a.first && !b.first);
         assert!(!a.guard.release());
         assert!(hub.is_online(UserId(1)));
@@ -204,7 +298,9 @@ mod tests {
     #[test]
     fn per_user_connection_cap_is_enforced() {
         let hub = Arc::new(Hub::default());
-        let _a = hub.register(UserId(1), SessionId(1), 4, 1).unwrap();
-        assert!(hub.register(UserId(1), SessionId(1), 4, 1).is_none());
+        let _a = hub.register(UserId(1), SessionId(1), frames(4), 1).unwrap();
+        assert!(hub
+            .register(UserId(1), SessionId(1), frames(4), 1)
+            .is_none());
     }
 }

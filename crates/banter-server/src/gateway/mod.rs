@@ -5,7 +5,7 @@ pub mod codec;
 pub mod connection;
 pub mod hub;
 
-use crate::auth::AuthUser;
+use crate::auth::{self, AuthUser};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use axum::extract::{State, WebSocketUpgrade};
@@ -21,7 +21,11 @@ pub async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> ApiResult<Response> {
     check_origin(&state, &headers)?;
-    let auth = AuthUser::from_headers(&state, &headers).await?;
+    let token = auth::upgrade_token(&headers).ok_or_else(ApiError::unauthorized)?;
+    let auth = AuthUser::from_token(&state, &token).await?;
+    // The connection checks the session again once it is registered with the hub, where
+    // a revocation can reach it: a logout that lands in between would otherwise miss it.
+    let token_hash = auth::token_hash(&token);
     if state.shutdown.is_cancelled() {
         return Err(ApiError::new(
             ErrorCode::ShuttingDown,
@@ -50,7 +54,7 @@ pub async fn upgrade(
         .max_frame_size(hard_frame_bytes_max);
     let tracker = state.connections.clone();
     Ok(ws.on_upgrade(move |socket| {
-        tracker.track_future(connection::run(state, auth, socket, permit))
+        tracker.track_future(connection::run(state, auth, token_hash, socket, permit))
     }))
 }
 

@@ -18,6 +18,7 @@ mod chat;
 mod features;
 mod group;
 mod groups;
+mod hardening;
 mod ratelimit;
 mod restart;
 mod sync;
