@@ -31,7 +31,9 @@ pub async fn list(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Js
 }
 
 #[utoipa::path(delete, path = "/friends/{user_id}", tag = "friends", security(("bearer" = [])),
-    params(("user_id" = i64, Path)), responses((status = 204), (status = 404, body = ErrorBody)))]
+    params(("user_id" = i64, Path, description = "the friend")),
+    responses((status = 204, description = "no longer friends"),
+        (status = 404, description = "not_found: the two are not friends", body = ErrorBody)))]
 pub async fn remove(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -63,7 +65,11 @@ pub async fn requests(
 }
 
 #[utoipa::path(post, path = "/friend-requests", tag = "friends", security(("bearer" = [])), request_body = CreateFriendRequest,
-    responses((status = 201, body = FriendRequest), (status = 403, description = "blocked", body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, description = "the pending request", body = FriendRequest),
+        (status = 400, description = "invalid_input: befriending oneself, or a greeting over 200 characters", body = ErrorBody),
+        (status = 403, description = "blocked: either user has blocked the other", body = ErrorBody),
+        (status = 404, description = "not_found: no such user", body = ErrorBody),
+        (status = 409, description = "conflict: already friends, or a pending request exists between the two", body = ErrorBody)))]
 pub async fn create_request(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -99,7 +105,10 @@ pub async fn create_request(
 }
 
 #[utoipa::path(post, path = "/friend-requests/{id}/accept", tag = "friends", security(("bearer" = [])),
-    params(("id" = i64, Path)), responses((status = 200, body = FriendRequest), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    params(("id" = i64, Path, description = "the friend request")),
+    responses((status = 200, description = "the request, now accepted", body = FriendRequest),
+        (status = 404, description = "not_found: no such request, or the caller is not its recipient", body = ErrorBody),
+        (status = 409, description = "conflict: the request is no longer pending", body = ErrorBody)))]
 pub async fn accept(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -140,7 +149,10 @@ pub async fn accept(
 }
 
 #[utoipa::path(post, path = "/friend-requests/{id}/reject", tag = "friends", security(("bearer" = [])),
-    params(("id" = i64, Path)), responses((status = 200, body = FriendRequest), (status = 404, body = ErrorBody)))]
+    params(("id" = i64, Path, description = "the friend request")),
+    responses((status = 200, description = "the request, now rejected", body = FriendRequest),
+        (status = 404, description = "not_found: no such request, or the caller is not its recipient", body = ErrorBody),
+        (status = 409, description = "conflict: the request is no longer pending", body = ErrorBody)))]
 pub async fn reject(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -160,7 +172,10 @@ pub async fn reject(
 }
 
 #[utoipa::path(post, path = "/friend-requests/{id}/cancel", tag = "friends", security(("bearer" = [])),
-    params(("id" = i64, Path)), responses((status = 200, body = FriendRequest), (status = 404, body = ErrorBody)))]
+    params(("id" = i64, Path, description = "the friend request")),
+    responses((status = 200, description = "the request, now cancelled", body = FriendRequest),
+        (status = 404, description = "not_found: no such request, or the caller is not its sender", body = ErrorBody),
+        (status = 409, description = "conflict: the request is no longer pending", body = ErrorBody)))]
 pub async fn cancel(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -190,7 +205,10 @@ pub async fn blocks(
 
 /// The blocked user is not told.
 #[utoipa::path(put, path = "/blocks/{user_id}", tag = "friends", security(("bearer" = [])),
-    params(("user_id" = i64, Path)), responses((status = 204), (status = 404, body = ErrorBody)))]
+    params(("user_id" = i64, Path, description = "the user to block")),
+    responses((status = 204, description = "blocked (also when already blocked)"),
+        (status = 400, description = "invalid_input: blocking oneself", body = ErrorBody),
+        (status = 404, description = "not_found: no such user", body = ErrorBody)))]
 pub async fn block(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -201,7 +219,8 @@ pub async fn block(
 }
 
 #[utoipa::path(delete, path = "/blocks/{user_id}", tag = "friends", security(("bearer" = [])),
-    params(("user_id" = i64, Path)), responses((status = 204), (status = 404, body = ErrorBody)))]
+    params(("user_id" = i64, Path, description = "the user to unblock")),
+    responses((status = 204, description = "not blocked (also when it was not)")))]
 pub async fn unblock(
     State(state): State<AppState>,
     auth: AuthUser,

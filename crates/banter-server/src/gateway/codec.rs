@@ -1,8 +1,9 @@
-//! Decoding client frames into [`ClientFrame`], with the checks that come before serde:
-//! size and nesting depth. Every failure names its documented error code.
+//! Decoding client frames into [`ClientFrame`], with the checks that come before serde
+//! (size and nesting depth) and the field rules that need no state after it (request id
+//! length, no negative seq or limit). Every failure names its documented error code.
 
-use crate::error::ApiError;
-use banter_protocol::{ClientFrame, ErrorCode, RequestId};
+use crate::error::{check_non_negative, ApiError};
+use banter_protocol::{ClientFrame, ErrorCode, RequestId, REQUEST_ID_BYTES_MAX};
 
 /// A frame that could not be decoded, with the request id if one could be read.
 #[derive(Debug)]
@@ -49,7 +50,7 @@ pub fn decode(
             error: ApiError::new(code, "a frame must be one JSON object"),
         });
     }
-    serde_json::from_str::<ClientFrame>(text).map_err(|err| {
+    let frame = serde_json::from_str::<ClientFrame>(text).map_err(|err| {
         let code = match err.classify() {
             serde_json::error::Category::Data => ErrorCode::InvalidFrame,
             _ => ErrorCode::InvalidJson,
@@ -58,6 +59,45 @@ pub fn decode(
             id: request_id(text),
             error: ApiError::new(code, err.to_string()),
         }
+    })?;
+    check_fields(&frame)?;
+    Ok(frame)
+}
+
+/// The rules every frame of a kind obeys whatever the server's state: the request id's
+/// length, and no negative seq or limit (refused like the REST API refuses them).
+fn check_fields(frame: &ClientFrame) -> Result<(), DecodeError> {
+    let id = match frame {
+        ClientFrame::SendMessage { id, .. }
+        | ClientFrame::RecallMessage { id, .. }
+        | ClientFrame::MarkRead { id, .. }
+        | ClientFrame::Sync { id, .. }
+        | ClientFrame::Ping { id } => Some(id),
+        ClientFrame::Typing { .. } => None,
+    };
+    if let Some(id) = id {
+        if id.len() > REQUEST_ID_BYTES_MAX {
+            // Not echoed: the point of the limit is that replies carry short ids.
+            return Err(DecodeError {
+                id: None,
+                error: ApiError::invalid_input(format!(
+                    "id is {} bytes; the limit is {REQUEST_ID_BYTES_MAX}",
+                    id.len()
+                )),
+            });
+        }
+    }
+    let checked = match frame {
+        ClientFrame::MarkRead { seq, .. } => check_non_negative("seq", *seq),
+        ClientFrame::Sync {
+            after_seq, limit, ..
+        } => check_non_negative("after_seq", *after_seq)
+            .and_then(|()| limit.map_or(Ok(()), |l| check_non_negative("limit", l))),
+        _ => Ok(()),
+    };
+    checked.map_err(|error| DecodeError {
+        id: id.cloned(),
+        error,
     })
 }
 
