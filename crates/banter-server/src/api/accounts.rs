@@ -194,7 +194,7 @@ pub async fn change_password(
 
 #[utoipa::path(get, path = "/users/{username}", tag = "accounts", security(("bearer" = [])),
     params(("username" = String, Path, description = "exact username, any letter case")),
-    responses((status = 200, body = UserProfile),
+    responses((status = 200, description = "the user", body = UserProfile),
         (status = 404, description = "not_found: no user has that username", body = ErrorBody)))]
 pub async fn user_by_username(
     State(state): State<AppState>,

@@ -23,7 +23,7 @@ pub fn with_presence(state: &AppState, mut summary: ConversationSummary) -> Conv
 }
 
 #[utoipa::path(get, path = "/conversations", tag = "conversations", security(("bearer" = [])),
-    responses((status = 200, body = [ConversationSummary])))]
+    responses((status = 200, description = "the caller's conversations, newest activity first", body = [ConversationSummary])))]
 pub async fn list(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -64,7 +64,7 @@ pub async fn open_direct(
 
 #[utoipa::path(get, path = "/conversations/{id}", tag = "conversations", security(("bearer" = [])),
     params(("id" = i64, Path, description = "the conversation")),
-    responses((status = 200, body = ConversationDetail),
+    responses((status = 200, description = "the conversation with its members", body = ConversationDetail),
         (status = 404, description = "not_found: no such conversation, or the caller is not a member", body = ErrorBody)))]
 pub async fn detail(
     State(state): State<AppState>,
@@ -99,7 +99,7 @@ pub struct HistoryQuery {
 
 #[utoipa::path(get, path = "/conversations/{id}/messages", tag = "conversations", security(("bearer" = [])),
     params(("id" = i64, Path, description = "the conversation"), HistoryQuery),
-    responses((status = 200, body = MessagePage),
+    responses((status = 200, description = "a page of the stream, oldest first", body = MessagePage),
         (status = 400, description = "invalid_input: a negative seq, `limit` outside 1–200, both `after_seq` and `before_seq`, an unknown or malformed query parameter", body = ErrorBody),
         (status = 404, description = "not_found: no such conversation, or the caller is not a member", body = ErrorBody)))]
 pub async fn messages(

@@ -15,7 +15,7 @@ use banter_protocol::{ErrorBody, FriendRequestId, ServerEvent, UserId};
 pub const GREETING_CHARS_MAX: usize = 200;
 
 #[utoipa::path(get, path = "/friends", tag = "friends", security(("bearer" = [])),
-    responses((status = 200, body = [Friend])))]
+    responses((status = 200, description = "the caller's friends", body = [Friend])))]
 pub async fn list(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Vec<Friend>>> {
     let friends = state.store.friends(auth.user_id).await?;
     Ok(Json(
@@ -55,7 +55,7 @@ pub async fn remove(
 }
 
 #[utoipa::path(get, path = "/friend-requests", tag = "friends", security(("bearer" = [])),
-    responses((status = 200, body = FriendRequestList)))]
+    responses((status = 200, description = "the caller's pending requests", body = FriendRequestList)))]
 pub async fn requests(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -195,7 +195,7 @@ pub async fn cancel(
 }
 
 #[utoipa::path(get, path = "/blocks", tag = "friends", security(("bearer" = [])),
-    responses((status = 200, body = [UserProfile])))]
+    responses((status = 200, description = "the users the caller has blocked", body = [UserProfile])))]
 pub async fn blocks(
     State(state): State<AppState>,
     auth: AuthUser,

@@ -14,6 +14,7 @@ mod common;
 mod admin;
 mod bad_input;
 mod chat;
+mod contract;
 mod features;
 mod group;
 mod groups;
