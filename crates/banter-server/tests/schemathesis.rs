@@ -26,10 +26,17 @@ const RUN_SECS_MAX: u64 = 240;
 const SEED: &str = "20261205";
 const PASSWORD: &str = "a long enough password";
 
-/// The Schemathesis command line tool, if installed: `st`, or its long name.
-fn schemathesis() -> Option<&'static str> {
-    ["st", "schemathesis"].into_iter().find(|tool| {
-        Command::new(tool)
+/// The Schemathesis command line, if installed: `st`, its long name, or the module through
+/// `python3` (when pip put the scripts somewhere off the `PATH`).
+fn schemathesis() -> Option<(&'static str, &'static [&'static str])> {
+    let candidates: [(&str, &[&str]); 3] = [
+        ("st", &[]),
+        ("schemathesis", &[]),
+        ("python3", &["-m", "schemathesis.cli"]),
+    ];
+    candidates.into_iter().find(|(program, prefix)| {
+        Command::new(program)
+            .args(*prefix)
             .arg("--version")
             .output()
             .is_ok_and(|o| o.status.success())
@@ -61,7 +68,7 @@ async fn befriend(a: &Client, b: &Client) {
 
 #[tokio::test]
 async fn the_api_keeps_its_openapi_contract_under_fuzzing() {
-    let Some(tool) = schemathesis() else {
+    let Some((program, prefix)) = schemathesis() else {
         let missing = "schemathesis NOT RUN: neither `st` nor `schemathesis` is installed (pip install schemathesis)";
         assert!(std::env::var("CI").as_deref() != Ok("true"), "{missing}");
         eprintln!("{missing}");
@@ -107,8 +114,9 @@ async fn the_api_keeps_its_openapi_contract_under_fuzzing() {
 
     let seed = std::env::var("BANTER_SCHEMATHESIS_SEED").unwrap_or_else(|_| SEED.into());
     let token = fuzzer.token().unwrap().to_string();
-    let mut run = tokio::process::Command::new(tool);
-    run.arg("run")
+    let mut run = tokio::process::Command::new(program);
+    run.args(prefix)
+        .arg("run")
         .arg(format!("{url}/api/v1/openapi.json"))
         .args(["--header", &format!("Authorization: Bearer {token}")])
         .args(["--exclude-path", "/api/v1/sessions/current"])
