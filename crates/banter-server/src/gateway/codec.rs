@@ -101,11 +101,13 @@ fn check_fields(frame: &ClientFrame) -> Result<(), DecodeError> {
     })
 }
 
-/// Reads `id` from a frame that failed to decode, so the error can still be matched.
-/// Only on the error path: a valid frame is parsed once.
+/// Reads `id` from a frame that failed to decode, so the error can still be matched; not
+/// one over [`REQUEST_ID_BYTES_MAX`], which is never echoed. Only on the error path: a
+/// valid frame is parsed once.
 fn request_id(text: &str) -> Option<RequestId> {
     let value: serde_json::Value = serde_json::from_str(text).ok()?;
-    value.get("id")?.as_str().map(str::to_string)
+    let id = value.get("id")?.as_str()?;
+    (id.len() <= REQUEST_ID_BYTES_MAX).then(|| id.to_string())
 }
 
 /// True if brackets nest deeper than `depth_max` anywhere outside strings. A linear scan,
@@ -179,8 +181,42 @@ mod tests {
     }
 
     #[test]
+    fn an_oversized_request_id_is_never_echoed() {
+        let long = "i".repeat(REQUEST_ID_BYTES_MAX + 1);
+        // Refused for its length, and refused for another reason: no echo either way.
+        let err = decode(&format!(r#"{{"type":"ping","id":"{long}"}}"#), 1024, 8).unwrap_err();
+        assert_eq!((err.id, err.error.code), (None, ErrorCode::InvalidInput));
+        let err = decode(
+            &format!(r#"{{"type":"ping","id":"{long}","x":1}}"#),
+            1024,
+            8,
+        )
+        .unwrap_err();
+        assert_eq!((err.id, err.error.code), (None, ErrorCode::InvalidFrame));
+    }
+
+    #[test]
+    fn a_negative_seq_or_limit_is_invalid_input_with_the_request_id() {
+        for frame in [
+            r#"{"type":"mark_read","id":"m","conversation_id":1,"seq":-1}"#,
+            r#"{"type":"sync","id":"m","conversation_id":1,"after_seq":-1}"#,
+            r#"{"type":"sync","id":"m","conversation_id":1,"after_seq":0,"limit":-1}"#,
+        ] {
+            let err = decode(frame, 1024, 8).unwrap_err();
+            assert_eq!(
+                (err.id.as_deref(), err.error.code),
+                (Some("m"), ErrorCode::InvalidInput),
+                "{frame}"
+            );
+        }
+    }
+
+    #[test]
     fn brackets_inside_strings_do_not_count_as_nesting() {
-        let text = format!(r#"{{"type":"ping","id":"{}"}}"#, "[".repeat(100));
+        let text = format!(
+            r#"{{"type":"ping","id":"{}"}}"#,
+            "[".repeat(REQUEST_ID_BYTES_MAX)
+        );
         assert!(matches!(
             decode(&text, 1024, 8),
             Ok(ClientFrame::Ping { .. })
