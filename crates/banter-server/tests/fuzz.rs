@@ -11,7 +11,7 @@
 //!
 //! Bounded by `CASES` per property so that it runs in seconds inside `cargo test`;
 //! `PROPTEST_CASES=100000 cargo test -p banter-server --test fuzz` runs it longer. Failing
-//! inputs are kept in `proptest-regressions/fuzz.txt` (commit it): they are replayed first
+//! inputs are kept in `tests/fuzz.proptest-regressions` (committed): they are replayed first
 //! on every later run.
 
 use axum::extract::FromRequest;

@@ -378,3 +378,35 @@ async fn hello_announces_the_limits_a_client_must_respect() {
     );
     assert_eq!(hello.frames_per_second_max, 42);
 }
+
+#[tokio::test]
+async fn a_rest_body_must_be_a_json_object() {
+    let Some(server) = TestServer::start().await else {
+        return;
+    };
+    let (alice, _) = server.user("alice").await;
+    // serde alone would read the group's fields from an array, in order.
+    for body in [r#"["climbing", []]"#, r#""climbing""#, "[]"] {
+        let response = alice.raw_post("/api/v1/groups", body).await.unwrap();
+        assert_eq!(
+            (response.status, response.error_body().map(|e| e.code)),
+            (400, Some(ErrorCode::InvalidFrame)),
+            "{body}"
+        );
+    }
+    assert!(
+        alice.conversations().await.unwrap().is_empty(),
+        "no group was made"
+    );
+    // Nesting in a REST body is refused at the first value of the wrong shape.
+    let deep = format!(
+        r#"{{"name":"x","member_ids":{}{}}}"#,
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let response = alice.raw_post("/api/v1/groups", &deep).await.unwrap();
+    assert_eq!(
+        (response.status, response.error_body().map(|e| e.code)),
+        (400, Some(ErrorCode::InvalidFrame))
+    );
+}
