@@ -6,11 +6,12 @@
 //! operation, any response body or header that does not match the document, and any
 //! schema-invalid request the server accepts.
 //!
-//! Bounded: `EXAMPLES_PER_OPERATION` cases per operation and phase, and the whole run is
+//! Bounded: `EXAMPLES_PER_OPERATION` cases per operation and phase, and each run is
 //! stopped after `RUN_SECS_MAX`. The seed is fixed so that a CI failure reproduces;
 //! set `BANTER_SCHEMATHESIS_SEED` to explore others. Without Schemathesis the test says so
 //! and passes; under CI (`CI=true`) that is a failure.
 //!
+//! The user API and the admin API are run separately, each with its own token.
 //! `DELETE /sessions/current` is left out: it would revoke the very token the run uses,
 //! and every later request would then only test the 401 path. It has its own tests.
 
@@ -25,6 +26,8 @@ const EXAMPLES_PER_OPERATION: u32 = 100;
 const RUN_SECS_MAX: u64 = 240;
 const SEED: &str = "20261205";
 const PASSWORD: &str = "a long enough password";
+/// The admin API is fuzzed too, in a run of its own with this token.
+const ADMIN_TOKEN: &str = "fuzzing-admin-token-of-at-least-32-characters";
 
 /// The Schemathesis command line, if installed: `st`, its long name, or the module through
 /// `python3` (when pip put the scripts somewhere off the `PATH`).
@@ -78,6 +81,7 @@ async fn the_api_keeps_its_openapi_contract_under_fuzzing() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_banter"))
         .env("BANTER_LISTEN", "127.0.0.1:0")
         .env("BANTER_DATA_DIR", dir.path().join("data"))
+        .env("BANTER_ADMIN_TOKEN", ADMIN_TOKEN)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -113,41 +117,82 @@ async fn the_api_keeps_its_openapi_contract_under_fuzzing() {
         .unwrap();
 
     let seed = std::env::var("BANTER_SCHEMATHESIS_SEED").unwrap_or_else(|_| SEED.into());
+    let schemathesis = Schemathesis {
+        program,
+        prefix,
+        schema: format!("{url}/api/v1/openapi.json"),
+        seed,
+        dir: dir.path().to_path_buf(),
+    };
     let token = fuzzer.token().unwrap().to_string();
-    let mut run = tokio::process::Command::new(program);
-    run.args(prefix)
-        .arg("run")
-        .arg(format!("{url}/api/v1/openapi.json"))
-        .args(["--header", &format!("Authorization: Bearer {token}")])
-        .args(["--exclude-path", "/api/v1/sessions/current"])
-        .args([
-            "--checks",
-            "not_a_server_error,status_code_conformance,content_type_conformance,\
-             response_schema_conformance,response_headers_conformance,negative_data_rejection",
-        ])
-        .args(["--max-examples", &EXAMPLES_PER_OPERATION.to_string()])
-        .args(["--seed", &seed])
-        .args(["--workers", "1", "--no-color", "--output-truncate", "false"])
-        // Hypothesis keeps its example database in the working folder.
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    let output = tokio::time::timeout(Duration::from_secs(RUN_SECS_MAX), run.output())
-        .await
-        .unwrap_or_else(|_| panic!("schemathesis ran longer than {RUN_SECS_MAX} s"))
-        .expect("schemathesis runs");
-    let report = String::from_utf8_lossy(&output.stdout);
-    // The summary is worth seeing in the test log either way; all of it on failure.
-    if output.status.success() {
-        let summary: Vec<&str> = report.lines().rev().take(20).collect();
-        for line in summary.into_iter().rev() {
-            eprintln!("{line}");
+    schemathesis
+        .run(
+            "the user API",
+            &token,
+            &[
+                "--exclude-path-regex",
+                "^/api/v1/(admin/|sessions/current$)",
+            ],
+        )
+        .await;
+    schemathesis
+        .run(
+            "the admin API",
+            ADMIN_TOKEN,
+            &["--include-path-regex", "^/api/v1/admin/"],
+        )
+        .await;
+}
+
+struct Schemathesis {
+    program: &'static str,
+    prefix: &'static [&'static str],
+    schema: String,
+    seed: String,
+    dir: std::path::PathBuf,
+}
+
+impl Schemathesis {
+    /// One bounded run over the operations `filter` selects, as the holder of `token`;
+    /// panics with the whole report on any finding.
+    async fn run(&self, what: &str, token: &str, filter: &[&str]) {
+        let mut run = tokio::process::Command::new(self.program);
+        run.args(self.prefix)
+            .arg("run")
+            .arg(&self.schema)
+            .args(["--header", &format!("Authorization: Bearer {token}")])
+            .args(filter)
+            .args([
+                "--checks",
+                "not_a_server_error,status_code_conformance,content_type_conformance,\
+                 response_schema_conformance,response_headers_conformance,negative_data_rejection",
+            ])
+            .args(["--max-examples", &EXAMPLES_PER_OPERATION.to_string()])
+            .args(["--seed", &self.seed])
+            .args(["--workers", "1", "--no-color", "--output-truncate", "false"])
+            // Hypothesis keeps its example database in the working folder.
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        let output = tokio::time::timeout(Duration::from_secs(RUN_SECS_MAX), run.output())
+            .await
+            .unwrap_or_else(|_| panic!("schemathesis on {what} ran longer than {RUN_SECS_MAX} s"))
+            .expect("schemathesis runs");
+        let report = String::from_utf8_lossy(&output.stdout);
+        // The summary is worth seeing in the test log either way; all of it on failure.
+        eprintln!("---- schemathesis on {what} ----");
+        if output.status.success() {
+            let summary: Vec<&str> = report.lines().rev().take(12).collect();
+            for line in summary.into_iter().rev() {
+                eprintln!("{line}");
+            }
+        } else {
+            eprintln!("{report}\n{}", String::from_utf8_lossy(&output.stderr));
         }
-    } else {
-        eprintln!("{report}\n{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "schemathesis found contract violations or server errors in {what} (seed {}); see above",
+            self.seed
+        );
     }
-    assert!(
-        output.status.success(),
-        "schemathesis found contract violations or server errors (seed {seed}); see above"
-    );
 }
