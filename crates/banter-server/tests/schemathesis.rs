@@ -8,7 +8,7 @@
 //!
 //! Bounded: `EXAMPLES_PER_OPERATION` cases per operation and phase, and each run is
 //! stopped after `RUN_SECS_MAX`. The seed is fixed so that a CI failure reproduces;
-//! set `BANTER_SCHEMATHESIS_SEED` to explore others. Without Schemathesis the test says so
+//! set `BANTER_TEST_SCHEMATHESIS_SEED` to explore others. Without Schemathesis the test says so
 //! and passes; under CI (`CI=true`) that is a failure.
 //!
 //! The user API and the admin API are run separately, each with its own token.
@@ -116,7 +116,7 @@ async fn the_api_keeps_its_openapi_contract_under_fuzzing() {
         .await
         .unwrap();
 
-    let seed = std::env::var("BANTER_SCHEMATHESIS_SEED").unwrap_or_else(|_| SEED.into());
+    let seed = std::env::var("BANTER_TEST_SCHEMATHESIS_SEED").unwrap_or_else(|_| SEED.into());
     let schemathesis = Schemathesis {
         program,
         prefix,
