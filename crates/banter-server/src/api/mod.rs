@@ -74,6 +74,32 @@ impl CommonErrors {
     }
 }
 
+/// The server never omits a field of its output: an empty optional one is `null`
+/// (docs/protocol.md §2.4). So every property of a schema the server sends is required,
+/// nullable where it is an `Option`. Request bodies (`…Request`) keep their optional fields.
+struct OutputFieldsPresent;
+
+impl utoipa::Modify for OutputFieldsPresent {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{RefOr, Schema};
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        for (name, schema) in components.schemas.iter_mut() {
+            if name.ends_with("Request") {
+                continue;
+            }
+            if let RefOr::T(Schema::Object(object)) = schema {
+                for property in object.properties.keys() {
+                    if !object.required.contains(property) {
+                        object.required.push(property.clone());
+                    }
+                }
+            }
+        }
+    }
+}
+
 impl utoipa::Modify for CommonErrors {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::path::ParameterIn;
@@ -177,6 +203,7 @@ pub fn router(admin_enabled: bool) -> Router<AppState> {
     openapi.merge(admin_openapi);
     // After the routes are in: `ApiDoc`'s own modifiers run before there are any paths.
     utoipa::Modify::modify(&CommonErrors, &mut openapi);
+    utoipa::Modify::modify(&OutputFieldsPresent, &mut openapi);
     let router = if admin_enabled {
         // The innermost body limit wins, so this one replaces the server-wide limit for
         // these routes only.

@@ -410,3 +410,33 @@ async fn a_rest_body_must_be_a_json_object() {
         (400, Some(ErrorCode::InvalidFrame))
     );
 }
+
+/// Server output never omits a field (doc §2.4): every property of a response schema is
+/// required, and an optional one is nullable instead.
+#[tokio::test]
+async fn response_schemas_require_every_field_and_null_marks_the_optional_ones() {
+    let Some(server) = TestServer::start().await else {
+        return;
+    };
+    let doc = openapi(&server).await;
+    for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
+        if name.ends_with("Request") {
+            continue;
+        }
+        let Some(properties) = schema["properties"].as_object() else {
+            continue;
+        };
+        let required = schema["required"].as_array().cloned().unwrap_or_default();
+        for property in properties.keys() {
+            assert!(
+                required.contains(&Value::from(property.as_str())),
+                "{name}.{property} is not required"
+            );
+        }
+    }
+    let avatar = &doc["components"]["schemas"]["UserProfile"]["properties"]["avatar_url"];
+    assert!(
+        avatar.to_string().contains("null"),
+        "avatar_url is nullable: {avatar}"
+    );
+}
