@@ -33,7 +33,7 @@ struct ApiDoc;
 struct CommonErrors;
 
 impl CommonErrors {
-    const BODY_400: &'static str = "invalid_json: the body is not JSON; invalid_frame: a field is missing, has the wrong type or is unknown; invalid_input: no `Content-Type: application/json`";
+    const BODY_400: &'static str = "invalid_json: the body is not JSON; invalid_frame: not one JSON object, or a field is missing, has the wrong type or is unknown; invalid_input: no `Content-Type: application/json`";
     const BODY_413: &'static str = "too_large: the body is larger than `request_body_bytes_max`";
     const PATH_400: &'static str =
         "invalid_input: a path parameter is malformed (an id that is not an integer)";
@@ -74,6 +74,47 @@ impl CommonErrors {
     }
 }
 
+impl utoipa::Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let parameters = operation.parameters.clone().unwrap_or_default();
+                let takes = |place: ParameterIn| parameters.iter().any(|p| p.parameter_in == place);
+                let (in_path, in_query) = (takes(ParameterIn::Path), takes(ParameterIn::Query));
+                // `SecurityRequirement` keeps its scheme names private; its JSON shows them.
+                let bearer = operation.security.as_ref().is_some_and(|requirements| {
+                    serde_json::to_value(requirements).is_ok_and(|v| {
+                        v.as_array()
+                            .is_some_and(|r| r.iter().any(|r| r.get("bearer").is_some()))
+                    })
+                });
+                if operation.request_body.is_some() {
+                    Self::add(operation, "400", Self::BODY_400);
+                    Self::add(operation, "413", Self::BODY_413);
+                }
+                if in_path {
+                    Self::add(operation, "400", Self::PATH_400);
+                }
+                if in_query {
+                    Self::add(operation, "400", Self::QUERY_400);
+                }
+                if bearer {
+                    Self::add(operation, "401", Self::BEARER_401);
+                }
+                Self::add(operation, "500", Self::INTERNAL_500);
+            }
+        }
+    }
+}
+
 /// The server never omits a field of its output: an empty optional one is `null`
 /// (docs/protocol.md §2.4). So every property of a schema the server sends is required,
 /// nullable where it is an `Option`. Request bodies (`…Request`) keep their optional fields.
@@ -95,48 +136,6 @@ impl utoipa::Modify for OutputFieldsPresent {
                         object.required.push(property.clone());
                     }
                 }
-            }
-        }
-    }
-}
-
-impl utoipa::Modify for CommonErrors {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::path::ParameterIn;
-        for item in openapi.paths.paths.values_mut() {
-            let operations = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-            ];
-            for operation in operations.into_iter().flatten() {
-                let parameters = operation.parameters.clone().unwrap_or_default();
-                let takes = |place: ParameterIn| {
-                    parameters.iter().any(|p| {
-                        std::mem::discriminant(&p.parameter_in) == std::mem::discriminant(&place)
-                    })
-                };
-                let (in_path, in_query) = (takes(ParameterIn::Path), takes(ParameterIn::Query));
-                let bearer = operation.security.as_ref().is_some_and(|requirements| {
-                    serde_json::to_value(requirements)
-                        .is_ok_and(|v| v.to_string().contains("\"bearer\""))
-                });
-                if operation.request_body.is_some() {
-                    Self::add(operation, "400", Self::BODY_400);
-                    Self::add(operation, "413", Self::BODY_413);
-                }
-                if in_path {
-                    Self::add(operation, "400", Self::PATH_400);
-                }
-                if in_query {
-                    Self::add(operation, "400", Self::QUERY_400);
-                }
-                if bearer {
-                    Self::add(operation, "401", Self::BEARER_401);
-                }
-                Self::add(operation, "500", Self::INTERNAL_500);
             }
         }
     }
