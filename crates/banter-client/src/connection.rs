@@ -45,6 +45,12 @@ pub struct Hello {
     pub message_bytes_max: usize,
     /// Largest frame accepted, in bytes.
     pub frame_bytes_max: usize,
+    /// How long after sending a user may recall their own message.
+    pub recall_window: Duration,
+    /// At most one `typing` per conversation is forwarded per this interval.
+    pub typing_interval: Duration,
+    /// Text frames per second the connection may send (burst twice that).
+    pub frames_per_second_max: u32,
 }
 
 /// One authenticated WebSocket, past its `hello`. Made by [`Client::connect`].
@@ -104,6 +110,9 @@ impl Connection {
                 heartbeat_interval: Duration::ZERO,
                 message_bytes_max: 0,
                 frame_bytes_max: 0,
+                recall_window: Duration::ZERO,
+                typing_interval: Duration::ZERO,
+                frames_per_second_max: 0,
             },
             write_timeout: client.timeout(),
             closed: None,
@@ -115,6 +124,9 @@ impl Connection {
                 heartbeat_interval_secs,
                 message_bytes_max,
                 frame_bytes_max,
+                recall_window_secs,
+                typing_interval_ms,
+                frames_per_second_max,
             } => {
                 connection.hello = Hello {
                     protocol_version,
@@ -122,6 +134,9 @@ impl Connection {
                     heartbeat_interval: Duration::from_secs(heartbeat_interval_secs),
                     message_bytes_max,
                     frame_bytes_max,
+                    recall_window: Duration::from_secs(recall_window_secs),
+                    typing_interval: Duration::from_millis(typing_interval_ms),
+                    frames_per_second_max,
                 };
                 Ok(connection)
             }

@@ -811,7 +811,7 @@ impl Session {
             id,
             conversation_id: conversation,
             after_seq: self.cursors.get(conversation),
-            limit: Some(self.options.sync_page_limit),
+            limit: Some(i64::from(self.options.sync_page_limit)),
         };
         self.send_frame(&frame).await
     }

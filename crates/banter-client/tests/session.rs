@@ -227,6 +227,9 @@ impl MockServer {
             heartbeat_interval_secs: 30,
             message_bytes_max: 16 * 1024,
             frame_bytes_max: 64 * 1024,
+            recall_window_secs: 120,
+            typing_interval_ms: 2000,
+            frames_per_second_max: 100,
         };
         let snapshot = ServerEvent::PresenceSnapshot {
             online_user_ids: vec![BOB],

@@ -8,11 +8,20 @@ use serde::{Deserialize, Serialize};
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
-    /// 3–32 characters: letters, digits, `_`, `.`, `-`. Unique regardless of case.
+    /// 3–32 characters: ASCII letters, digits, `_`, `.`, `-`. Unique regardless of case.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 3, max_length = 32, pattern = r"^[A-Za-z0-9_.-]*$")
+    )]
     pub username: String,
-    /// 8–128 characters.
+    /// 8–128 characters (Unicode code points).
+    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 128))]
     pub password: String,
-    /// Defaults to the username.
+    /// Defaults to the username. 1–64 characters, not only whitespace.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = r"\S")
+    )]
     pub nickname: Option<String>,
 }
 
@@ -22,7 +31,8 @@ pub struct RegisterRequest {
 pub struct LoginRequest {
     pub username: String,
     pub password: String,
-    /// Shown in the user's list of sessions, e.g. "Firefox on laptop".
+    /// Shown in the user's list of sessions, e.g. "Firefox on laptop". At most 64 characters.
+    #[cfg_attr(feature = "openapi", schema(max_length = 64))]
     pub device_name: Option<String>,
 }
 
@@ -40,8 +50,20 @@ pub struct LoginResponse {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProfileRequest {
+    /// 1–64 characters, not only whitespace. Cannot be cleared.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = r"\S")
+    )]
     pub nickname: Option<String>,
+    /// An `http://` or `https://` URL of at most 1024 characters, or `""` to clear it.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 1024, pattern = r"^(https?://[\s\S]*)?$")
+    )]
     pub avatar_url: Option<String>,
+    /// At most 200 characters, or `""` to clear it.
+    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
     pub signature: Option<String>,
 }
 
@@ -49,7 +71,10 @@ pub struct UpdateProfileRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
+    /// The current password; a wrong one is `invalid_credentials`.
     pub old_password: String,
+    /// 8–128 characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 128))]
     pub new_password: String,
 }
 
@@ -58,7 +83,8 @@ pub struct ChangePasswordRequest {
 #[serde(deny_unknown_fields)]
 pub struct CreateFriendRequest {
     pub user_id: UserId,
-    /// Up to 200 characters.
+    /// Up to 200 characters; an empty or whitespace-only greeting is stored as `null`.
+    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
     pub greeting: Option<String>,
 }
 
@@ -82,10 +108,15 @@ pub struct OpenDirectRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateGroupRequest {
-    /// 1–64 characters.
+    /// 1–64 characters after surrounding whitespace is trimmed.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = r"\S")
+    )]
     pub name: String,
-    /// Friends of the caller to add; the caller becomes the owner.
+    /// Friends of the caller to add, at most 500; the caller becomes the owner.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 500))]
     pub member_ids: Vec<UserId>,
 }
 
@@ -93,6 +124,11 @@ pub struct CreateGroupRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RenameGroupRequest {
+    /// 1–64 characters after surrounding whitespace is trimmed.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = r"\S")
+    )]
     pub name: String,
 }
 
@@ -100,6 +136,8 @@ pub struct RenameGroupRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AddMembersRequest {
+    /// 1–500 users, each a friend of the caller.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 500))]
     pub user_ids: Vec<UserId>,
 }
 
@@ -114,7 +152,12 @@ pub struct TransferOwnershipRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SetRoleRequest {
-    /// `admin` or `member`; ownership moves only by transfer.
+    /// `admin` or `member`; `owner` is refused with `invalid_input` (ownership moves only
+    /// by transfer), so the schema lists only the two.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = String, pattern = "^(admin|member)$")
+    )]
     pub role: Role,
 }
 
@@ -122,6 +165,9 @@ pub struct SetRoleRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MarkReadRequest {
+    /// Everything up to and including this seq counts as read. Not negative: a negative
+    /// value is refused with `invalid_input`.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub seq: i64,
 }
 
@@ -155,12 +201,15 @@ pub const ADMIN_BATCH_MAX: usize = 10_000;
 pub struct AdminCreateUsersRequest {
     /// At most [`ADMIN_BATCH_MAX`], each following the rules of [`RegisterRequest`]; the
     /// nickname is the username.
+    #[cfg_attr(feature = "openapi", schema(max_items = 10000))]
     pub usernames: Vec<String>,
     /// Every user of the request gets this password (8–128 characters). It is hashed once
     /// per request, so the users share one Argon2id salt: meant for test and benchmark
     /// accounts. Users may change their password later as usual.
+    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 128))]
     pub password: String,
     /// The device name of the sessions created (up to 64 characters); empty by default.
+    #[cfg_attr(feature = "openapi", schema(max_length = 64))]
     pub device_name: Option<String>,
 }
 
@@ -188,6 +237,7 @@ pub struct AdminCreateUsersResponse {
 pub struct AdminCreateFriendshipsRequest {
     /// At most [`ADMIN_BATCH_MAX`] pairs of two different users. A pair that is already
     /// friends is fine; either order means the same friendship.
+    #[cfg_attr(feature = "openapi", schema(max_items = 10000))]
     pub pairs: Vec<[UserId; 2]>,
 }
 
@@ -206,9 +256,14 @@ pub struct AdminCreateFriendshipsResponse {
 pub struct AdminCreateGroupRequest {
     /// Becomes the group's owner.
     pub owner_id: UserId,
-    /// 1–64 characters.
+    /// 1–64 characters after surrounding whitespace is trimmed.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = r"\S")
+    )]
     pub name: String,
     /// At most [`ADMIN_BATCH_MAX`] users; duplicates and the owner are ignored.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 10000))]
     pub member_ids: Vec<UserId>,
 }

@@ -19,6 +19,13 @@ pub enum ServerEvent {
         message_bytes_max: usize,
         /// Largest frame accepted, in bytes.
         frame_bytes_max: usize,
+        /// How long after sending a user may recall their own message, in seconds.
+        recall_window_secs: u64,
+        /// At most one `typing` per conversation is forwarded per this many milliseconds.
+        typing_interval_ms: u64,
+        /// Text frames per second a connection may send (with a burst of twice that);
+        /// beyond it frames get `rate_limited`.
+        frames_per_second_max: u32,
     },
     /// Friends of the user who are online right now; sent once after `hello`.
     PresenceSnapshot {

@@ -1,5 +1,6 @@
 //! Frames a client sends over the WebSocket. Imperative names; each carries a request
-//! `id` that the server echoes on the reply, except `typing`, which has no reply.
+//! `id` (at most [`crate::REQUEST_ID_BYTES_MAX`] bytes) that the server echoes on the
+//! reply, except `typing`, which has no reply.
 
 use crate::ids::{ConversationId, MessageId, RequestId};
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,7 @@ pub enum ClientFrame {
     MarkRead {
         id: RequestId,
         conversation_id: ConversationId,
+        /// Not negative: a negative value is refused with `invalid_input`.
         seq: i64,
     },
     /// The user is typing. Ephemeral: forwarded to the other members, never stored, rate-limited.
@@ -36,8 +38,12 @@ pub enum ClientFrame {
     Sync {
         id: RequestId,
         conversation_id: ConversationId,
+        /// Not negative: a negative value is refused with `invalid_input`.
         after_seq: i64,
-        limit: Option<u32>,
+        /// Clamped into 1–500 (default 100), except that a negative value is refused with
+        /// `invalid_input`, as every negative seq or limit is. Signed on purpose, so that a
+        /// negative value reaches that check instead of failing to decode.
+        limit: Option<i64>,
     },
     /// Application-level liveness check. Replied to by `pong`.
     Ping { id: RequestId },

@@ -29,3 +29,7 @@ pub const AUTH_SUBPROTOCOL_PREFIX: &str = "banter.auth.";
 
 /// Longest client message id accepted, in bytes.
 pub const CLIENT_MSG_ID_BYTES_MAX: usize = 64;
+
+/// Longest request `id` of a client frame accepted, in bytes. A longer one is refused with
+/// `invalid_input` and `"id": null`, so the server never echoes an oversized id.
+pub const REQUEST_ID_BYTES_MAX: usize = 64;

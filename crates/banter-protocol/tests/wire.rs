@@ -542,20 +542,38 @@ fn client_frame_with_wrong_field_type_is_refused() {
         json!({"type": "send_message", "id": "r2", "conversation_id": 7, "client_msg_id": "c1", "text": ["hi"]}),
         "text as an array",
     );
-    // A negative number where an unsigned one is expected (doc L145, L1285).
-    assert_rejects::<ClientFrame>(
-        json!({"type": "sync", "id": "r1", "conversation_id": 7, "after_seq": 0, "limit": -1}),
-        "negative limit",
-    );
     assert_rejects::<ClientFrame>(
         json!({"type": "sync", "id": "r1", "conversation_id": 7, "after_seq": 0, "limit": "10"}),
         "limit as a string",
     );
-    // Doc L1285 says `limit` values are clamped to 1–500, but one beyond u32 is not
-    // clamped: it fails to decode (`invalid_frame`).
+    // Seqs and limits are signed 64-bit on the wire: one beyond that fails to decode.
     assert_rejects::<ClientFrame>(
-        json!({"type": "sync", "id": "r1", "conversation_id": 7, "after_seq": 0, "limit": 4_294_967_296_u64}),
-        "limit beyond u32",
+        json!({"type": "sync", "id": "r1", "conversation_id": 7, "after_seq": 0, "limit": 9_223_372_036_854_775_808_u64}),
+        "limit beyond i64",
+    );
+}
+
+/// A negative seq or limit decodes: the server refuses it afterwards with `invalid_input`
+/// and the request id (doc §2.4), the same code the REST API gives, instead of a decoding
+/// error whose code would differ between frames and query strings.
+#[test]
+fn negative_seqs_and_limits_decode_for_the_server_to_refuse() {
+    assert_decodes_to(
+        json!({"type": "sync", "id": "r1", "conversation_id": 7, "after_seq": -1, "limit": -1}),
+        &ClientFrame::Sync {
+            id: "r1".into(),
+            conversation_id: ConversationId(7),
+            after_seq: -1,
+            limit: Some(-1),
+        },
+    );
+    assert_decodes_to(
+        json!({"type": "mark_read", "id": "b7", "conversation_id": 7, "seq": -5}),
+        &ClientFrame::MarkRead {
+            id: "b7".into(),
+            conversation_id: ConversationId(7),
+            seq: -5,
+        },
     );
 }
 
@@ -618,20 +636,26 @@ fn server_events_on_connect() {
         heartbeat_interval_secs: 30,
         message_bytes_max: 16384,
         frame_bytes_max: 65536,
+        recall_window_secs: 120,
+        typing_interval_ms: 2000,
+        frames_per_second_max: 100,
     };
-    // doc L1049–L1057.
+    // doc §5.3.
     let hello_json = json!({
         "type": "hello",
         "protocol_version": 1,
         "user_id": 1,
         "heartbeat_interval_secs": 30,
         "message_bytes_max": 16384,
-        "frame_bytes_max": 65536
+        "frame_bytes_max": 65536,
+        "recall_window_secs": 120,
+        "typing_interval_ms": 2000,
+        "frames_per_second_max": 100
     });
     assert_wire(&hello, hello_json.clone());
-    // The worked session's one-line hello (doc L2163) is the same object.
+    // The worked session's one-line hello (doc §9) is the same object.
     let worked: Value = serde_json::from_str(
-        r#"{"type": "hello", "protocol_version": 1, "user_id": 1, "heartbeat_interval_secs": 30, "message_bytes_max": 16384, "frame_bytes_max": 65536}"#,
+        r#"{"type": "hello", "protocol_version": 1, "user_id": 1, "heartbeat_interval_secs": 30, "message_bytes_max": 16384, "frame_bytes_max": 65536, "recall_window_secs": 120, "typing_interval_ms": 2000, "frames_per_second_max": 100}"#,
     )
     .unwrap();
     assert_eq!(worked, hello_json);
@@ -1957,7 +1981,9 @@ impl Gen {
                 id: self.string(),
                 conversation_id,
                 after_seq: self.i64(),
-                limit: self.bool().then(|| self.pick(&[0, 1, 100, 500, u32::MAX])),
+                limit: self
+                    .bool()
+                    .then(|| self.pick(&[0, 1, 100, 500, i64::from(u32::MAX), i64::MAX])),
             },
             _ => ClientFrame::Ping { id: self.string() },
         }
@@ -1971,6 +1997,9 @@ impl Gen {
                 heartbeat_interval_secs: self.pick(&[0, 30, u64::MAX]),
                 message_bytes_max: self.pick(&[0, 16384, usize::MAX]),
                 frame_bytes_max: self.pick(&[0, 65536, usize::MAX]),
+                recall_window_secs: self.pick(&[0, 120, u64::MAX]),
+                typing_interval_ms: self.pick(&[0, 2000, u64::MAX]),
+                frames_per_second_max: self.pick(&[1, 100, u32::MAX]),
             },
             1 => ServerEvent::PresenceSnapshot {
                 online_user_ids: (0..self.below(5)).map(|_| UserId(self.i64())).collect(),

@@ -65,6 +65,17 @@ impl ApiError {
     }
 }
 
+/// Refuses a negative seq or limit with `invalid_input`: the one rule, and the one code,
+/// for every such field of a frame, a request body or a query string.
+pub fn check_non_negative(field: &str, value: i64) -> ApiResult<()> {
+    if value < 0 {
+        return Err(ApiError::invalid_input(format!(
+            "{field} must not be negative"
+        )));
+    }
+    Ok(())
+}
+
 /// The HTTP status for each error code. Exhaustive on purpose: a new code must pick one.
 pub fn status_of(code: ErrorCode) -> StatusCode {
     match code {

@@ -149,17 +149,21 @@ async fn open_one(address: &str, i: usize) -> TcpStream {
 #[derive(Default)]
 struct FloodCount {
     refused_busy: AtomicUsize,
+    refused_limited: AtomicUsize,
     wrong_credentials: AtomicUsize,
     other: AtomicUsize,
 }
 
-/// Logins for made-up usernames, `FLOOD_CONCURRENCY` in flight, until `stop`.
+/// Logins for made-up usernames, `FLOOD_CONCURRENCY` in flight, until `stop`, each task
+/// from an address of its own (127.0.1.x): a flood from one address would only meet its
+/// per-address login budget (429), never the hashing queue.
 async fn login_flood(url: String, stop: Arc<AtomicBool>, count: Arc<FloodCount>) {
     let tasks: Vec<_> = (0..FLOOD_CONCURRENCY)
         .map(|task| {
             let (url, stop, count) = (url.clone(), stop.clone(), count.clone());
             tokio::spawn(async move {
-                let mut client = Client::new(&url).unwrap();
+                let source = std::net::Ipv4Addr::new(127, 0, 1, 1 + task as u8);
+                let mut client = Client::new_from(&url, source.into()).unwrap();
                 let mut attempt = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     attempt += 1;
@@ -167,6 +171,7 @@ async fn login_flood(url: String, stop: Arc<AtomicBool>, count: Arc<FloodCount>)
                     match client.login(&name, "not the password", "flood").await {
                         Err(err) if err.status() == Some(503) => &count.refused_busy,
                         Err(err) if err.status() == Some(401) => &count.wrong_credentials,
+                        Err(err) if err.status() == Some(429) => &count.refused_limited,
                         _ => &count.other,
                     }
                     .fetch_add(1, Ordering::Relaxed);
@@ -328,8 +333,9 @@ async fn anonymous_connections_and_a_login_flood_leave_a_logged_in_user_served()
     );
     println!(
         "login flood: {FLOOD_CONCURRENCY} in flight for {attack_lasted:?}: {} refused busy (503), \
-         {} wrong credentials (401), {} other",
+         {} refused by the address's login budget (429), {} wrong credentials (401), {} other",
         flood_count.refused_busy.load(Ordering::Relaxed),
+        flood_count.refused_limited.load(Ordering::Relaxed),
         flood_count.wrong_credentials.load(Ordering::Relaxed),
         flood_count.other.load(Ordering::Relaxed)
     );
@@ -351,7 +357,7 @@ async fn anonymous_connections_and_a_login_flood_leave_a_logged_in_user_served()
     assert_eq!(
         flood_count.other.load(Ordering::Relaxed),
         0,
-        "every flood login got 401 or 503"
+        "every flood login got 401, 429 or 503"
     );
     assert!(connect_latency < CONNECT_LATENCY_MAX, "{connect_latency:?}");
     assert!(max(&ack_latencies) < CHAT_LATENCY_MAX, "{ack_latencies:?}");

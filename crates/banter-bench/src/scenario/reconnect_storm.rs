@@ -223,7 +223,7 @@ async fn resync(
                 id: "resync".to_owned(),
                 conversation_id: group,
                 after_seq: after,
-                limit: Some(SYNC_PAGE),
+                limit: Some(i64::from(SYNC_PAGE)),
             })
             .await?;
         loop {

@@ -52,7 +52,9 @@ fn check_avatar_url(url: &str) -> ApiResult<()> {
 }
 
 #[utoipa::path(post, path = "/accounts", tag = "accounts", request_body = RegisterRequest,
-    responses((status = 201, body = UserProfile), (status = 400, body = ErrorBody), (status = 409, description = "username_taken", body = ErrorBody),
+    responses((status = 201, description = "registered; log in next", body = UserProfile),
+        (status = 400, description = "invalid_input: the username, password or nickname breaks a rule", body = ErrorBody),
+        (status = 409, description = "username_taken: in some letter case", body = ErrorBody),
         (status = 429, description = "rate_limited: too many registrations from this address (`registrations_per_address_per_hour_max`); see Retry-After", body = ErrorBody, headers(("Retry-After" = u64, description = "whole seconds until the request would be allowed"))),
         (status = 503, description = "shutting_down: the password-hashing queue is full; retry after Retry-After seconds", body = ErrorBody)))]
 pub async fn register(
@@ -85,7 +87,9 @@ pub async fn register(
 }
 
 #[utoipa::path(post, path = "/sessions", tag = "accounts", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, description = "invalid_credentials", body = ErrorBody),
+    responses((status = 200, description = "a new session and its bearer token", body = LoginResponse),
+        (status = 400, description = "invalid_input: `device_name` longer than 64 characters", body = ErrorBody),
+        (status = 401, description = "invalid_credentials: unknown username or wrong password (not distinguished)", body = ErrorBody),
         (status = 429, description = "rate_limited: too many failed password checks for this account from this address, from this address, or for this account (docs/protocol.md §2.6); see Retry-After", body = ErrorBody, headers(("Retry-After" = u64, description = "whole seconds until the request would be allowed"))),
         (status = 503, description = "shutting_down: the password-hashing queue is full; retry after Retry-After seconds", body = ErrorBody)))]
 pub async fn login(
@@ -143,7 +147,7 @@ pub async fn login(
 }
 
 #[utoipa::path(delete, path = "/sessions/current", tag = "accounts", security(("bearer" = [])),
-    responses((status = 204, description = "token revoked"), (status = 401, body = ErrorBody)))]
+    responses((status = 204, description = "token revoked")))]
 pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> ApiResult<StatusCode> {
     state.store.delete_session(auth.session_id).await?;
     state
@@ -153,13 +157,14 @@ pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> ApiResult<
 }
 
 #[utoipa::path(get, path = "/me", tag = "accounts", security(("bearer" = [])),
-    responses((status = 200, body = UserProfile), (status = 401, body = ErrorBody)))]
+    responses((status = 200, description = "the caller's profile", body = UserProfile)))]
 pub async fn me(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<UserProfile>> {
     Ok(Json(state.store.user(auth.user_id).await?))
 }
 
 #[utoipa::path(patch, path = "/me", tag = "accounts", security(("bearer" = [])), request_body = UpdateProfileRequest,
-    responses((status = 200, body = UserProfile), (status = 400, body = ErrorBody)))]
+    responses((status = 200, description = "the updated profile", body = UserProfile),
+        (status = 400, description = "invalid_input: a field breaks its rule", body = ErrorBody)))]
 pub async fn update_me(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -185,7 +190,9 @@ pub async fn update_me(
 }
 
 #[utoipa::path(put, path = "/me/password", tag = "accounts", security(("bearer" = [])), request_body = ChangePasswordRequest,
-    responses((status = 204, description = "changed; every other session revoked"), (status = 401, body = ErrorBody),
+    responses((status = 204, description = "changed; every other session revoked"),
+        (status = 400, description = "invalid_input: `new_password` is not 8–128 characters", body = ErrorBody),
+        (status = 401, description = "invalid_credentials: `old_password` is wrong", body = ErrorBody),
         (status = 429, description = "rate_limited: too many wrong old passwords, counted with failed logins (docs/protocol.md §2.6); see Retry-After", body = ErrorBody, headers(("Retry-After" = u64, description = "whole seconds until the request would be allowed"))),
         (status = 503, description = "shutting_down: the password-hashing queue is full; retry after Retry-After seconds", body = ErrorBody)))]
 pub async fn change_password(
@@ -218,7 +225,8 @@ pub async fn change_password(
 
 #[utoipa::path(get, path = "/users/{username}", tag = "accounts", security(("bearer" = [])),
     params(("username" = String, Path, description = "exact username, any letter case")),
-    responses((status = 200, body = UserProfile), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "the user", body = UserProfile),
+        (status = 404, description = "not_found: no user has that username", body = ErrorBody)))]
 pub async fn user_by_username(
     State(state): State<AppState>,
     _auth: AuthUser,

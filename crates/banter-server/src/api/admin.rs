@@ -75,7 +75,7 @@ fn check_batch(field: &str, len: usize) -> ApiResult<()> {
 /// password later like anyone.
 #[utoipa::path(post, path = "/admin/users", tag = "admin", security(("admin" = [])),
     request_body = AdminCreateUsersRequest,
-    responses((status = 201, body = AdminCreateUsersResponse),
+    responses((status = 201, description = "the users, each with a session token", body = AdminCreateUsersResponse),
         (status = 400, description = "invalid_input: a bad username or password, or too many", body = ErrorBody),
         (status = 401, description = "unauthorized: missing or wrong admin token", body = ErrorBody),
         (status = 404, description = "not_found: the admin API is disabled", body = ErrorBody),
@@ -145,7 +145,7 @@ pub async fn create_users(
 /// users find the friendship and the conversation in their lists.
 #[utoipa::path(post, path = "/admin/friendships", tag = "admin", security(("admin" = [])),
     request_body = AdminCreateFriendshipsRequest,
-    responses((status = 200, body = AdminCreateFriendshipsResponse),
+    responses((status = 200, description = "friends, each pair with its direct conversation", body = AdminCreateFriendshipsResponse),
         (status = 400, description = "invalid_input: a pair of one user, an unknown id, or too many pairs", body = ErrorBody),
         (status = 401, description = "unauthorized: missing or wrong admin token", body = ErrorBody),
         (status = 404, description = "not_found: the admin API is disabled", body = ErrorBody)))]

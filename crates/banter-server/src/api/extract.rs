@@ -6,20 +6,45 @@ use crate::json;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use banter_protocol::ErrorCode;
 use serde::de::DeserializeOwned;
 
-/// A JSON request body. It passes the same checks as a WebSocket frame before serde
-/// ([`json::precheck`]: nesting depth `json_depth_max`, no U+0000), so a rule about text
-/// holds alike on both transports and on every database.
+/// A JSON request body: one JSON object, sent with `Content-Type: application/json`. It
+/// passes the same checks as a WebSocket frame before serde ([`json::precheck`]: nesting
+/// depth `json_depth_max`, no U+0000), so a rule about text holds alike on both transports
+/// and on every database. serde would also read a struct from a JSON array of its fields
+/// in order (`["name", []]`); the protocol says a body is an object, so anything else is
+/// refused with `invalid_frame`, as the WebSocket codec refuses such frames.
 pub struct ApiJson<T>(pub T);
 
-impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+/// The nesting limit a body is checked against: `json_depth_max` from the server's
+/// configuration, or its default where there is no server (the extractor's own tests).
+#[derive(Clone, Copy)]
+pub struct JsonDepthMax(pub usize);
+
+impl FromRef<AppState> for JsonDepthMax {
+    fn from_ref(state: &AppState) -> Self {
+        JsonDepthMax(state.config.limits.json_depth_max)
+    }
+}
+
+impl FromRef<()> for JsonDepthMax {
+    fn from_ref(_: &()) -> Self {
+        JsonDepthMax(crate::config::Config::default_json_depth_max())
+    }
+}
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+    JsonDepthMax: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         if !is_json_content_type(&req) {
             return Err(ApiError::invalid_input(
                 "expected a request with `Content-Type: application/json`",
@@ -34,7 +59,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             };
             ApiError::new(code, rejection.body_text())
         })?;
-        let depth_max = state.config.limits.json_depth_max;
+        let JsonDepthMax(depth_max) = JsonDepthMax::from_ref(state);
         json::precheck(&body, depth_max).map_err(|refusal| {
             let code = match refusal {
                 json::Refusal::TooDeep => ErrorCode::InvalidJson,
@@ -42,13 +67,24 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             };
             ApiError::new(code, json::explain(refusal, depth_max))
         })?;
-        serde_json::from_slice(&body).map(ApiJson).map_err(|err| {
+        let value = serde_json::from_slice(&body).map_err(|err| {
             let code = match err.classify() {
                 serde_json::error::Category::Data => ErrorCode::InvalidFrame,
                 _ => ErrorCode::InvalidJson,
             };
             ApiError::new(code, err.to_string())
-        })
+        })?;
+        let is_object = body
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| *b == b'{');
+        if !is_object {
+            return Err(ApiError::new(
+                ErrorCode::InvalidFrame,
+                "the body must be one JSON object",
+            ));
+        }
+        Ok(ApiJson(value))
     }
 }
 

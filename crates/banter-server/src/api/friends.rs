@@ -15,7 +15,7 @@ use banter_protocol::{ErrorBody, FriendRequestId, ServerEvent, UserId};
 pub const GREETING_CHARS_MAX: usize = 200;
 
 #[utoipa::path(get, path = "/friends", tag = "friends", security(("bearer" = [])),
-    responses((status = 200, body = [Friend])))]
+    responses((status = 200, description = "the caller's friends", body = [Friend])))]
 pub async fn list(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Vec<Friend>>> {
     let friends = state.store.friends(auth.user_id).await?;
     Ok(Json(
@@ -31,7 +31,9 @@ pub async fn list(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Js
 }
 
 #[utoipa::path(delete, path = "/friends/{user_id}", tag = "friends", security(("bearer" = [])),
-    params(("user_id" = i64, Path)), responses((status = 204), (status = 404, body = ErrorBody)))]
+    params(("user_id" = i64, Path, description = "the friend")),
+    responses((status = 204, description = "no longer friends"),
+        (status = 404, description = "not_found: the two are not friends", body = ErrorBody)))]
 pub async fn remove(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -53,7 +55,7 @@ pub async fn remove(
 }
 
 #[utoipa::path(get, path = "/friend-requests", tag = "friends", security(("bearer" = [])),
-    responses((status = 200, body = FriendRequestList)))]
+    responses((status = 200, description = "the caller's pending requests", body = FriendRequestList)))]
 pub async fn requests(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -63,7 +65,11 @@ pub async fn requests(
 }
 
 #[utoipa::path(post, path = "/friend-requests", tag = "friends", security(("bearer" = [])), request_body = CreateFriendRequest,
-    responses((status = 201, body = FriendRequest), (status = 403, description = "blocked", body = ErrorBody), (status = 409, body = ErrorBody),
+    responses((status = 201, description = "the pending request", body = FriendRequest),
+        (status = 400, description = "invalid_input: befriending oneself, or a greeting over 200 characters", body = ErrorBody),
+        (status = 403, description = "blocked: either user has blocked the other", body = ErrorBody),
+        (status = 404, description = "not_found: no such user", body = ErrorBody),
+        (status = 409, description = "conflict: already friends, or a pending request exists between the two", body = ErrorBody),
         (status = 429, description = "rate_limited: too many friend requests by this user (`friend_requests_per_user_per_hour_max`); see Retry-After", body = ErrorBody, headers(("Retry-After" = u64, description = "whole seconds until the request would be allowed")))))]
 pub async fn create_request(
     State(state): State<AppState>,
@@ -107,7 +113,10 @@ pub async fn create_request(
 }
 
 #[utoipa::path(post, path = "/friend-requests/{id}/accept", tag = "friends", security(("bearer" = [])),
-    params(("id" = i64, Path)), responses((status = 200, body = FriendRequest), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    params(("id" = i64, Path, description = "the friend request")),
+    responses((status = 200, description = "the request, now accepted", body = FriendRequest),
+        (status = 404, description = "not_found: no such request, or the caller is not its recipient", body = ErrorBody),
+        (status = 409, description = "conflict: the request is no longer pending", body = ErrorBody)))]
 pub async fn accept(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -148,7 +157,10 @@ pub async fn accept(
 }
 
 #[utoipa::path(post, path = "/friend-requests/{id}/reject", tag = "friends", security(("bearer" = [])),
-    params(("id" = i64, Path)), responses((status = 200, body = FriendRequest), (status = 404, body = ErrorBody)))]
+    params(("id" = i64, Path, description = "the friend request")),
+    responses((status = 200, description = "the request, now rejected", body = FriendRequest),
+        (status = 404, description = "not_found: no such request, or the caller is not its recipient", body = ErrorBody),
+        (status = 409, description = "conflict: the request is no longer pending", body = ErrorBody)))]
 pub async fn reject(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -168,7 +180,10 @@ pub async fn reject(
 }
 
 #[utoipa::path(post, path = "/friend-requests/{id}/cancel", tag = "friends", security(("bearer" = [])),
-    params(("id" = i64, Path)), responses((status = 200, body = FriendRequest), (status = 404, body = ErrorBody)))]
+    params(("id" = i64, Path, description = "the friend request")),
+    responses((status = 200, description = "the request, now cancelled", body = FriendRequest),
+        (status = 404, description = "not_found: no such request, or the caller is not its sender", body = ErrorBody),
+        (status = 409, description = "conflict: the request is no longer pending", body = ErrorBody)))]
 pub async fn cancel(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -188,7 +203,7 @@ pub async fn cancel(
 }
 
 #[utoipa::path(get, path = "/blocks", tag = "friends", security(("bearer" = [])),
-    responses((status = 200, body = [UserProfile])))]
+    responses((status = 200, description = "the users the caller has blocked", body = [UserProfile])))]
 pub async fn blocks(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -198,7 +213,10 @@ pub async fn blocks(
 
 /// The blocked user is not told.
 #[utoipa::path(put, path = "/blocks/{user_id}", tag = "friends", security(("bearer" = [])),
-    params(("user_id" = i64, Path)), responses((status = 204), (status = 404, body = ErrorBody)))]
+    params(("user_id" = i64, Path, description = "the user to block")),
+    responses((status = 204, description = "blocked (also when already blocked)"),
+        (status = 400, description = "invalid_input: blocking oneself", body = ErrorBody),
+        (status = 404, description = "not_found: no such user", body = ErrorBody)))]
 pub async fn block(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -209,7 +227,8 @@ pub async fn block(
 }
 
 #[utoipa::path(delete, path = "/blocks/{user_id}", tag = "friends", security(("bearer" = [])),
-    params(("user_id" = i64, Path)), responses((status = 204), (status = 404, body = ErrorBody)))]
+    params(("user_id" = i64, Path, description = "the user to unblock")),
+    responses((status = 204, description = "not blocked (also when it was not)")))]
 pub async fn unblock(
     State(state): State<AppState>,
     auth: AuthUser,

@@ -68,7 +68,9 @@ fn publish_notice(state: &AppState, appended: &Appended) {
 }
 
 #[utoipa::path(post, path = "/groups", tag = "groups", security(("bearer" = [])), request_body = CreateGroupRequest,
-    responses((status = 201, body = ConversationSummary), (status = 403, description = "not_friends", body = ErrorBody),
+    responses((status = 201, description = "the new group as its owner sees it", body = ConversationSummary),
+        (status = 400, description = "invalid_input: the name is not 1–64 characters after trimming, or more than 500 `member_ids`", body = ErrorBody),
+        (status = 403, description = "not_friends: a member id that is not a friend of the caller (or of no user)", body = ErrorBody),
         (status = 429, description = "rate_limited: too many groups created, or users added to groups, by this user (`groups_per_user_per_hour_max`, `group_invites_per_user_per_hour_max`); see Retry-After", body = ErrorBody, headers(("Retry-After" = u64, description = "whole seconds until the request would be allowed")))))]
 pub async fn create(
     State(state): State<AppState>,
@@ -164,8 +166,12 @@ async fn apply(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(patch, path = "/groups/{id}", tag = "groups", security(("bearer" = [])), params(("id" = i64, Path)),
-    request_body = RenameGroupRequest, responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(patch, path = "/groups/{id}", tag = "groups", security(("bearer" = [])), params(("id" = i64, Path, description = "the group's conversation id")),
+    request_body = RenameGroupRequest,
+    responses((status = 204, description = "renamed; a `renamed` notice was appended"),
+        (status = 400, description = "invalid_input: the name is not 1–64 characters after trimming", body = ErrorBody),
+        (status = 403, description = "forbidden: not an owner or admin, or a direct conversation", body = ErrorBody),
+        (status = 404, description = "not_found: no such group, or the caller is not a member", body = ErrorBody)))]
 pub async fn rename(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -176,8 +182,13 @@ pub async fn rename(
     apply(&state, auth.user_id, id, GroupChange::Rename(name)).await
 }
 
-#[utoipa::path(post, path = "/groups/{id}/members", tag = "groups", security(("bearer" = [])), params(("id" = i64, Path)),
-    request_body = AddMembersRequest, responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+#[utoipa::path(post, path = "/groups/{id}/members", tag = "groups", security(("bearer" = [])), params(("id" = i64, Path, description = "the group's conversation id")),
+    request_body = AddMembersRequest,
+    responses((status = 204, description = "added; a `members_added` notice was appended"),
+        (status = 400, description = "invalid_input: `user_ids` is empty or has more than 500", body = ErrorBody),
+        (status = 403, description = "forbidden: not an owner or admin, or a direct conversation; not_friends: an added user is not the caller's friend", body = ErrorBody),
+        (status = 404, description = "not_found: no such group, or the caller is not a member", body = ErrorBody),
+        (status = 409, description = "conflict: everyone named is already a member", body = ErrorBody),
         (status = 429, description = "rate_limited: too many users added to groups by this user (`group_invites_per_user_per_hour_max`); see Retry-After", body = ErrorBody, headers(("Retry-After" = u64, description = "whole seconds until the request would be allowed")))))]
 pub async fn add_members(
     State(state): State<AppState>,
@@ -200,7 +211,11 @@ pub async fn add_members(
 }
 
 #[utoipa::path(delete, path = "/groups/{id}/members/{user_id}", tag = "groups", security(("bearer" = [])),
-    params(("id" = i64, Path), ("user_id" = i64, Path)), responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    params(("id" = i64, Path, description = "the group's conversation id"), ("user_id" = i64, Path, description = "the member")),
+    responses((status = 204, description = "removed; a `member_removed` notice was appended"),
+        (status = 400, description = "invalid_input: removing oneself (leave instead)", body = ErrorBody),
+        (status = 403, description = "forbidden: not an owner or admin, the target is the owner, an admin removing an admin, or a direct conversation", body = ErrorBody),
+        (status = 404, description = "not_found: no such group, the caller is not a member, or `user_id` is not a member", body = ErrorBody)))]
 pub async fn remove_member(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -216,8 +231,13 @@ pub async fn remove_member(
 }
 
 #[utoipa::path(put, path = "/groups/{id}/members/{user_id}/role", tag = "groups", security(("bearer" = [])),
-    params(("id" = i64, Path), ("user_id" = i64, Path)), request_body = SetRoleRequest,
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    params(("id" = i64, Path, description = "the group's conversation id"), ("user_id" = i64, Path, description = "the member")),
+    request_body = SetRoleRequest,
+    responses((status = 204, description = "changed; a `role_changed` notice was appended"),
+        (status = 400, description = "invalid_input: `owner` (ownership moves only by transfer), or the caller's own role", body = ErrorBody),
+        (status = 403, description = "forbidden: not the owner, or a direct conversation", body = ErrorBody),
+        (status = 404, description = "not_found: no such group, the caller is not a member, or `user_id` is not a member", body = ErrorBody),
+        (status = 409, description = "conflict: the member already has that role", body = ErrorBody)))]
 pub async fn set_role(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -236,8 +256,12 @@ pub async fn set_role(
     .await
 }
 
-#[utoipa::path(post, path = "/groups/{id}/transfer", tag = "groups", security(("bearer" = [])), params(("id" = i64, Path)),
-    request_body = TransferOwnershipRequest, responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(post, path = "/groups/{id}/transfer", tag = "groups", security(("bearer" = [])), params(("id" = i64, Path, description = "the group's conversation id")),
+    request_body = TransferOwnershipRequest,
+    responses((status = 204, description = "transferred; the caller is an admin now"),
+        (status = 400, description = "invalid_input: `user_id` is the caller", body = ErrorBody),
+        (status = 403, description = "forbidden: not the owner, or a direct conversation", body = ErrorBody),
+        (status = 404, description = "not_found: no such group, the caller is not a member, or `user_id` is not a member", body = ErrorBody)))]
 pub async fn transfer(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -253,8 +277,10 @@ pub async fn transfer(
     .await
 }
 
-#[utoipa::path(post, path = "/groups/{id}/leave", tag = "groups", security(("bearer" = [])), params(("id" = i64, Path)),
-    responses((status = 204), (status = 403, description = "the owner must transfer or disband", body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(post, path = "/groups/{id}/leave", tag = "groups", security(("bearer" = [])), params(("id" = i64, Path, description = "the group's conversation id")),
+    responses((status = 204, description = "left; a `member_left` notice was appended"),
+        (status = 403, description = "forbidden: the owner must transfer or disband first, or a direct conversation", body = ErrorBody),
+        (status = 404, description = "not_found: no such group, or the caller is not a member", body = ErrorBody)))]
 pub async fn leave(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -263,8 +289,10 @@ pub async fn leave(
     apply(&state, auth.user_id, id, GroupChange::Leave).await
 }
 
-#[utoipa::path(delete, path = "/groups/{id}", tag = "groups", security(("bearer" = [])), params(("id" = i64, Path)),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/groups/{id}", tag = "groups", security(("bearer" = [])), params(("id" = i64, Path, description = "the group's conversation id")),
+    responses((status = 204, description = "disbanded; every member was removed"),
+        (status = 403, description = "forbidden: not the owner, or a direct conversation", body = ErrorBody),
+        (status = 404, description = "not_found: no such group, or the caller is not a member", body = ErrorBody)))]
 pub async fn disband(
     State(state): State<AppState>,
     auth: AuthUser,

@@ -1,10 +1,11 @@
-//! Decoding client frames into [`ClientFrame`], with the checks that come before serde:
-//! size, then nesting depth and U+0000 ([`crate::json::precheck`]). Every failure names its
-//! documented error code.
+//! Decoding client frames into [`ClientFrame`], with the checks that come before serde
+//! (size, then nesting depth and U+0000: [`crate::json::precheck`]) and the field rules
+//! that need no state after it (request id length, no negative seq or limit). Every
+//! failure names its documented error code.
 
-use crate::error::ApiError;
+use crate::error::{check_non_negative, ApiError};
 use crate::json::{self, Refusal};
-use banter_protocol::{ClientFrame, ErrorCode, RequestId};
+use banter_protocol::{ClientFrame, ErrorCode, RequestId, REQUEST_ID_BYTES_MAX};
 
 /// A frame that could not be decoded, with the request id if one could be read.
 #[derive(Debug)]
@@ -54,7 +55,7 @@ pub fn decode(
             error: ApiError::new(code, "a frame must be one JSON object"),
         });
     }
-    serde_json::from_str::<ClientFrame>(text).map_err(|err| {
+    let frame = serde_json::from_str::<ClientFrame>(text).map_err(|err| {
         let code = match err.classify() {
             serde_json::error::Category::Data => ErrorCode::InvalidFrame,
             _ => ErrorCode::InvalidJson,
@@ -63,14 +64,55 @@ pub fn decode(
             id: request_id(text),
             error: ApiError::new(code, err.to_string()),
         }
+    })?;
+    check_fields(&frame)?;
+    Ok(frame)
+}
+
+/// The rules every frame of a kind obeys whatever the server's state: the request id's
+/// length, and no negative seq or limit (refused like the REST API refuses them).
+fn check_fields(frame: &ClientFrame) -> Result<(), DecodeError> {
+    let id = match frame {
+        ClientFrame::SendMessage { id, .. }
+        | ClientFrame::RecallMessage { id, .. }
+        | ClientFrame::MarkRead { id, .. }
+        | ClientFrame::Sync { id, .. }
+        | ClientFrame::Ping { id } => Some(id),
+        ClientFrame::Typing { .. } => None,
+    };
+    if let Some(id) = id {
+        if id.len() > REQUEST_ID_BYTES_MAX {
+            // Not echoed: the point of the limit is that replies carry short ids.
+            return Err(DecodeError {
+                id: None,
+                error: ApiError::invalid_input(format!(
+                    "id is {} bytes; the limit is {REQUEST_ID_BYTES_MAX}",
+                    id.len()
+                )),
+            });
+        }
+    }
+    let checked = match frame {
+        ClientFrame::MarkRead { seq, .. } => check_non_negative("seq", *seq),
+        ClientFrame::Sync {
+            after_seq, limit, ..
+        } => check_non_negative("after_seq", *after_seq)
+            .and_then(|()| limit.map_or(Ok(()), |l| check_non_negative("limit", l))),
+        _ => Ok(()),
+    };
+    checked.map_err(|error| DecodeError {
+        id: id.cloned(),
+        error,
     })
 }
 
-/// Reads `id` from a frame that failed to decode, so the error can still be matched.
-/// Only on the error path: a valid frame is parsed once.
+/// Reads `id` from a frame that failed to decode, so the error can still be matched; not
+/// one over [`REQUEST_ID_BYTES_MAX`], which is never echoed. Only on the error path: a
+/// valid frame is parsed once.
 fn request_id(text: &str) -> Option<RequestId> {
     let value: serde_json::Value = serde_json::from_str(text).ok()?;
-    value.get("id")?.as_str().map(str::to_string)
+    let id = value.get("id")?.as_str()?;
+    (id.len() <= REQUEST_ID_BYTES_MAX).then(|| id.to_string())
 }
 
 #[cfg(test)]
@@ -125,8 +167,42 @@ mod tests {
     }
 
     #[test]
+    fn an_oversized_request_id_is_never_echoed() {
+        let long = "i".repeat(REQUEST_ID_BYTES_MAX + 1);
+        // Refused for its length, and refused for another reason: no echo either way.
+        let err = decode(&format!(r#"{{"type":"ping","id":"{long}"}}"#), 1024, 8).unwrap_err();
+        assert_eq!((err.id, err.error.code), (None, ErrorCode::InvalidInput));
+        let err = decode(
+            &format!(r#"{{"type":"ping","id":"{long}","x":1}}"#),
+            1024,
+            8,
+        )
+        .unwrap_err();
+        assert_eq!((err.id, err.error.code), (None, ErrorCode::InvalidFrame));
+    }
+
+    #[test]
+    fn a_negative_seq_or_limit_is_invalid_input_with_the_request_id() {
+        for frame in [
+            r#"{"type":"mark_read","id":"m","conversation_id":1,"seq":-1}"#,
+            r#"{"type":"sync","id":"m","conversation_id":1,"after_seq":-1}"#,
+            r#"{"type":"sync","id":"m","conversation_id":1,"after_seq":0,"limit":-1}"#,
+        ] {
+            let err = decode(frame, 1024, 8).unwrap_err();
+            assert_eq!(
+                (err.id.as_deref(), err.error.code),
+                (Some("m"), ErrorCode::InvalidInput),
+                "{frame}"
+            );
+        }
+    }
+
+    #[test]
     fn brackets_inside_strings_do_not_count_as_nesting() {
-        let text = format!(r#"{{"type":"ping","id":"{}"}}"#, "[".repeat(100));
+        let text = format!(
+            r#"{{"type":"ping","id":"{}"}}"#,
+            "[".repeat(REQUEST_ID_BYTES_MAX)
+        );
         assert!(matches!(
             decode(&text, 1024, 8),
             Ok(ClientFrame::Ping { .. })

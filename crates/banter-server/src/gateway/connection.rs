@@ -152,6 +152,9 @@ pub async fn run(
             heartbeat_interval_secs: limits.heartbeat_interval.as_secs(),
             message_bytes_max: limits.message_bytes_max,
             frame_bytes_max: limits.frame_bytes_max,
+            recall_window_secs: limits.recall_window.as_secs(),
+            typing_interval_ms: limits.typing_interval.as_millis() as u64,
+            frames_per_second_max: limits.frames_per_second_max,
         }),
         encode(&ServerEvent::PresenceSnapshot {
             online_user_ids: state.hub.online_among(&friends),
@@ -422,10 +425,11 @@ impl Connection {
                 after_seq,
                 limit,
             } => {
-                let limit = limit.unwrap_or(SYNC_PAGE_DEFAULT).clamp(1, SYNC_PAGE_MAX);
-                let page = self
-                    .sync_page(conversation_id, after_seq.max(0), limit)
-                    .await;
+                // The codec refused negatives; anything else is clamped into range.
+                let limit = limit.map_or(SYNC_PAGE_DEFAULT, |l| {
+                    l.clamp(1, i64::from(SYNC_PAGE_MAX)) as u32
+                });
+                let page = self.sync_page(conversation_id, after_seq, limit).await;
                 Some(match page {
                     Ok((messages, has_more)) => ServerEvent::Synced {
                         id,

@@ -15,6 +15,7 @@ mod admin;
 mod authz;
 mod bad_input;
 mod chat;
+mod contract;
 mod features;
 mod group;
 mod groups;
