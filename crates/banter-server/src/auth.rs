@@ -378,6 +378,18 @@ impl LoginThrottle {
         })
     }
 
+    /// The password could not be checked (the hashing queue was full): the attempt never
+    /// happened, so every budget it spent is given back. Nothing is forgiven beyond that.
+    pub fn withdrawn(&self, attempt: PasswordAttempt) {
+        let now = Instant::now();
+        self.per_address.refund_at(&attempt.address, now);
+        self.per_pair
+            .refund_at(&(attempt.account.clone(), attempt.address), now);
+        if attempt.account_charged {
+            self.per_account.refund_at(&attempt.account, now);
+        }
+    }
+
     /// The password was right: the attempt does not count, the pair's failures are
     /// forgiven, and the address is remembered as the account owner's.
     pub fn succeeded(&self, attempt: PasswordAttempt) {

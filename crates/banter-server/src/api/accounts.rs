@@ -73,7 +73,14 @@ pub async fn register(
         .registrations
         .take(&client.key())
         .map_err(|r| r.error("too many registrations from this address"))?;
-    let password_hash = state.passwords.hash(req.password).await?;
+    let password_hash = match state.passwords.hash(req.password).await {
+        Ok(hash) => hash,
+        Err(busy) => {
+            // Not hashed, so not a registration attempt: give the budget back.
+            state.rate_limits.registrations.refund(&client.key());
+            return Err(busy);
+        }
+    };
     let user = state
         .store
         .create_user(NewUser {
@@ -110,22 +117,30 @@ pub async fn login(
         Ok(c) => c,
         Err(StoreError::NotFound) => {
             // Spend the same time as a real check so response time does not reveal
-            // which usernames exist.
-            // A refusal for a busy server is still a refusal: the caller learns nothing
-            // about the username either way.
-            state.passwords.hash(req.password).await?;
+            // which usernames exist. A busy refusal says nothing about the name either.
+            if let Err(busy) = state.passwords.hash(req.password).await {
+                state.login_throttle.withdrawn(attempt);
+                return Err(busy);
+            }
             return Err(auth::invalid_credentials());
         }
-        Err(err) => return Err(err.into()),
+        Err(err) => {
+            state.login_throttle.withdrawn(attempt);
+            return Err(err.into());
+        }
     };
-    if !state
+    match state
         .passwords
         .verify(req.password, credentials.password_hash)
-        .await?
+        .await
     {
-        return Err(auth::invalid_credentials());
+        Ok(true) => state.login_throttle.succeeded(attempt),
+        Ok(false) => return Err(auth::invalid_credentials()),
+        Err(busy) => {
+            state.login_throttle.withdrawn(attempt);
+            return Err(busy);
+        }
     }
-    state.login_throttle.succeeded(attempt);
     let (token, token_hash) = auth::new_token();
     let expires_at_ms = auth::now_ms() + state.config.limits.session_ttl.as_millis() as i64;
     state
@@ -206,11 +221,18 @@ pub async fn change_password(
     // unthrottled guesses at the password), so it spends the same budgets.
     let username = state.store.user(auth.user_id).await?.username;
     let attempt = state.login_throttle.admit(&username, client)?;
-    let stored = state.store.password_hash(auth.user_id).await?;
-    if !state.passwords.verify(req.old_password, stored).await? {
-        return Err(auth::invalid_credentials());
+    let verified = match state.store.password_hash(auth.user_id).await {
+        Ok(stored) => state.passwords.verify(req.old_password, stored).await,
+        Err(err) => Err(err.into()),
+    };
+    match verified {
+        Ok(true) => state.login_throttle.succeeded(attempt),
+        Ok(false) => return Err(auth::invalid_credentials()),
+        Err(busy) => {
+            state.login_throttle.withdrawn(attempt);
+            return Err(busy);
+        }
     }
-    state.login_throttle.succeeded(attempt);
     let hash = state.passwords.hash(req.new_password).await?;
     let revoked = state
         .store

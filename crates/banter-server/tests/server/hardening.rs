@@ -593,3 +593,39 @@ async fn password_checks_beyond_the_hashing_queue_get_503_with_retry_after() {
         .flatten()
         .all(|err| err.code() == Some(ErrorCode::ShuttingDown) && err.status() == Some(503)));
 }
+
+#[tokio::test]
+async fn a_busy_refusal_spends_no_login_budget() {
+    let Some(server) = TestServer::start_with(|c| {
+        c.limits.password_hashes_max = 1;
+        c.limits.password_hash_queue_max = 0;
+        c.limits.login_failures_per_address =
+            banter_server::ratelimit::Rate::new(10, Duration::from_secs(900));
+    })
+    .await
+    else {
+        return;
+    };
+    server.user("alice").await;
+    // Ten wrong passwords at once from one address: all fit its budget of ten, one is
+    // hashed and the others are refused as busy.
+    let attempts = join_all((0..10).map(|_| async {
+        let mut client = server.client();
+        client.login("alice", "wrong password", "x").await.err()
+    }))
+    .await;
+    let codes: Vec<Option<ErrorCode>> = attempts
+        .iter()
+        .map(|e| e.as_ref().and_then(|e| e.code()))
+        .collect();
+    assert!(
+        codes.contains(&Some(ErrorCode::ShuttingDown)),
+        "some attempts are refused as busy: {codes:?}"
+    );
+    // Only the checked ones were charged, so the owner still gets in from that address.
+    let mut owner = server.client();
+    owner
+        .login("alice", PASSWORD, "x")
+        .await
+        .expect("busy refusals left the address budget for the owner");
+}
