@@ -48,7 +48,7 @@ const SYNC_PAGE_DEFAULT: u32 = 100;
 pub const SYNC_PAGE_MAX: u32 = 500;
 /// Entries a `sync` reads from the store at a time while it fills its reply up to
 /// `sync_reply_bytes_max`: what one connection holds in memory beyond the reply.
-const SYNC_FETCH_CHUNK: u32 = 100;
+const SYNC_FETCH_CHUNK: u32 = 200;
 
 /// How the loop ended, which decides the close frame.
 enum Ending {
@@ -102,6 +102,16 @@ pub async fn run(
         .session_by_token_hash(&token_hash, auth::now_ms())
         .await;
     if let Err(err) = session {
+        // This connection may have been the one that counted as the user's first; if
+        // others registered meanwhile, nobody announced them online, so do it for them.
+        if registration.first && !guard.release() {
+            let friends = state.store.friend_ids(user).await.unwrap_or_default();
+            let online = ServerEvent::PresenceChanged {
+                user_id: user,
+                online: true,
+            };
+            state.publish(friends, &online);
+        }
         let (code, reason) = match err {
             StoreError::NotFound => (close_code::SESSION_REVOKED, "session revoked"),
             err => {
@@ -344,7 +354,6 @@ struct Connection {
     /// When this connection last forwarded a typing frame, per conversation.
     typing_last: HashMap<ConversationId, Instant>,
     bucket: TokenBucket,
-    /// Replies to sends that are waiting on the writer.
     /// Replies to sends handed to the writer, already encoded.
     pending: FuturesUnordered<BoxFuture<'static, Utf8Bytes>>,
 }
