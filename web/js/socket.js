@@ -32,6 +32,9 @@ const SYNC_PAGE_LIMIT = 200;
 const TRANSIENT_SEND_ERRORS = new Set(['rate_limited', 'internal', 'shutting_down']);
 /** Pause before resending after a transient error, plus up to as much again at random. */
 const TRANSIENT_RESEND_MS = 1_000;
+/** Transient refusals of one message in a row after which it is shown as failed (with its
+ *  retry button) instead of being resent again: a server failing for longer is broken. */
+const TRANSIENT_RESENDS_MAX = 5;
 /** The server drops typing frames sent more often than this per conversation. */
 const TYPING_SEND_INTERVAL_MS = 2_000;
 /** Used until `hello` tells us the server's heartbeat interval. */
@@ -360,7 +363,8 @@ export class Connection {
     switch (meta?.kind) {
       case 'send': {
         const pending = store.pending.get(meta.clientMsgId);
-        if (pending && TRANSIENT_SEND_ERRORS.has(frame.code)) {
+        if (pending) pending.transientRefusals = (pending.transientRefusals ?? 0) + 1;
+        if (pending && TRANSIENT_SEND_ERRORS.has(frame.code) && pending.transientRefusals <= TRANSIENT_RESENDS_MAX) {
           // The server could not take it now (its message rate, a failure not about this
           // message); the same client_msg_id later is safe (protocol §7.3), so it stays
           // "sending" and goes again after a pause, with every other such message, oldest
@@ -493,7 +497,9 @@ export class Connection {
   /** Resends a failed message with its original client_msg_id. */
   retry(clientMsgId) {
     const pending = store.pending.get(clientMsgId);
-    if (pending) this.#transmit(pending);
+    if (!pending) return;
+    pending.transientRefusals = 0;
+    this.#transmit(pending);
   }
 
   /** Drops a failed message the user no longer wants to send. */

@@ -34,10 +34,13 @@ pub const CLOSE_SESSION_REVOKED: u16 = 4001;
 const RECONNECT_BACKOFF_INITIAL: Duration = Duration::from_millis(100);
 /// Longest pause between reconnect attempts.
 const RECONNECT_BACKOFF_MAX: Duration = Duration::from_secs(2);
-/// Pause before resending sends the server refused for the user's message rate
-/// (`rate_limited` on the send's id); a second refills at least one send at any rate
-/// the server allows.
-const RATE_LIMITED_RESEND_DELAY: Duration = Duration::from_secs(1);
+/// Pause before resending sends the server refused for a transient reason (the user's
+/// message rate, `internal`, `shutting_down`); a second refills at least one send at any
+/// rate the server allows.
+const TRANSIENT_RESEND_DELAY: Duration = Duration::from_secs(1);
+/// Transient refusals of one send after which it fails instead of going out again: a
+/// server refusing it for this long is broken, not busy.
+const TRANSIENT_RESENDS_MAX: u32 = 5;
 
 /// How a [`Session`] behaves. `SessionOptions::default()` suits tests and interactive clients.
 #[derive(Debug, Clone)]
@@ -100,8 +103,9 @@ pub enum SessionEvent {
     /// is durable.
     Acked(Ack),
     /// The server refused a send made with [`Session::queue_text`]; it is not retried.
-    /// (A send refused only for the user's message rate, `rate_limited`, is not reported:
-    /// the session resends it after a pause until it is acked.)
+    /// (A send refused for a transient reason, `rate_limited`, `internal` or
+    /// `shutting_down`, is not reported at once: the session resends it after a pause, and
+    /// reports it only after its fifth transient refusal.)
     SendFailed {
         conversation_id: ConversationId,
         client_msg_id: String,
@@ -122,6 +126,8 @@ struct PendingSend {
     conversation_id: ConversationId,
     client_msg_id: String,
     text: String,
+    /// Transient refusals so far (see [`TRANSIENT_RESENDS_MAX`]).
+    transient_refusals: u32,
 }
 
 /// What a request id on the current connection was for.
@@ -463,6 +469,7 @@ impl Session {
             conversation_id: conversation,
             client_msg_id: client_msg_id.to_owned(),
             text: text.to_owned(),
+            transient_refusals: 0,
         };
         self.pending.push(send.clone());
         if self.usable() {
@@ -706,17 +713,41 @@ impl Session {
         // Otherwise its caller gave up waiting: nobody is left to tell.
     }
 
+    /// Counts a refusal of a pending send; true if it is transient and the send has not
+    /// used up its resends.
+    fn may_resend(
+        &mut self,
+        conversation_id: ConversationId,
+        client_msg_id: &str,
+        code: ErrorCode,
+    ) -> bool {
+        let transient = matches!(
+            code,
+            ErrorCode::RateLimited | ErrorCode::Internal | ErrorCode::ShuttingDown
+        );
+        let Some(pending) = self
+            .pending
+            .iter_mut()
+            .find(|p| p.conversation_id == conversation_id && p.client_msg_id == client_msg_id)
+        else {
+            return false;
+        };
+        pending.transient_refusals += 1;
+        transient && pending.transient_refusals <= TRANSIENT_RESENDS_MAX
+    }
+
     fn request_failed(&mut self, id: RequestId, code: ErrorCode, message: String) {
         match self.inflight.remove(&id) {
-            // Over the user's message rate: not stored, so it stays pending and goes out
-            // again after a pause, with the same client id (docs/protocol.md §7.3).
+            // Refused for now (the user's message rate, a server failure, a shutdown): not
+            // stored, so it stays pending and goes out again after a pause, with the same
+            // client id (docs/protocol.md §7.3), a bounded number of times.
             Some(Inflight::Send {
                 conversation_id,
                 client_msg_id,
-            }) if code == ErrorCode::RateLimited => {
+            }) if self.may_resend(conversation_id, &client_msg_id, code) => {
                 self.held.push((conversation_id, client_msg_id));
                 self.resend_at
-                    .get_or_insert_with(|| Instant::now() + RATE_LIMITED_RESEND_DELAY);
+                    .get_or_insert_with(|| Instant::now() + TRANSIENT_RESEND_DELAY);
             }
             Some(Inflight::Send {
                 conversation_id,
