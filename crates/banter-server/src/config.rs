@@ -554,12 +554,12 @@ fn default_database_url(data_dir: &Path) -> String {
 }
 
 impl Config {
-    /// A configuration for tests: defaults, an ephemeral port, the given data folder.
     /// The default `limits.json_depth_max`, for code that checks JSON without a server.
     pub fn default_json_depth_max() -> usize {
         RawLimits::default().json_depth_max
     }
 
+    /// A configuration for tests: defaults, an ephemeral port, the given data folder.
     pub fn for_tests(data_dir: &Path) -> Config {
         let raw = RawConfig {
             listen: "127.0.0.1:0".into(),

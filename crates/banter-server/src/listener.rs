@@ -10,7 +10,7 @@
 //!   silent connect, a slowly dripped header, and an idle keep-alive connection.
 //! - A header larger than `http_header_bytes_max` gets `431` and the connection closes.
 //! - A request's body must arrive within `http_body_timeout` of its header
-//!   ([`BodyDeadlineLayer`]), so a body sent drop by drop holds nothing for long.
+//!   ([`body_deadline`]), so a body sent drop by drop holds nothing for long.
 //!
 //! A WebSocket upgrade leaves this pool when it completes: from then on the socket is
 //! held by the gateway under `connections_max`.
@@ -60,7 +60,7 @@ pub async fn serve(
         .header_read_timeout(bounds.header_timeout)
         .max_buf_size(bounds.header_bytes_max);
     let mut refused = 0u64;
-    let mut refusal_logged = Instant::now() - REFUSAL_LOG_INTERVAL;
+    let mut refusal_logged: Option<Instant> = None;
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -79,13 +79,13 @@ pub async fn serve(
         let Ok(permit) = slots.clone().try_acquire_owned() else {
             // Dropping the stream closes it.
             refused += 1;
-            if refusal_logged.elapsed() >= REFUSAL_LOG_INTERVAL {
+            if refusal_logged.is_none_or(|at| at.elapsed() >= REFUSAL_LOG_INTERVAL) {
                 tracing::warn!(
                     refused,
                     http_connections_max = bounds.connections_max,
                     "at the HTTP connection bound: closing new connections at once"
                 );
-                refusal_logged = Instant::now();
+                refusal_logged = Some(Instant::now());
                 refused = 0;
             }
             continue;

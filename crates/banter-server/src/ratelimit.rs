@@ -115,8 +115,13 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
     }
 
     pub(crate) fn insert(&mut self, key: &K, value: V) {
+        // The common case, a key updated again within its generation: one lookup.
+        if let Some(slot) = self.recent.get_mut(key) {
+            *slot = value;
+            return;
+        }
         self.older.remove(key);
-        if !self.recent.contains_key(key) && self.recent.len() >= self.generation_max {
+        if self.recent.len() >= self.generation_max {
             self.older = std::mem::take(&mut self.recent);
         }
         self.recent.insert(key.clone(), value);
@@ -143,10 +148,6 @@ impl<K: Hash + Eq + Clone> Budget<K> {
                 .collect(),
             hasher: Default::default(),
         }
-    }
-
-    pub fn rate(&self) -> Rate {
-        self.rate
     }
 
     fn shard(&self, key: &K) -> MutexGuard<'_, BoundedMap<K, Instant>> {
@@ -187,14 +188,11 @@ impl<K: Hash + Eq + Clone> Budget<K> {
     }
 
     /// How long until `key` may spend one event; `None` if it may now. Spends nothing.
-    pub fn check_at(&self, key: &K, now: Instant) -> Option<RetryAfter> {
+    #[cfg(test)]
+    fn check_at(&self, key: &K, now: Instant) -> Option<RetryAfter> {
         let full_at = *self.shard(key).get(key)?;
         let spent = (full_at + self.rate.interval()).saturating_duration_since(now);
         (spent > self.rate.per).then(|| RetryAfter(spent - self.rate.per))
-    }
-
-    pub fn check(&self, key: &K) -> Option<RetryAfter> {
-        self.check_at(key, Instant::now())
     }
 
     /// Gives one event back (an attempt that turned out not to count).
@@ -258,7 +256,7 @@ impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        // The serve loop must provide the peer address (`into_make_service_with_connect_info`);
+        // The listener puts each request's peer address in its extensions (listener.rs);
         // without it every client would share one budget, so fail loudly instead.
         let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
             tracing::error!("the serve loop does not provide client addresses (ConnectInfo)");

@@ -511,18 +511,17 @@ pub(crate) fn is_row_refusal(error: &StoreError) -> bool {
     }
     if let Some(mysql) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
         // 1062 duplicate key, 1366 incorrect string value, 1406 data too long,
-        // 1264 out of range, 1292 truncated value, 1452 foreign key, 1048 null.
-        return matches!(
-            mysql.number(),
-            1062 | 1366 | 1406 | 1264 | 1292 | 1452 | 1048
-        );
+        // 1264 out of range, 1292 truncated value, 1452 foreign key. (A NULL where none
+        // is allowed, 1048, is a bug in our SQL, not something a row can bring.)
+        return matches!(mysql.number(), 1062 | 1366 | 1406 | 1264 | 1292 | 1452);
     }
     if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
-        // SQLite reports constraint failures, and too long or too big values.
+        // SQLite reports constraint failures (19), too long or too big values (18) and
+        // type mismatches (20). (A bind index out of range, 25, is a bug in our SQL.)
         return db.is_unique_violation()
             || db.is_foreign_key_violation()
             || db.is_check_violation()
-            || matches!(db.code().as_deref(), Some("18" | "19" | "20" | "25"));
+            || matches!(db.code().as_deref(), Some("18" | "19" | "20"));
     }
     db.code()
         .is_some_and(|code| code.starts_with("22") || code.starts_with("23"))

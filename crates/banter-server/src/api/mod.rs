@@ -33,7 +33,7 @@ struct ApiDoc;
 struct CommonErrors;
 
 impl CommonErrors {
-    const BODY_400: &'static str = "invalid_json: the body is not JSON; invalid_frame: not one JSON object, or a field is missing, has the wrong type or is unknown; invalid_input: no `Content-Type: application/json`";
+    const BODY_400: &'static str = "invalid_json: the body is not JSON, or is nested more than `json_depth_max` levels; invalid_frame: not one JSON object, or a field is missing, has the wrong type or is unknown; invalid_input: no `Content-Type: application/json`, or a string holds U+0000";
     const BODY_413: &'static str = "too_large: the body is larger than `request_body_bytes_max`";
     const PATH_400: &'static str =
         "invalid_input: a path parameter is malformed (an id that is not an integer)";
