@@ -10,7 +10,9 @@ pub mod fanout;
 pub mod gateway;
 pub mod json;
 pub mod listener;
+pub mod presence;
 pub mod ratelimit;
+pub mod service;
 pub mod state;
 pub mod web;
 pub mod writer;
@@ -54,12 +56,13 @@ impl Server {
             .context("opening the database")?;
         let hub = Arc::new(Hub::default());
         let bus: Arc<dyn fanout::Bus> = Arc::new(LocalBus::new(hub.clone()));
+        let broadcast = fanout::Broadcaster::new(bus);
         let policy = SendPolicy {
             direct_requires_friendship: config.direct_requires_friendship,
         };
         let (writer, writer_task) = writer::Writer::spawn(
             store.clone(),
-            bus.clone(),
+            broadcast.clone(),
             policy,
             config.limits.write_batch_max,
             config.limits.write_queue_max,
@@ -116,7 +119,8 @@ impl Server {
             config: Arc::new(config),
             store,
             hub,
-            bus,
+            broadcast,
+            presence: Arc::new(presence::LocalPresence::default()),
             writer,
             shutdown: shutdown.clone(),
             connections: connections.clone(),

@@ -3,11 +3,11 @@
 
 use crate::auth::{LoginThrottle, PasswordHashing};
 use crate::config::Config;
-use crate::fanout::{Bus, Delivery};
+use crate::fanout::Broadcaster;
 use crate::gateway::hub::Hub;
+use crate::presence::Presence;
 use crate::ratelimit::RateLimits;
 use crate::writer::Writer;
-use banter_protocol::{ServerEvent, UserId};
 use banter_store::Store;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -18,8 +18,12 @@ use tokio_util::task::TaskTracker;
 pub struct AppState {
     pub config: Arc<Config>,
     pub store: Arc<dyn Store>,
+    /// This node's live connections; only the gateway registers with it, and only the
+    /// bus delivers to it.
     pub hub: Arc<Hub>,
-    pub bus: Arc<dyn Bus>,
+    /// Who hears what, on every node: the services publish here.
+    pub broadcast: Broadcaster,
+    pub presence: Arc<dyn Presence>,
     pub writer: Writer,
     /// Cancelled when the server starts shutting down.
     pub shutdown: CancellationToken,
@@ -32,13 +36,4 @@ pub struct AppState {
     pub rate_limits: Arc<RateLimits>,
     /// Argon2id, a bounded number at a time with a bounded queue.
     pub passwords: Arc<PasswordHashing>,
-}
-
-impl AppState {
-    /// Serializes the event once and hands it to the bus for these users' devices.
-    pub fn publish(&self, recipients: Vec<UserId>, event: &ServerEvent) {
-        if !recipients.is_empty() {
-            self.bus.publish(Delivery::new(recipients, event));
-        }
-    }
 }

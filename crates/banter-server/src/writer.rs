@@ -1,28 +1,54 @@
-//! The message writer: group commit for sends.
+//! The stream writer: the one path by which anything is appended to a conversation's
+//! stream (sends, recalls, group notices; later edits, reactions, attachments).
 //!
-//! Connections submit sends to one bounded queue. A single task takes everything that has
-//! queued up (up to `write_batch_max`) and appends it in ONE store transaction, so a burst
-//! of N sends costs one commit and one fsync instead of N. When the commit returns, the
-//! batch goes to the publisher task, which publishes each new message to the bus, in seq
-//! order, and only then replies to the senders: an ack always means "durable". The
-//! writer meanwhile commits the next batch.
+//! Services submit appends to one bounded queue. A single task takes everything that has
+//! queued up (up to `write_batch_max`) and stores it in queue order: consecutive sends go
+//! in ONE store transaction (group commit), so a burst of N sends costs one commit and
+//! one fsync instead of N; any other append is stored on its own, in its place in the
+//! order. Seqs are assigned by the store inside those transactions. When a batch is
+//! stored, it goes to the publisher task, the one after-commit hook: it publishes each
+//! new entry to the bus, in seq order, and only then replies to the submitter, so a reply
+//! always means "durable". The writer meanwhile stores the next batch.
+//!
+//! A send the store refuses fails alone (the store isolates it); the others in its batch
+//! are committed and acked.
 //!
 //! On shutdown the queue is closed and the task drains what was already accepted before
 //! it exits.
 
-use crate::fanout::{Bus, Delivery};
-use banter_protocol::ServerEvent;
-use banter_store::{Appended, NewMessage, SendPolicy, Store, StoreResult};
+use crate::fanout::Broadcaster;
+use banter_protocol::{ConversationId, MessageId, ServerEvent, UserId};
+use banter_store::{Appended, GroupChange, NewMessage, SendPolicy, Store, StoreResult};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+/// One append to a conversation's stream.
+#[derive(Debug)]
+pub enum Append {
+    /// A user's message (idempotent by its client id).
+    Send(NewMessage),
+    /// `actor` recalls `target`, if the rules allow it.
+    Recall {
+        actor: UserId,
+        conversation_id: ConversationId,
+        target: MessageId,
+        window_ms: i64,
+    },
+    /// A change to a group, recorded as a notice.
+    Group {
+        actor: UserId,
+        conversation_id: ConversationId,
+        change: GroupChange,
+    },
+}
+
 struct Job {
-    send: NewMessage,
+    append: Append,
     reply: oneshot::Sender<StoreResult<Appended>>,
 }
 
-/// Submits sends to the writer task. Cheap to clone.
+/// Submits appends to the writer task. Cheap to clone.
 #[derive(Clone)]
 pub struct Writer {
     queue: mpsc::Sender<Job>,
@@ -35,91 +61,158 @@ pub struct WriterClosed;
 impl Writer {
     pub fn spawn(
         store: Arc<dyn Store>,
-        bus: Arc<dyn Bus>,
+        broadcast: Broadcaster,
         policy: SendPolicy,
         batch_max: usize,
         queue_max: usize,
     ) -> (Writer, JoinHandle<()>) {
         let (queue, rx) = mpsc::channel(queue_max);
-        let task = tokio::spawn(run(rx, store, bus, policy, batch_max));
+        let task = tokio::spawn(run(rx, store, broadcast, policy, batch_max));
         (Writer { queue }, task)
     }
 
-    /// Queues a send; waits only if the queue is full. The receiver resolves once the
-    /// send is committed (or refused).
+    /// Queues an append; waits only if the queue is full. The receiver resolves once the
+    /// append is durable and published (or refused).
     pub async fn submit(
         &self,
-        send: NewMessage,
+        append: Append,
     ) -> Result<oneshot::Receiver<StoreResult<Appended>>, WriterClosed> {
         let (reply, rx) = oneshot::channel();
         self.queue
-            .send(Job { send, reply })
+            .send(Job { append, reply })
             .await
             .map_err(|_| WriterClosed)?;
         Ok(rx)
     }
 }
 
-/// Committed batches waiting to be published; beyond it the writer waits before it
-/// commits the next batch, so a slow fan-out pushes back instead of piling up.
+/// Stored batches waiting to be published; beyond it the writer waits before it stores
+/// the next batch, so a slow fan-out pushes back instead of piling up.
 const PUBLISH_QUEUE_BATCHES: usize = 2;
 
-/// A committed batch: the store's answers and the senders waiting for them.
-type Committed = (
-    Vec<oneshot::Sender<StoreResult<Appended>>>,
-    Vec<StoreResult<Appended>>,
-);
+/// One stored append on its way to the publisher.
+struct Outcome {
+    reply: oneshot::Sender<StoreResult<Appended>>,
+    result: StoreResult<Appended>,
+    /// The submitter needs the recipients too (a group change tells them more).
+    keep_recipients: bool,
+}
 
 async fn run(
     mut rx: mpsc::Receiver<Job>,
     store: Arc<dyn Store>,
-    bus: Arc<dyn Bus>,
+    broadcast: Broadcaster,
     policy: SendPolicy,
     batch_max: usize,
 ) {
-    // Publishing (serializing each message and offering it to the hub) and answering the
-    // senders happen in a task of their own, so the next batch is already committing
+    // Publishing (serializing each entry and offering it to the bus) and answering the
+    // submitters happen in a task of their own, so the next batch is already committing
     // while this one fans out. One task, fed in commit order, keeps the order.
-    let (committed, to_publish) = mpsc::channel::<Committed>(PUBLISH_QUEUE_BATCHES);
-    let publisher = tokio::spawn(publish(to_publish, bus));
+    let (stored, to_publish) = mpsc::channel::<Vec<Outcome>>(PUBLISH_QUEUE_BATCHES);
+    let publisher = tokio::spawn(publish(to_publish, broadcast));
     let mut jobs: Vec<Job> = Vec::with_capacity(batch_max);
     // `recv_many` returns whatever is queued (at least one) without waiting for more:
     // batches grow by themselves while a commit is in flight and stay at one when idle.
     while rx.recv_many(&mut jobs, batch_max).await > 0 {
-        let (sends, replies): (Vec<NewMessage>, Vec<_>) =
-            jobs.drain(..).map(|j| (j.send, j.reply)).unzip();
-        let results = store.append_messages(&sends, policy).await;
+        let mut replies = Vec::with_capacity(jobs.len());
+        let mut results = Vec::with_capacity(jobs.len());
+        let mut sends = Vec::new();
+        for job in jobs.drain(..) {
+            replies.push((job.reply, matches!(job.append, Append::Group { .. })));
+            match job.append {
+                Append::Send(send) => sends.push(send),
+                other => {
+                    // Sends queued before this append are stored before it.
+                    commit_sends(&*store, &mut sends, policy, &mut results).await;
+                    results.push(store_one(&*store, other, policy).await);
+                }
+            }
+        }
+        commit_sends(&*store, &mut sends, policy, &mut results).await;
         debug_assert_eq!(results.len(), replies.len());
-        tracing::trace!(batch = sends.len(), "group commit");
-        if committed.send((replies, results)).await.is_err() {
-            tracing::error!("message publisher stopped; writer stopping");
+        tracing::trace!(batch = results.len(), "stream batch stored");
+        let outcomes = replies
+            .into_iter()
+            .zip(results)
+            .map(|((reply, keep_recipients), result)| Outcome {
+                reply,
+                result,
+                keep_recipients,
+            })
+            .collect();
+        if stored.send(outcomes).await.is_err() {
+            tracing::error!("stream publisher stopped; writer stopping");
             break;
         }
     }
-    drop(committed);
+    drop(stored);
     if publisher.await.is_err() {
-        tracing::error!("message publisher panicked");
+        tracing::error!("stream publisher panicked");
     }
-    tracing::debug!("message writer drained and stopped");
+    tracing::debug!("stream writer drained and stopped");
 }
 
-/// Publishes each new message of each committed batch, in seq order, then answers its
-/// sender: an ack therefore always follows the commit.
-async fn publish(mut batches: mpsc::Receiver<Committed>, bus: Arc<dyn Bus>) {
-    while let Some((replies, results)) = batches.recv().await {
-        for (reply, mut result) in replies.into_iter().zip(results) {
+/// Commits the sends gathered so far in one transaction.
+async fn commit_sends(
+    store: &dyn Store,
+    sends: &mut Vec<NewMessage>,
+    policy: SendPolicy,
+    results: &mut Vec<StoreResult<Appended>>,
+) {
+    if !sends.is_empty() {
+        results.extend(store.append_messages(sends, policy).await);
+        sends.clear();
+    }
+}
+
+async fn store_one(store: &dyn Store, append: Append, policy: SendPolicy) -> StoreResult<Appended> {
+    match append {
+        Append::Send(send) => store
+            .append_messages(std::slice::from_ref(&send), policy)
+            .await
+            .pop()
+            .expect("one result per send"),
+        Append::Recall {
+            actor,
+            conversation_id,
+            target,
+            window_ms,
+        } => {
+            store
+                .recall_message(actor, conversation_id, target, window_ms)
+                .await
+        }
+        Append::Group {
+            actor,
+            conversation_id,
+            change,
+        } => store.change_group(actor, conversation_id, change).await,
+    }
+}
+
+/// The after-commit hook: publishes each new entry of each stored batch, in seq order,
+/// then answers its submitter: a reply therefore always follows the commit.
+async fn publish(mut batches: mpsc::Receiver<Vec<Outcome>>, broadcast: Broadcaster) {
+    while let Some(outcomes) = batches.recv().await {
+        for outcome in outcomes {
+            let mut result = outcome.result;
             if let Ok(appended) = &mut result {
                 if !appended.duplicate {
+                    // A sender needs only the entry for its ack: the recipients can go
+                    // to the bus without a copy.
+                    let recipients = if outcome.keep_recipients {
+                        appended.recipients.clone()
+                    } else {
+                        std::mem::take(&mut appended.recipients)
+                    };
                     let event = ServerEvent::MessageCreated {
                         message: appended.message.clone(),
                     };
-                    // The sender's ack needs only the message; the recipients go to the bus.
-                    let recipients = std::mem::take(&mut appended.recipients);
-                    bus.publish(Delivery::new(recipients, &event));
+                    broadcast.send(recipients, &event).await;
                 }
             }
-            // The sender may have gone away; the message is stored either way.
-            let _ = reply.send(result);
+            // The submitter may have gone away; the entry is stored either way.
+            let _ = outcome.reply.send(result);
         }
     }
 }

@@ -3,8 +3,8 @@
 use super::extract::{ApiJson, ApiPath};
 use crate::auth::{self, AuthUser};
 use crate::error::{ApiError, ApiResult};
-use crate::gateway::hub::Kick;
 use crate::ratelimit::ClientAddr;
+use crate::service::sessions;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -164,10 +164,7 @@ pub async fn login(
 #[utoipa::path(delete, path = "/sessions/current", tag = "accounts", security(("bearer" = [])),
     responses((status = 204, description = "token revoked")))]
 pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> ApiResult<StatusCode> {
-    state.store.delete_session(auth.session_id).await?;
-    state
-        .hub
-        .kick_sessions(auth.user_id, &[auth.session_id], Kick::Revoked);
+    sessions::logout(&state, &auth).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -217,31 +214,7 @@ pub async fn change_password(
     ApiJson(req): ApiJson<ChangePasswordRequest>,
 ) -> ApiResult<StatusCode> {
     auth::validate_password(&req.new_password)?;
-    // A wrong old password is a guess like a failed login (a stolen token must not give
-    // unthrottled guesses at the password), so it spends the same budgets.
-    let username = state.store.user(auth.user_id).await?.username;
-    let attempt = state.login_throttle.admit(&username, client)?;
-    let verified = match state.store.password_hash(auth.user_id).await {
-        Ok(stored) => state.passwords.verify(req.old_password, stored).await,
-        Err(err) => Err(err.into()),
-    };
-    match verified {
-        Ok(true) => state.login_throttle.succeeded(attempt),
-        Ok(false) => return Err(auth::invalid_credentials()),
-        Err(busy) => {
-            state.login_throttle.withdrawn(attempt);
-            return Err(busy);
-        }
-    }
-    let hash = state.passwords.hash(req.new_password).await?;
-    let revoked = state
-        .store
-        .change_password(auth.user_id, hash, auth.session_id)
-        .await?;
-    state
-        .hub
-        .kick_sessions(auth.user_id, &revoked, Kick::Revoked);
-    tracing::info!(user_id = %auth.user_id, revoked = revoked.len(), "password changed");
+    sessions::change_password(&state, &auth, client, req.old_password, req.new_password).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

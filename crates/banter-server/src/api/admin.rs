@@ -8,9 +8,10 @@
 //! Each request is one store transaction: a refusal writes nothing.
 
 use super::extract::ApiJson;
-use super::groups::{announce_created, check_name};
+use super::groups::check_name;
 use crate::auth;
 use crate::error::{ApiError, ApiResult};
+use crate::service::groups::announce_created;
 use crate::state::AppState;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;

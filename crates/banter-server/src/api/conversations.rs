@@ -3,24 +3,18 @@
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::auth::AuthUser;
 use crate::error::{check_non_negative, ApiError, ApiResult};
+use crate::service::presence::{with_presence, with_presence_all};
+use crate::service::stream;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
 use banter_protocol::api::{MarkReadRequest, MessagePage, OpenDirectRequest, ReadPointer};
-use banter_protocol::model::{ConversationDetail, ConversationKind, ConversationSummary};
-use banter_protocol::{ConversationId, ErrorBody, ServerEvent};
+use banter_protocol::model::{ConversationDetail, ConversationSummary};
+use banter_protocol::{ConversationId, ErrorBody};
 use serde::Deserialize;
 
 pub const HISTORY_PAGE_DEFAULT: u32 = 50;
 pub const HISTORY_PAGE_MAX: u32 = 200;
-
-/// Fills in what the store cannot know: whether a direct chat's peer is online.
-pub fn with_presence(state: &AppState, mut summary: ConversationSummary) -> ConversationSummary {
-    if summary.kind == ConversationKind::Direct {
-        summary.peer_online = summary.peer.as_ref().map(|p| state.hub.is_online(p.id));
-    }
-    summary
-}
 
 #[utoipa::path(get, path = "/conversations", tag = "conversations", security(("bearer" = [])),
     responses((status = 200, description = "the caller's conversations, newest activity first", body = [ConversationSummary])))]
@@ -29,9 +23,7 @@ pub async fn list(
     auth: AuthUser,
 ) -> ApiResult<Json<Vec<ConversationSummary>>> {
     let list = state.store.conversations(auth.user_id).await?;
-    Ok(Json(
-        list.into_iter().map(|s| with_presence(&state, s)).collect(),
-    ))
+    Ok(Json(with_presence_all(&state, list).await))
 }
 
 #[utoipa::path(post, path = "/conversations/direct", tag = "conversations", security(("bearer" = [])),
@@ -59,7 +51,7 @@ pub async fn open_direct(
         )
         .await?;
     let detail = state.store.conversation(auth.user_id, id).await?;
-    Ok(Json(with_presence(&state, detail.summary)))
+    Ok(Json(with_presence(&state, detail.summary).await))
 }
 
 #[utoipa::path(get, path = "/conversations/{id}", tag = "conversations", security(("bearer" = [])),
@@ -75,7 +67,7 @@ pub async fn detail(
         .store
         .conversation(auth.user_id, ConversationId(id))
         .await?;
-    detail.summary = with_presence(&state, detail.summary);
+    detail.summary = with_presence(&state, detail.summary).await;
     Ok(Json(detail))
 }
 
@@ -169,19 +161,6 @@ pub async fn mark_read(
 ) -> ApiResult<Json<ReadPointer>> {
     check_non_negative("seq", req.seq)?;
     let conversation_id = ConversationId(id);
-    let mark = state
-        .store
-        .mark_read(auth.user_id, conversation_id, req.seq)
-        .await?;
-    if mark.advanced {
-        let event = ServerEvent::ReadUpdated {
-            conversation_id,
-            user_id: auth.user_id,
-            seq: mark.read_seq,
-        };
-        state.publish(mark.recipients, &event);
-    }
-    Ok(Json(ReadPointer {
-        read_seq: mark.read_seq,
-    }))
+    let read_seq = stream::mark_read(&state, auth.user_id, conversation_id, req.seq).await?;
+    Ok(Json(ReadPointer { read_seq }))
 }

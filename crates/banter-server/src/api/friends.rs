@@ -1,33 +1,24 @@
-//! Friends, friend requests and blocks. Every change reaches the other side's devices in
-//! real time; on next login the lists here show the same state.
+//! Friends, friend requests and blocks routes: parse, call [`crate::service::social`],
+//! render.
 
 use super::extract::{ApiJson, ApiPath};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
+use crate::service::social;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use banter_protocol::api::{CreateFriendRequest, FriendRequestList};
 use banter_protocol::model::{Friend, FriendRequest, UserProfile};
-use banter_protocol::{ErrorBody, FriendRequestId, ServerEvent, UserId};
+use banter_protocol::{ErrorBody, FriendRequestId, UserId};
 
 pub const GREETING_CHARS_MAX: usize = 200;
 
 #[utoipa::path(get, path = "/friends", tag = "friends", security(("bearer" = [])),
     responses((status = 200, description = "the caller's friends", body = [Friend])))]
 pub async fn list(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<Vec<Friend>>> {
-    let friends = state.store.friends(auth.user_id).await?;
-    Ok(Json(
-        friends
-            .into_iter()
-            .map(|(user, since_ms)| Friend {
-                online: state.hub.is_online(user.id),
-                user,
-                since_ms,
-            })
-            .collect(),
-    ))
+    Ok(Json(social::friends(&state, auth.user_id).await?))
 }
 
 #[utoipa::path(delete, path = "/friends/{user_id}", tag = "friends", security(("bearer" = [])),
@@ -39,18 +30,7 @@ pub async fn remove(
     auth: AuthUser,
     ApiPath(friend): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
-    let friend = UserId(friend);
-    state.store.remove_friend(auth.user_id, friend).await?;
-    state.publish(
-        vec![auth.user_id],
-        &ServerEvent::FriendRemoved { user_id: friend },
-    );
-    state.publish(
-        vec![friend],
-        &ServerEvent::FriendRemoved {
-            user_id: auth.user_id,
-        },
-    );
+    social::unfriend(&state, auth.user_id, UserId(friend)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -85,30 +65,7 @@ pub async fn create_request(
             "greeting is longer than {GREETING_CHARS_MAX} characters"
         )));
     }
-    // Every well-formed request counts, refused ones too: each reaches the store, and
-    // requests are how a stranger reaches someone's screen.
-    state
-        .rate_limits
-        .friend_requests
-        .take(&auth.user_id)
-        .map_err(|r| r.error("too many friend requests"))?;
-    let request = state
-        .store
-        .create_friend_request(auth.user_id, req.user_id, greeting)
-        .await?;
-    state.publish(
-        vec![request.to.id],
-        &ServerEvent::FriendRequestReceived {
-            request: request.clone(),
-        },
-    );
-    // The sender's other devices show it among outgoing requests.
-    state.publish(
-        vec![auth.user_id],
-        &ServerEvent::FriendRequestUpdated {
-            request: request.clone(),
-        },
-    );
+    let request = social::request(&state, auth.user_id, req.user_id, greeting).await?;
     Ok((StatusCode::CREATED, Json(request)))
 }
 
@@ -122,38 +79,8 @@ pub async fn accept(
     auth: AuthUser,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<FriendRequest>> {
-    let request = state
-        .store
-        .answer_friend_request(auth.user_id, FriendRequestId(id), true)
-        .await?;
-    let (from, to) = (request.from.clone(), request.to.clone());
-    state.publish(
-        vec![from.id, to.id],
-        &ServerEvent::FriendRequestUpdated {
-            request: request.clone(),
-        },
-    );
-    state.publish(
-        vec![from.id],
-        &ServerEvent::FriendAdded { user: to.clone() },
-    );
-    state.publish(
-        vec![to.id],
-        &ServerEvent::FriendAdded { user: from.clone() },
-    );
-    // New friends learn each other's presence at once, not at the next reconnect.
-    for (watcher, watched) in [(from.id, to.id), (to.id, from.id)] {
-        if state.hub.is_online(watched) {
-            state.publish(
-                vec![watcher],
-                &ServerEvent::PresenceChanged {
-                    user_id: watched,
-                    online: true,
-                },
-            );
-        }
-    }
-    Ok(Json(request))
+    let id = FriendRequestId(id);
+    Ok(Json(social::answer(&state, auth.user_id, id, true).await?))
 }
 
 #[utoipa::path(post, path = "/friend-requests/{id}/reject", tag = "friends", security(("bearer" = [])),
@@ -166,17 +93,8 @@ pub async fn reject(
     auth: AuthUser,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<FriendRequest>> {
-    let request = state
-        .store
-        .answer_friend_request(auth.user_id, FriendRequestId(id), false)
-        .await?;
-    state.publish(
-        vec![request.from.id, request.to.id],
-        &ServerEvent::FriendRequestUpdated {
-            request: request.clone(),
-        },
-    );
-    Ok(Json(request))
+    let id = FriendRequestId(id);
+    Ok(Json(social::answer(&state, auth.user_id, id, false).await?))
 }
 
 #[utoipa::path(post, path = "/friend-requests/{id}/cancel", tag = "friends", security(("bearer" = [])),
@@ -189,17 +107,8 @@ pub async fn cancel(
     auth: AuthUser,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<FriendRequest>> {
-    let request = state
-        .store
-        .cancel_friend_request(auth.user_id, FriendRequestId(id))
-        .await?;
-    state.publish(
-        vec![request.from.id, request.to.id],
-        &ServerEvent::FriendRequestUpdated {
-            request: request.clone(),
-        },
-    );
-    Ok(Json(request))
+    let id = FriendRequestId(id);
+    Ok(Json(social::cancel(&state, auth.user_id, id).await?))
 }
 
 #[utoipa::path(get, path = "/blocks", tag = "friends", security(("bearer" = [])),
@@ -222,7 +131,7 @@ pub async fn block(
     auth: AuthUser,
     ApiPath(user): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
-    state.store.block(auth.user_id, UserId(user)).await?;
+    social::block(&state, auth.user_id, UserId(user)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -234,6 +143,6 @@ pub async fn unblock(
     auth: AuthUser,
     ApiPath(user): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
-    state.store.unblock(auth.user_id, UserId(user)).await?;
+    social::unblock(&state, auth.user_id, UserId(user)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,13 +1,9 @@
-//! Group management. Each change is an entry in the group's stream (a system notice with
-//! its own seq), so devices that sync later see it too; users who join or leave are also
-//! told directly with `conversation_joined` / `conversation_left`. Creating a group is the
-//! exception: it writes nothing to the stream, so the first message is seq 1, and the
-//! members hear of the group only through `conversation_joined`.
+//! Group management routes: parse, call [`crate::service::groups`], render.
 
-use super::conversations::with_presence;
 use super::extract::{ApiJson, ApiPath};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
+use crate::service::groups;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -17,8 +13,8 @@ use banter_protocol::api::{
     TransferOwnershipRequest,
 };
 use banter_protocol::model::{ConversationSummary, Role};
-use banter_protocol::{ConversationId, ErrorBody, ServerEvent, UserId};
-use banter_store::{Appended, CreatedGroup, GroupChange};
+use banter_protocol::{ConversationId, ErrorBody, UserId};
+use banter_store::GroupChange;
 
 pub const GROUP_NAME_CHARS_MAX: usize = 64;
 pub const GROUP_MEMBERS_ADDED_MAX: usize = 500;
@@ -42,31 +38,6 @@ fn check_member_count(ids: &[UserId]) -> ApiResult<()> {
     Ok(())
 }
 
-/// Tells each newly joined user about the conversation, with their own view of it.
-async fn announce_joined(state: &AppState, id: ConversationId, users: &[UserId]) {
-    for user in users {
-        // The summary alone: reading the whole member list once per member would cost
-        // the square of a large group's size.
-        match state.store.conversation_summary(*user, id).await {
-            Ok(summary) => {
-                let conversation = with_presence(state, summary);
-                state.publish(
-                    vec![*user],
-                    &ServerEvent::ConversationJoined { conversation },
-                );
-            }
-            Err(err) => tracing::warn!(error = %err, "could not announce a joined conversation"),
-        }
-    }
-}
-
-fn publish_notice(state: &AppState, appended: &Appended) {
-    let event = ServerEvent::MessageCreated {
-        message: appended.message.clone(),
-    };
-    state.publish(appended.recipients.clone(), &event);
-}
-
 #[utoipa::path(post, path = "/groups", tag = "groups", security(("bearer" = [])), request_body = CreateGroupRequest,
     responses((status = 201, description = "the new group as its owner sees it", body = ConversationSummary),
         (status = 400, description = "invalid_input: the name is not 1–64 characters after trimming, or more than 500 `member_ids`", body = ErrorBody),
@@ -79,60 +50,8 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<ConversationSummary>)> {
     let name = check_name(&req.name)?;
     check_member_count(&req.member_ids)?;
-    let limits = &state.rate_limits;
-    limits
-        .groups
-        .take(&auth.user_id)
-        .map_err(|r| r.error("too many groups created"))?;
-    if let Err(refused) = spend_invites(&state, auth.user_id, req.member_ids.len()) {
-        limits.groups.refund(&auth.user_id);
-        return Err(refused);
-    }
-    let created = state
-        .store
-        .create_group(auth.user_id, name, req.member_ids)
-        .await?;
-    let summary = announce_created(&state, auth.user_id, &created).await?;
+    let summary = groups::create(&state, auth.user_id, name, req.member_ids).await?;
     Ok((StatusCode::CREATED, Json(summary)))
-}
-
-/// Spends one unit of the inviter's `group_invites` budget per user added (so the limit
-/// bounds how many people one user can pull into groups, however the calls are split).
-/// A request adding more users than the whole budget is always refused.
-fn spend_invites(state: &AppState, inviter: UserId, added: usize) -> ApiResult<()> {
-    let added = u32::try_from(added).unwrap_or(u32::MAX);
-    state
-        .rate_limits
-        .group_invites
-        .take_n(&inviter, added)
-        .map_err(|r| r.error("too many users added to groups"))
-}
-
-/// Tells every member of a new group, the owner's devices included, with
-/// `conversation_joined`, and returns the group as the owner sees it. Shared with the
-/// admin API's group creation.
-pub(crate) async fn announce_created(
-    state: &AppState,
-    owner: UserId,
-    created: &CreatedGroup,
-) -> ApiResult<ConversationSummary> {
-    let id = created.conversation_id;
-    let others: Vec<UserId> = created
-        .members
-        .iter()
-        .copied()
-        .filter(|u| *u != owner)
-        .collect();
-    announce_joined(state, id, &others).await;
-    let detail = state.store.conversation(owner, id).await?;
-    // The creator's other devices learn of the group too.
-    state.publish(
-        vec![owner],
-        &ServerEvent::ConversationJoined {
-            conversation: detail.summary.clone(),
-        },
-    );
-    Ok(detail.summary)
 }
 
 async fn apply(
@@ -141,28 +60,7 @@ async fn apply(
     id: i64,
     change: GroupChange,
 ) -> ApiResult<StatusCode> {
-    let id = ConversationId(id);
-    let (joined, left): (Vec<UserId>, Vec<UserId>) = match &change {
-        GroupChange::AddMembers(users) => (users.clone(), vec![]),
-        GroupChange::RemoveMember(user) => (vec![], vec![*user]),
-        GroupChange::Leave => (vec![], vec![actor]),
-        _ => (vec![], vec![]),
-    };
-    let disband = matches!(change, GroupChange::Disband);
-    let appended = state.store.change_group(actor, id, change).await?;
-    publish_notice(state, &appended);
-    announce_joined(state, id, &joined).await;
-    let left = if disband {
-        appended.recipients.clone()
-    } else {
-        left
-    };
-    state.publish(
-        left,
-        &ServerEvent::ConversationLeft {
-            conversation_id: id,
-        },
-    );
+    groups::change(state, actor, ConversationId(id), change).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -200,7 +98,6 @@ pub async fn add_members(
     if req.user_ids.is_empty() {
         return Err(ApiError::invalid_input("user_ids is empty"));
     }
-    spend_invites(&state, auth.user_id, req.user_ids.len())?;
     apply(
         &state,
         auth.user_id,

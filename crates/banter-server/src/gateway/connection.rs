@@ -7,23 +7,17 @@
 //! `inflight_sends_per_connection_max`; beyond that the task stops reading the socket,
 //! which pushes back on the client through TCP).
 
-use super::codec;
+use super::frames::{error_event, Connection};
 use super::hub::{Kick, Outbound, QueueBounds};
 use crate::auth::{self, AuthUser};
 use crate::error::ApiError;
 use crate::fanout::encode;
+use crate::service::presence;
 use crate::state::AppState;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
-use banter_protocol::model::Message;
-use banter_protocol::{
-    ClientFrame, ConversationId, ErrorCode, RequestId, ServerEvent, UserId,
-    CLIENT_MSG_ID_BYTES_MAX, PROTOCOL_VERSION,
-};
-use banter_store::{Appended, NewMessage, StoreError, StoreResult};
-use futures_util::future::BoxFuture;
-use futures_util::stream::FuturesUnordered;
+use banter_protocol::{ErrorCode, ServerEvent, PROTOCOL_VERSION};
+use banter_store::StoreError;
 use futures_util::{SinkExt, StreamExt};
-use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -42,13 +36,6 @@ pub mod close_code {
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection silent for this many heartbeat intervals is closed.
 const IDLE_HEARTBEATS_MAX: u32 = 3;
-/// Page size of `sync` when the client does not say.
-const SYNC_PAGE_DEFAULT: u32 = 100;
-/// Largest `sync` page.
-pub const SYNC_PAGE_MAX: u32 = 500;
-/// Entries a `sync` reads from the store at a time while it fills its reply up to
-/// `sync_reply_bytes_max`: what one connection holds in memory beyond the reply.
-const SYNC_FETCH_CHUNK: u32 = 200;
 
 /// How the loop ended, which decides the close frame.
 enum Ending {
@@ -102,16 +89,6 @@ pub async fn run(
         .session_by_token_hash(&token_hash, auth::now_ms())
         .await;
     if let Err(err) = session {
-        // This connection may have been the one that counted as the user's first; if
-        // others registered meanwhile, nobody announced them online, so do it for them.
-        if registration.first && !guard.release() {
-            let friends = state.store.friend_ids(user).await.unwrap_or_default();
-            let online = ServerEvent::PresenceChanged {
-                user_id: user,
-                online: true,
-            };
-            state.publish(friends, &online);
-        }
         let (code, reason) = match err {
             StoreError::NotFound => (close_code::SESSION_REVOKED, "session revoked"),
             err => {
@@ -132,27 +109,10 @@ pub async fn run(
         .await;
         return;
     }
-    let friends = state.store.friend_ids(user).await.unwrap_or_else(|err| {
-        tracing::warn!(error = %err, "could not load friends for presence");
-        Vec::new()
-    });
-    if registration.first {
-        state.publish(
-            friends.clone(),
-            &ServerEvent::PresenceChanged {
-                user_id: user,
-                online: true,
-            },
-        );
-    }
-
-    let mut conn = Connection {
-        state: state.clone(),
-        user,
-        typing_last: HashMap::new(),
-        bucket: TokenBucket::new(limits.frames_per_second_max),
-        pending: FuturesUnordered::new(),
-    };
+    // Counted online only now that the session is confirmed, so a connection refused
+    // above never shows its user online (nor takes the "first device" from another).
+    let (friends, online_friends) = presence::connected(&state, user).await;
+    let mut conn = Connection::new(state.clone(), user);
     // Encoded at once: every value held across an await lives inline in this task's
     // future, which every idle connection pays for, and a ServerEvent is large.
     let greeting = [
@@ -167,7 +127,7 @@ pub async fn run(
             frames_per_second_max: limits.frames_per_second_max,
         }),
         encode(&ServerEvent::PresenceSnapshot {
-            online_user_ids: state.hub.online_among(&friends),
+            online_user_ids: online_friends,
         }),
     ];
     let mut ending = Ending::ClientGone;
@@ -256,15 +216,8 @@ pub async fn run(
         )
         .await;
     }
-    if guard.release() {
-        // Friendships may have changed while connected: tell today's friends.
-        let friends = state.store.friend_ids(user).await.unwrap_or(friends);
-        let offline = ServerEvent::PresenceChanged {
-            user_id: user,
-            online: false,
-        };
-        state.publish(friends, &offline);
-    }
+    drop(guard);
+    presence::disconnected(&state, user, friends).await;
 }
 
 fn close(code: u16, reason: &'static str) -> WsMessage {
@@ -337,333 +290,4 @@ where
         tokio::time::timeout(WRITE_TIMEOUT, sink.send(message)).await,
         Ok(Ok(()))
     )
-}
-
-fn error_event(id: Option<RequestId>, error: ApiError) -> ServerEvent {
-    ServerEvent::Error {
-        id,
-        code: error.code,
-        message: error.message,
-    }
-}
-
-/// The per-connection state that frame handlers use.
-struct Connection {
-    state: AppState,
-    user: UserId,
-    /// When this connection last forwarded a typing frame, per conversation.
-    typing_last: HashMap<ConversationId, Instant>,
-    bucket: TokenBucket,
-    /// Replies to sends handed to the writer, already encoded.
-    pending: FuturesUnordered<BoxFuture<'static, Utf8Bytes>>,
-}
-
-impl Connection {
-    /// Handles one inbound text frame; returns the immediate reply, if any. Sends return
-    /// nothing here: their ack arrives later through `pending`.
-    async fn handle_text(&mut self, text: &str) -> Option<ServerEvent> {
-        if !self.bucket.take() {
-            return Some(error_event(
-                None,
-                ApiError::new(ErrorCode::RateLimited, "too many frames; slow down"),
-            ));
-        }
-        let limits = &self.state.config.limits;
-        let frame = match codec::decode(text, limits.frame_bytes_max, limits.json_depth_max) {
-            Ok(frame) => frame,
-            Err(bad) => return Some(error_event(bad.id, bad.error)),
-        };
-        match frame {
-            ClientFrame::SendMessage {
-                id,
-                conversation_id,
-                client_msg_id,
-                text,
-            } => {
-                self.send_message(id, conversation_id, client_msg_id, text)
-                    .await
-            }
-            ClientFrame::RecallMessage {
-                id,
-                conversation_id,
-                message_id,
-            } => {
-                let window_ms = limits.recall_window.as_millis() as i64;
-                let result = self
-                    .state
-                    .store
-                    .recall_message(self.user, conversation_id, message_id, window_ms)
-                    .await;
-                Some(match result {
-                    Ok(appended) => self.ack_and_publish(id, appended),
-                    Err(err) => error_event(Some(id), err.into()),
-                })
-            }
-            ClientFrame::MarkRead {
-                id,
-                conversation_id,
-                seq,
-            } => {
-                match self
-                    .state
-                    .store
-                    .mark_read(self.user, conversation_id, seq)
-                    .await
-                {
-                    Ok(mark) => {
-                        if mark.advanced {
-                            let event = ServerEvent::ReadUpdated {
-                                conversation_id,
-                                user_id: self.user,
-                                seq: mark.read_seq,
-                            };
-                            self.state.publish(mark.recipients, &event);
-                        }
-                        Some(ServerEvent::Done { id })
-                    }
-                    Err(err) => Some(error_event(Some(id), err.into())),
-                }
-            }
-            ClientFrame::Typing { conversation_id } => {
-                self.typing(conversation_id).await;
-                None
-            }
-            ClientFrame::Sync {
-                id,
-                conversation_id,
-                after_seq,
-                limit,
-            } => {
-                // The codec refused negatives; anything else is clamped into range.
-                let limit = limit.map_or(SYNC_PAGE_DEFAULT, |l| {
-                    l.clamp(1, i64::from(SYNC_PAGE_MAX)) as u32
-                });
-                let page = self.sync_page(conversation_id, after_seq, limit).await;
-                Some(match page {
-                    Ok((messages, has_more)) => ServerEvent::Synced {
-                        id,
-                        conversation_id,
-                        messages,
-                        has_more,
-                    },
-                    Err(err) => error_event(Some(id), err.into()),
-                })
-            }
-            ClientFrame::Ping { id } => Some(ServerEvent::Pong { id }),
-        }
-    }
-
-    /// Up to `limit` entries after `after_seq`, stopping before the one that would take
-    /// the reply past `sync_reply_bytes_max` (but always at least one), and whether more
-    /// follow. Reads the store a chunk at a time so that a page of large entries is never
-    /// held whole when the budget cuts it short.
-    async fn sync_page(
-        &mut self,
-        conversation_id: ConversationId,
-        mut after_seq: i64,
-        limit: u32,
-    ) -> StoreResult<(Vec<Message>, bool)> {
-        let budget = self.state.config.limits.sync_reply_bytes_max;
-        let mut messages: Vec<Message> = Vec::new();
-        let mut bytes = 0usize;
-        loop {
-            let wanted = (limit - messages.len() as u32).min(SYNC_FETCH_CHUNK);
-            let page = self
-                .state
-                .store
-                .messages_after(self.user, conversation_id, after_seq, wanted)
-                .await?;
-            if page.messages.is_empty() {
-                return Ok((messages, page.has_more));
-            }
-            for message in page.messages {
-                let size = encoded_len(&message);
-                if !messages.is_empty() && bytes + size > budget {
-                    return Ok((messages, true));
-                }
-                bytes += size;
-                after_seq = message.seq;
-                messages.push(message);
-            }
-            if !page.has_more || messages.len() as u32 >= limit {
-                return Ok((messages, page.has_more));
-            }
-        }
-    }
-
-    async fn send_message(
-        &mut self,
-        id: RequestId,
-        conversation_id: ConversationId,
-        client_msg_id: String,
-        text: String,
-    ) -> Option<ServerEvent> {
-        let limits = &self.state.config.limits;
-        if !client_msg_id_is_valid(&client_msg_id) {
-            let error = ApiError::invalid_input(format!(
-                "client_msg_id must be 1-{CLIENT_MSG_ID_BYTES_MAX} bytes without control \
-                 characters or whitespace at either end"
-            ));
-            return Some(error_event(Some(id), error));
-        }
-        if text.trim().is_empty() {
-            return Some(error_event(
-                Some(id),
-                ApiError::invalid_input("message text is empty"),
-            ));
-        }
-        if text.len() > limits.message_bytes_max {
-            let error = ApiError::new(
-                ErrorCode::TooLarge,
-                format!(
-                    "message is {} bytes; the limit is {}",
-                    text.len(),
-                    limits.message_bytes_max
-                ),
-            );
-            return Some(error_event(Some(id), error));
-        }
-        // Per user over all their connections (and after the checks above, so a refused
-        // send was otherwise valid): retried later with the same client_msg_id, it is sent
-        // once (docs/protocol.md §5.6.1).
-        if let Err(refused) = self.state.rate_limits.messages.take(&self.user) {
-            let error = refused.error("too many messages from this user");
-            return Some(error_event(Some(id), error));
-        }
-        let send = NewMessage {
-            sender: self.user,
-            conversation_id,
-            client_msg_id,
-            text,
-        };
-        let Ok(reply) = self.state.writer.submit(send).await else {
-            let error = ApiError::new(ErrorCode::ShuttingDown, "the server is shutting down");
-            return Some(error_event(Some(id), error));
-        };
-        self.pending.push(Box::pin(async move {
-            let event = match reply.await {
-                Ok(Ok(appended)) => ack(id, &appended),
-                Ok(Err(err)) => error_event(Some(id), err.into()),
-                // The writer dropped the job without an answer: only if it crashed.
-                Err(_) => error_event(Some(id), ApiError::internal()),
-            };
-            encode(&event)
-        }));
-        None
-    }
-
-    fn ack_and_publish(&self, id: RequestId, appended: Appended) -> ServerEvent {
-        let reply = ack(id, &appended);
-        let event = ServerEvent::MessageCreated {
-            message: appended.message,
-        };
-        self.state.publish(appended.recipients, &event);
-        reply
-    }
-
-    /// Forwards a typing indicator to the other members, at most once per
-    /// `typing_interval` per conversation. Never stored; refusals are silent.
-    async fn typing(&mut self, conversation_id: ConversationId) {
-        let interval = self.state.config.limits.typing_interval;
-        let now = Instant::now();
-        if let Some(last) = self.typing_last.get(&conversation_id) {
-            if now.duration_since(*last) < interval {
-                return;
-            }
-        }
-        let Ok(members) = self
-            .state
-            .store
-            .member_ids(self.user, conversation_id)
-            .await
-        else {
-            return;
-        };
-        self.typing_last.insert(conversation_id, now);
-        let others: Vec<UserId> = members.into_iter().filter(|u| *u != self.user).collect();
-        self.state.publish(
-            others,
-            &ServerEvent::TypingStarted {
-                conversation_id,
-                user_id: self.user,
-            },
-        );
-    }
-}
-
-/// The length of `value` as JSON, counted without building the text.
-fn encoded_len(value: &impl serde::Serialize) -> usize {
-    struct Counter(usize);
-    impl std::io::Write for Counter {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut counter = Counter(0);
-    // Writing to a counter cannot fail, and our types always serialize.
-    let _ = serde_json::to_writer(&mut counter, value);
-    counter.0
-}
-
-fn ack(id: RequestId, appended: &Appended) -> ServerEvent {
-    let message = &appended.message;
-    ServerEvent::Ack {
-        id,
-        conversation_id: message.conversation_id,
-        client_msg_id: message.client_msg_id.clone(),
-        message_id: message.id,
-        seq: message.seq,
-        created_at_ms: message.created_at_ms,
-    }
-}
-
-/// Frames per second with a burst of twice that: enough for a fast typist and a client
-/// catching up, not enough to flood the server.
-struct TokenBucket {
-    tokens: f64,
-    capacity: f64,
-    per_sec: f64,
-    refilled: Instant,
-}
-
-impl TokenBucket {
-    fn new(per_sec: u32) -> TokenBucket {
-        let per_sec = f64::from(per_sec);
-        TokenBucket {
-            tokens: per_sec * 2.0,
-            capacity: per_sec * 2.0,
-            per_sec,
-            refilled: Instant::now(),
-        }
-    }
-
-    fn take(&mut self) -> bool {
-        let now = Instant::now();
-        let elapsed = now.duration_since(self.refilled).as_secs_f64();
-        self.refilled = now;
-        self.tokens = (self.tokens + elapsed * self.per_sec).min(self.capacity);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
-/// A `client_msg_id` is compared byte for byte on every backend. MySQL/MariaDB's `_bin`
-/// collations ignore trailing spaces when comparing, so two ids that differ only there
-/// would be one id on MariaDB and two elsewhere; refusing whitespace at either end (and
-/// control characters, which no client needs in an id) makes exact comparison the only
-/// possible one.
-fn client_msg_id_is_valid(client_msg_id: &str) -> bool {
-    let edges_ok = |c: Option<char>| c.is_some_and(|c| !c.is_whitespace());
-    (1..=CLIENT_MSG_ID_BYTES_MAX).contains(&client_msg_id.len())
-        && !client_msg_id.chars().any(char::is_control)
-        && edges_ok(client_msg_id.chars().next())
-        && edges_ok(client_msg_id.chars().next_back())
 }

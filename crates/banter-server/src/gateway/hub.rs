@@ -4,6 +4,11 @@
 //! outbound queue with `try_send`. If the queue is full, in frames or in bytes, the
 //! connection is kicked as too slow (close code 4008); its client reconnects and resyncs
 //! by seq, so nothing is lost and one slow client never holds up the others.
+//!
+//! The registry is sharded by user: a fan-out locks one shard per recipient for the
+//! moment it takes to offer the frame, so no lock is held across a whole fan-out and
+//! connections of other users register and leave meanwhile. Whether a user is online is
+//! not the hub's business but [`crate::presence`]'s, which can span nodes.
 
 use axum::extract::ws::Utf8Bytes;
 use banter_protocol::UserId;
@@ -89,18 +94,29 @@ pub struct QueueBounds {
     pub bytes_max: usize,
 }
 
-#[derive(Default)]
+/// Shards of the registry; a power of two well above the runtime's worker count.
+const SHARDS: usize = 64;
+
+type Shard = HashMap<UserId, Vec<Entry>>;
+
 pub struct Hub {
-    connections: Mutex<HashMap<UserId, Vec<Entry>>>,
+    shards: Vec<Mutex<Shard>>,
     next_id: AtomicU64,
+}
+
+impl Default for Hub {
+    fn default() -> Hub {
+        Hub {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            next_id: AtomicU64::new(0),
+        }
+    }
 }
 
 /// What a new connection gets from the hub: its queues and a guard that deregisters it.
 pub struct Registration {
     pub outbound: Outbound,
     pub kick: mpsc::Receiver<Kick>,
-    /// This is the user's first live connection on this node: they just came online.
-    pub first: bool,
     pub guard: RegistrationGuard,
 }
 
@@ -112,15 +128,6 @@ pub struct RegistrationGuard {
     id: u64,
 }
 
-impl RegistrationGuard {
-    /// Deregisters now and says whether that was the user's last connection.
-    pub fn release(self) -> bool {
-        let last = self.hub.remove(self.user, self.id);
-        std::mem::forget(self);
-        last
-    }
-}
-
 impl Drop for RegistrationGuard {
     fn drop(&mut self) {
         self.hub.remove(self.user, self.id);
@@ -128,10 +135,13 @@ impl Drop for RegistrationGuard {
 }
 
 impl Hub {
-    fn lock(&self) -> MutexGuard<'_, HashMap<UserId, Vec<Entry>>> {
+    /// The shard that holds `user`'s connections.
+    fn lock(&self, user: UserId) -> MutexGuard<'_, Shard> {
+        // User ids are sequential, so their low bits spread users evenly.
+        let index = user.0.rem_euclid(SHARDS as i64) as usize;
         // A panic while holding this lock cannot leave the map half-updated (every update
         // is a single push or retain), so a poisoned lock is still safe to use.
-        self.connections.lock().unwrap_or_else(|p| p.into_inner())
+        self.shards[index].lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Registers a connection, unless the user already has `per_user_max` on this node.
@@ -146,12 +156,11 @@ impl Hub {
         let queued_bytes = Arc::new(AtomicUsize::new(0));
         let (kick_tx, kick) = mpsc::channel(1);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut map = self.lock();
-        let entries = map.entry(user).or_default();
+        let mut shard = self.lock(user);
+        let entries = shard.entry(user).or_default();
         if entries.len() >= per_user_max {
             return None;
         }
-        let first = entries.is_empty();
         entries.push(Entry {
             id,
             session,
@@ -166,7 +175,6 @@ impl Hub {
                 queued_bytes,
             },
             kick,
-            first,
             guard: RegistrationGuard {
                 hub: Arc::clone(self),
                 user,
@@ -175,26 +183,21 @@ impl Hub {
         })
     }
 
-    /// Removes a connection; true if it was the user's last on this node.
-    fn remove(&self, user: UserId, id: u64) -> bool {
-        let mut map = self.lock();
-        let Some(entries) = map.get_mut(&user) else {
-            return false;
-        };
-        entries.retain(|e| e.id != id);
-        if entries.is_empty() {
-            map.remove(&user);
-            true
-        } else {
-            false
+    fn remove(&self, user: UserId, id: u64) {
+        let mut shard = self.lock(user);
+        if let Some(entries) = shard.get_mut(&user) {
+            entries.retain(|e| e.id != id);
+            if entries.is_empty() {
+                shard.remove(&user);
+            }
         }
     }
 
-    /// Offers the frame to every live connection of every recipient.
+    /// Offers the frame to every live connection of every recipient on this node.
     pub fn deliver(&self, recipients: &[UserId], frame: &Utf8Bytes) {
-        let map = self.lock();
-        for user in recipients {
-            for entry in map.get(user).into_iter().flatten() {
+        for &user in recipients {
+            let shard = self.lock(user);
+            for entry in shard.get(&user).into_iter().flatten() {
                 if !entry.offer(frame) {
                     let _ = entry.kick.try_send(Kick::TooSlow);
                 }
@@ -202,32 +205,24 @@ impl Hub {
         }
     }
 
-    /// Closes the live connections of the given sessions of a user.
+    /// Closes this node's live connections of the given sessions of a user.
     pub fn kick_sessions(&self, user: UserId, sessions: &[SessionId], kick: Kick) {
-        let map = self.lock();
-        for entry in map.get(&user).into_iter().flatten() {
+        let shard = self.lock(user);
+        for entry in shard.get(&user).into_iter().flatten() {
             if sessions.contains(&entry.session) {
                 let _ = entry.kick.try_send(kick);
             }
         }
     }
 
-    pub fn is_online(&self, user: UserId) -> bool {
-        self.lock().contains_key(&user)
-    }
-
-    /// Those of `users` with a live connection on this node.
-    pub fn online_among(&self, users: &[UserId]) -> Vec<UserId> {
-        let map = self.lock();
-        users
-            .iter()
-            .copied()
-            .filter(|u| map.contains_key(u))
-            .collect()
-    }
-
     pub fn connection_count(&self) -> usize {
-        self.lock().values().map(Vec::len).sum()
+        self.shards
+            .iter()
+            .map(|shard| {
+                let shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+                shard.values().map(Vec::len).sum::<usize>()
+            })
+            .sum()
     }
 }
 
@@ -284,15 +279,20 @@ mod tests {
     }
 
     #[test]
-    fn presence_follows_the_first_and_last_connection() {
+    fn a_dropped_guard_deregisters_its_connection_only() {
         let hub = Arc::new(Hub::default());
         let a = hub.register(UserId(1), SessionId(1), frames(4), 4).unwrap();
-        let b = hub.register(UserId(1), SessionId(2), frames(4), 4).unwrap();
-        assert!(a.first && !b.first);
-        assert!(!a.guard.release());
-        assert!(hub.is_online(UserId(1)));
-        assert!(b.guard.release());
-        assert!(!hub.is_online(UserId(1)));
+        let mut b = hub.register(UserId(1), SessionId(2), frames(4), 4).unwrap();
+        let mut c = hub
+            .register(UserId(65), SessionId(3), frames(4), 4)
+            .unwrap();
+        assert_eq!(hub.connection_count(), 3);
+        drop(a);
+        assert_eq!(hub.connection_count(), 2);
+        let frame = Utf8Bytes::from_static("{}");
+        hub.deliver(&[UserId(1), UserId(65)], &frame);
+        assert_eq!(b.outbound.try_recv(), Some(frame.clone()));
+        assert_eq!(c.outbound.try_recv(), Some(frame));
     }
 
     #[test]

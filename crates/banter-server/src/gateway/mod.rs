@@ -3,6 +3,7 @@
 
 pub mod codec;
 pub mod connection;
+mod frames;
 pub mod hub;
 
 use crate::auth::{self, AuthUser};

@@ -1,0 +1,77 @@
+//! Presence as friends see it: a user is online while at least one of their devices is
+//! connected, on any node ([`crate::presence::Presence`] decides).
+
+use crate::state::AppState;
+use banter_protocol::model::{ConversationKind, ConversationSummary};
+use banter_protocol::{ServerEvent, UserId};
+
+/// A connection of `user` is up: tells their friends if it is the first, and returns
+/// the friends with those of them online now, for the connection's snapshot.
+pub async fn connected(state: &AppState, user: UserId) -> (Vec<UserId>, Vec<UserId>) {
+    let friends = state.store.friend_ids(user).await.unwrap_or_else(|err| {
+        tracing::warn!(error = %err, "could not load friends for presence");
+        Vec::new()
+    });
+    if state.presence.connected(user).await {
+        let event = ServerEvent::PresenceChanged {
+            user_id: user,
+            online: true,
+        };
+        state.broadcast.send(friends.clone(), &event).await;
+    }
+    let online = state.presence.online_among(&friends).await;
+    (friends, online)
+}
+
+/// A connection of `user` is gone: tells today's friends if it was the last.
+pub async fn disconnected(state: &AppState, user: UserId, friends_at_connect: Vec<UserId>) {
+    if state.presence.disconnected(user).await {
+        // Friendships may have changed while connected.
+        let friends = state
+            .store
+            .friend_ids(user)
+            .await
+            .unwrap_or(friends_at_connect);
+        let event = ServerEvent::PresenceChanged {
+            user_id: user,
+            online: false,
+        };
+        state.broadcast.send(friends, &event).await;
+    }
+}
+
+pub async fn is_online(state: &AppState, user: UserId) -> bool {
+    !state.presence.online_among(&[user]).await.is_empty()
+}
+
+/// Fills in what the store cannot know: whether a direct chat's peer is online.
+pub async fn with_presence(
+    state: &AppState,
+    mut summary: ConversationSummary,
+) -> ConversationSummary {
+    if summary.kind == ConversationKind::Direct {
+        if let Some(peer) = &summary.peer {
+            summary.peer_online = Some(is_online(state, peer.id).await);
+        }
+    }
+    summary
+}
+
+/// [`with_presence`] for a whole list, asking the presence seam once.
+pub async fn with_presence_all(
+    state: &AppState,
+    mut summaries: Vec<ConversationSummary>,
+) -> Vec<ConversationSummary> {
+    let peers: Vec<UserId> = summaries
+        .iter()
+        .filter(|s| s.kind == ConversationKind::Direct)
+        .filter_map(|s| s.peer.as_ref().map(|p| p.id))
+        .collect();
+    let online = state.presence.online_among(&peers).await;
+    for summary in &mut summaries {
+        if summary.kind == ConversationKind::Direct {
+            summary.peer_online = summary.peer.as_ref().map(|p| online.contains(&p.id));
+        }
+    }
+    summaries
+}
