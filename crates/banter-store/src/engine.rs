@@ -1,9 +1,9 @@
 //! The backend-neutral store: every rule of [`Store`] and the control flow around it,
 //! written once over [`Sql`], the primitive queries each backend writes in its own dialect.
 //!
-//! [`Engine`] implements [`Store`] for any backend. It opens transactions, runs them again
-//! when they lose a race (`row::with_retries`), checks membership, friendship, blocks and
-//! roles, and calls the backend only for single statements (or the few statements that
+//! [`Engine`] implements [`Store`] for any backend. It opens transactions and runs them
+//! again when they lose a race (all in `Engine::write` and `Engine::read`), checks
+//! membership, friendship, blocks and roles, and calls the backend only for single statements (or the few statements that
 //! one dialect needs for what another does in one). The stream (seq assignment, batched
 //! sends, idempotent-send dedupe, recalls, paging, read pointers) lives in [`stream`],
 //! direct conversations and groups in [`group`], friend requests and blocks in [`friend`].
@@ -16,7 +16,10 @@ mod group;
 mod seed;
 mod stream;
 
+use std::future::Future;
+use std::marker::PhantomData;
 use std::ops::DerefMut;
+use std::pin::Pin;
 
 use async_trait::async_trait;
 use banter_protocol::model::{
@@ -370,6 +373,17 @@ pub trait Sql: Send + Sync + 'static {
     ) -> StoreResult<()>;
 }
 
+/// What [`Engine::write`] and [`Engine::read`] run inside their transaction: a closure
+/// from the transaction's connection to the work done on it. The second argument only
+/// tells the compiler that what the closure borrows (`'a`) outlives the connection's
+/// borrow (`'c`); closures ignore it (`|conn, _|`).
+type TxBody<'a, S, T> = &'a (dyn for<'c> Fn(&'c mut <S as Sql>::Conn, PhantomData<&'c &'a ()>) -> TxFuture<'c, T>
+         + Send
+         + Sync);
+
+/// The work of one transaction, boxed so that [`TxBody`] can name its type.
+type TxFuture<'c, T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'c>>;
+
 /// The store over one backend's [`Sql`].
 #[derive(Debug, Clone)]
 pub struct Engine<S> {
@@ -386,17 +400,41 @@ impl<S: Sql> Engine<S> {
         sends: &[NewMessage],
         policy: SendPolicy,
     ) -> StoreResult<Vec<StoreResult<Appended>>> {
-        with_retries(Retry::ConflictsAndInsertRaces, || async {
-            let mut tx = self.sql.begin_write().await?;
-            let value = stream::append_batch::<S>(&mut tx, sends, policy, now_ms()).await?;
-            S::commit(tx).await?;
-            Ok(value)
+        self.write(Retry::ConflictsAndInsertRaces, &move |conn, _| {
+            Box::pin(stream::append_batch::<S>(conn, sends, policy, now_ms()))
         })
         .await
     }
 
     pub(crate) fn new(sql: S) -> Engine<S> {
         Engine { sql }
+    }
+
+    /// Runs `body` inside a write transaction and commits it: the one place that opens,
+    /// reruns and commits the store's writes. The whole transaction runs again (up to
+    /// `row::TRANSACTION_ATTEMPTS_MAX` attempts) when it loses a race that `retry` names;
+    /// an error from `body` rolls it back, as dropping an uncommitted transaction does.
+    async fn write<'a, T: Send + 'a>(
+        &'a self,
+        retry: Retry,
+        body: TxBody<'a, S, T>,
+    ) -> StoreResult<T> {
+        with_retries(retry, || async {
+            let mut tx = self.sql.begin_write().await?;
+            let value = body(&mut *tx, PhantomData).await?;
+            S::commit(tx).await?;
+            Ok(value)
+        })
+        .await
+    }
+
+    /// Runs `body` inside a read-only transaction, so that queries that read twice see one
+    /// snapshot. Never rerun: a reader does not lose races.
+    async fn read<'a, T: Send + 'a>(&'a self, body: TxBody<'a, S, T>) -> StoreResult<T> {
+        let mut tx = self.sql.begin_read().await?;
+        let value = body(&mut *tx, PhantomData).await?;
+        S::commit(tx).await?;
+        Ok(value)
     }
 }
 
@@ -456,11 +494,8 @@ impl<S: Sql> Store for Engine<S> {
         keep: SessionId,
     ) -> StoreResult<Vec<SessionId>> {
         let hash = password_hash.as_str();
-        with_retries(Retry::Conflicts, || async {
-            let mut tx = self.sql.begin_write().await?;
-            let value = change_password::<S>(&mut tx, id, hash, keep).await?;
-            S::commit(tx).await?;
-            Ok(value)
+        self.write(Retry::Conflicts, &move |conn, _| {
+            Box::pin(change_password::<S>(conn, id, hash, keep))
         })
         .await
     }
@@ -493,11 +528,8 @@ impl<S: Sql> Store for Engine<S> {
             ));
         }
         let greeting = greeting.as_deref();
-        with_retries(Retry::Conflicts, || async {
-            let mut tx = self.sql.begin_write().await?;
-            let value = friend::request::<S>(&mut tx, from, to, greeting).await?;
-            S::commit(tx).await?;
-            Ok(value)
+        self.write(Retry::Conflicts, &move |conn, _| {
+            Box::pin(friend::request::<S>(conn, from, to, greeting))
         })
         .await
     }
@@ -507,10 +539,8 @@ impl<S: Sql> Store for Engine<S> {
         &self,
         user: UserId,
     ) -> StoreResult<(Vec<FriendRequest>, Vec<FriendRequest>)> {
-        let mut tx = self.sql.begin_read().await?;
-        let lists = S::pending_requests(&mut tx, user).await?;
-        S::commit(tx).await?;
-        Ok(lists)
+        self.read(&move |conn, _| Box::pin(S::pending_requests(conn, user)))
+            .await
     }
 
     async fn answer_friend_request(
@@ -519,11 +549,8 @@ impl<S: Sql> Store for Engine<S> {
         id: FriendRequestId,
         accept: bool,
     ) -> StoreResult<FriendRequest> {
-        with_retries(Retry::Conflicts, || async {
-            let mut tx = self.sql.begin_write().await?;
-            let value = friend::answer::<S>(&mut tx, recipient, id, accept).await?;
-            S::commit(tx).await?;
-            Ok(value)
+        self.write(Retry::Conflicts, &move |conn, _| {
+            Box::pin(friend::answer::<S>(conn, recipient, id, accept))
         })
         .await
     }
@@ -533,11 +560,8 @@ impl<S: Sql> Store for Engine<S> {
         sender: UserId,
         id: FriendRequestId,
     ) -> StoreResult<FriendRequest> {
-        with_retries(Retry::Conflicts, || async {
-            let mut tx = self.sql.begin_write().await?;
-            let value = friend::cancel::<S>(&mut tx, sender, id).await?;
-            S::commit(tx).await?;
-            Ok(value)
+        self.write(Retry::Conflicts, &move |conn, _| {
+            Box::pin(friend::cancel::<S>(conn, sender, id))
         })
         .await
     }
@@ -568,11 +592,8 @@ impl<S: Sql> Store for Engine<S> {
         if user == blocked {
             return Err(StoreError::InvalidInput("you cannot block yourself".into()));
         }
-        with_retries(Retry::Conflicts, || async {
-            let mut tx = self.sql.begin_write().await?;
-            let value = friend::block::<S>(&mut tx, user, blocked).await?;
-            S::commit(tx).await?;
-            Ok(value)
+        self.write(Retry::Conflicts, &move |conn, _| {
+            Box::pin(friend::block::<S>(conn, user, blocked))
         })
         .await
     }
@@ -597,11 +618,13 @@ impl<S: Sql> Store for Engine<S> {
                 "a direct conversation needs two people".into(),
             ));
         }
-        with_retries(Retry::Conflicts, || async {
-            let mut tx = self.sql.begin_write().await?;
-            let value = group::open_direct::<S>(&mut tx, user, peer, require_friendship).await?;
-            S::commit(tx).await?;
-            Ok(value)
+        self.write(Retry::Conflicts, &move |conn, _| {
+            Box::pin(group::open_direct::<S>(
+                conn,
+                user,
+                peer,
+                require_friendship,
+            ))
         })
         .await
     }
@@ -613,11 +636,15 @@ impl<S: Sql> Store for Engine<S> {
         members: Vec<UserId>,
     ) -> StoreResult<CreatedGroup> {
         let (name, members) = (name.as_str(), members.as_slice());
-        with_retries(Retry::Conflicts, || async {
-            let mut tx = self.sql.begin_write().await?;
-            let value = group::create::<S>(&mut tx, owner, name, members, true, now_ms()).await?;
-            S::commit(tx).await?;
-            Ok(value)
+        self.write(Retry::Conflicts, &move |conn, _| {
+            Box::pin(group::create::<S>(
+                conn,
+                owner,
+                name,
+                members,
+                true,
+                now_ms(),
+            ))
         })
         .await
     }
@@ -632,13 +659,16 @@ impl<S: Sql> Store for Engine<S> {
         user: UserId,
         id: ConversationId,
     ) -> StoreResult<ConversationDetail> {
-        let mut tx = self.sql.begin_read().await?;
-        let summary = S::summary(&mut tx, user, id)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let members = S::members(&mut tx, id).await?;
-        S::commit(tx).await?;
-        Ok(ConversationDetail { summary, members })
+        self.read(&move |conn, _| {
+            Box::pin(async move {
+                let summary = S::summary(conn, user, id)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                let members = S::members(conn, id).await?;
+                Ok(ConversationDetail { summary, members })
+            })
+        })
+        .await
     }
 
     async fn conversation_summary(
@@ -646,12 +676,14 @@ impl<S: Sql> Store for Engine<S> {
         user: UserId,
         id: ConversationId,
     ) -> StoreResult<ConversationSummary> {
-        let mut tx = self.sql.begin_read().await?;
-        let summary = S::summary(&mut tx, user, id)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        S::commit(tx).await?;
-        Ok(summary)
+        self.read(&move |conn, _| {
+            Box::pin(async move {
+                S::summary(conn, user, id)
+                    .await?
+                    .ok_or(StoreError::NotFound)
+            })
+        })
+        .await
     }
 
     async fn is_member(&self, user: UserId, id: ConversationId) -> StoreResult<bool> {
@@ -659,13 +691,15 @@ impl<S: Sql> Store for Engine<S> {
     }
 
     async fn member_ids(&self, user: UserId, id: ConversationId) -> StoreResult<Vec<UserId>> {
-        let mut tx = self.sql.begin_read().await?;
-        if S::membership(&mut tx, user, id).await?.is_none() {
-            return Err(StoreError::NotFound);
-        }
-        let members = S::member_ids(&mut tx, id).await?;
-        S::commit(tx).await?;
-        Ok(members)
+        self.read(&move |conn, _| {
+            Box::pin(async move {
+                if S::membership(conn, user, id).await?.is_none() {
+                    return Err(StoreError::NotFound);
+                }
+                S::member_ids(conn, id).await
+            })
+        })
+        .await
     }
 
     async fn change_group(
@@ -675,11 +709,14 @@ impl<S: Sql> Store for Engine<S> {
         change: GroupChange,
     ) -> StoreResult<Appended> {
         let change = &change;
-        with_retries(Retry::Conflicts, || async {
-            let mut tx = self.sql.begin_write().await?;
-            let value = group::change::<S>(&mut tx, actor, id, change.clone(), now_ms()).await?;
-            S::commit(tx).await?;
-            Ok(value)
+        self.write(Retry::Conflicts, &move |conn, _| {
+            Box::pin(group::change::<S>(
+                conn,
+                actor,
+                id,
+                change.clone(),
+                now_ms(),
+            ))
         })
         .await
     }
@@ -705,12 +742,15 @@ impl<S: Sql> Store for Engine<S> {
         target: MessageId,
         window_ms: i64,
     ) -> StoreResult<Appended> {
-        with_retries(Retry::Conflicts, || async {
-            let mut tx = self.sql.begin_write().await?;
-            let value =
-                stream::recall::<S>(&mut tx, actor, id, target, window_ms, now_ms()).await?;
-            S::commit(tx).await?;
-            Ok(value)
+        self.write(Retry::Conflicts, &move |conn, _| {
+            Box::pin(stream::recall::<S>(
+                conn,
+                actor,
+                id,
+                target,
+                window_ms,
+                now_ms(),
+            ))
         })
         .await
     }
@@ -722,13 +762,15 @@ impl<S: Sql> Store for Engine<S> {
         after_seq: i64,
         limit: u32,
     ) -> StoreResult<Page> {
-        let mut tx = self.sql.begin_read().await?;
-        if S::membership(&mut tx, user, id).await?.is_none() {
-            return Err(StoreError::NotFound);
-        }
-        let page = stream::page_after::<S>(&mut tx, id, after_seq, limit).await?;
-        S::commit(tx).await?;
-        Ok(page)
+        self.read(&move |conn, _| {
+            Box::pin(async move {
+                if S::membership(conn, user, id).await?.is_none() {
+                    return Err(StoreError::NotFound);
+                }
+                stream::page_after::<S>(conn, id, after_seq, limit).await
+            })
+        })
+        .await
     }
 
     async fn messages_before(
@@ -738,21 +780,20 @@ impl<S: Sql> Store for Engine<S> {
         before_seq: i64,
         limit: u32,
     ) -> StoreResult<Page> {
-        let mut tx = self.sql.begin_read().await?;
-        if S::membership(&mut tx, user, id).await?.is_none() {
-            return Err(StoreError::NotFound);
-        }
-        let page = stream::page_before::<S>(&mut tx, id, before_seq, limit).await?;
-        S::commit(tx).await?;
-        Ok(page)
+        self.read(&move |conn, _| {
+            Box::pin(async move {
+                if S::membership(conn, user, id).await?.is_none() {
+                    return Err(StoreError::NotFound);
+                }
+                stream::page_before::<S>(conn, id, before_seq, limit).await
+            })
+        })
+        .await
     }
 
     async fn mark_read(&self, user: UserId, id: ConversationId, seq: i64) -> StoreResult<ReadMark> {
-        with_retries(Retry::Conflicts, || async {
-            let mut tx = self.sql.begin_write().await?;
-            let value = stream::mark_read::<S>(&mut tx, user, id, seq).await?;
-            S::commit(tx).await?;
-            Ok(value)
+        self.write(Retry::Conflicts, &move |conn, _| {
+            Box::pin(stream::mark_read::<S>(conn, user, id, seq))
         })
         .await
     }
@@ -766,11 +807,8 @@ impl<S: Sql> Store for Engine<S> {
         let (hash, users, keys) = (password_hash.as_str(), users.as_slice(), keys.as_slice());
         // A unique violation means another writer took a name between the check and the
         // insert; the rerun's check then names it.
-        with_retries(Retry::ConflictsAndInsertRaces, || async {
-            let mut tx = self.sql.begin_write().await?;
-            let value = seed::users::<S>(&mut tx, hash, users, keys, now_ms()).await?;
-            S::commit(tx).await?;
-            Ok(value)
+        self.write(Retry::ConflictsAndInsertRaces, &move |conn, _| {
+            Box::pin(seed::users::<S>(conn, hash, users, keys, now_ms()))
         })
         .await
     }
@@ -780,11 +818,8 @@ impl<S: Sql> Store for Engine<S> {
         let pairs = pairs.as_slice();
         // A unique violation means an `open_direct` created one of the conversations after
         // the lookup; the rerun finds it.
-        with_retries(Retry::ConflictsAndInsertRaces, || async {
-            let mut tx = self.sql.begin_write().await?;
-            let value = seed::friendships::<S>(&mut tx, pairs, now_ms()).await?;
-            S::commit(tx).await?;
-            Ok(value)
+        self.write(Retry::ConflictsAndInsertRaces, &move |conn, _| {
+            Box::pin(seed::friendships::<S>(conn, pairs, now_ms()))
         })
         .await
     }
@@ -796,11 +831,15 @@ impl<S: Sql> Store for Engine<S> {
         members: Vec<UserId>,
     ) -> StoreResult<CreatedGroup> {
         let (name, members) = (name.as_str(), members.as_slice());
-        with_retries(Retry::Conflicts, || async {
-            let mut tx = self.sql.begin_write().await?;
-            let value = group::create::<S>(&mut tx, owner, name, members, false, now_ms()).await?;
-            S::commit(tx).await?;
-            Ok(value)
+        self.write(Retry::Conflicts, &move |conn, _| {
+            Box::pin(group::create::<S>(
+                conn,
+                owner,
+                name,
+                members,
+                false,
+                now_ms(),
+            ))
         })
         .await
     }
