@@ -15,6 +15,7 @@ pub mod mysql;
 pub mod postgres;
 mod record;
 mod row;
+mod sql;
 pub mod sqlite;
 
 use async_trait::async_trait;

@@ -31,7 +31,7 @@ use crate::{StoreError, StoreResult};
 pub(crate) const TRANSACTION_ATTEMPTS_MAX: u32 = 5;
 
 /// The column types the decoders need, for the row types of the backends that share them.
-pub(crate) trait Columns {
+pub trait Columns {
     fn int(&self, at: usize) -> Result<i64, sqlx::Error>;
     fn opt_int(&self, at: usize) -> Result<Option<i64>, sqlx::Error>;
     fn text(&self, at: usize) -> Result<String, sqlx::Error>;
