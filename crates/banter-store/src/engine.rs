@@ -421,15 +421,9 @@ impl<S: Sql> Store for Engine<S> {
         after_seq: i64,
         limit: u32,
     ) -> StoreResult<Page> {
-        self.read(&move |conn, _| {
-            Box::pin(async move {
-                if S::membership(conn, user, id).await?.is_none() {
-                    return Err(StoreError::NotFound);
-                }
-                stream::page_after::<S>(conn, id, after_seq, limit).await
-            })
-        })
-        .await
+        let seek = stream::Seek::After(after_seq);
+        self.read(&move |conn, _| Box::pin(stream::page::<S>(conn, user, id, seek, limit)))
+            .await
     }
 
     async fn messages_before(
@@ -439,15 +433,9 @@ impl<S: Sql> Store for Engine<S> {
         before_seq: i64,
         limit: u32,
     ) -> StoreResult<Page> {
-        self.read(&move |conn, _| {
-            Box::pin(async move {
-                if S::membership(conn, user, id).await?.is_none() {
-                    return Err(StoreError::NotFound);
-                }
-                stream::page_before::<S>(conn, id, before_seq, limit).await
-            })
-        })
-        .await
+        let seek = stream::Seek::Before(before_seq);
+        self.read(&move |conn, _| Box::pin(stream::page::<S>(conn, user, id, seek, limit)))
+            .await
     }
 
     async fn mark_read(&self, user: UserId, id: ConversationId, seq: i64) -> StoreResult<ReadMark> {

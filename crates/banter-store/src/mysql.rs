@@ -22,13 +22,13 @@ use sqlx::{Executor, MySql, MySqlConnection, MySqlPool, QueryBuilder, Transactio
 use crate::engine::Engine;
 use crate::row::{
     clearable, ids_in_order, message_at, message_sql, parse_kind, profile_at, rows_per_statement,
-    with_retries, NewEntry, NewMember, Retry, Text,
+    with_retries, NewEntry, Retry, Text,
 };
 use crate::sql::{
     statements_on, AccountSql, Arg, ConversationSql, Dialect, Flavor, SeedSql, SocialSql,
     Statement, StreamSql,
 };
-use crate::{NewSession, OpenOptions, ProfileUpdate, SeedUser, SessionId, StoreError, StoreResult};
+use crate::{OpenOptions, ProfileUpdate, SessionId, StoreError, StoreResult};
 use sqlx::pool::PoolConnection;
 
 /// The store on one MySQL or MariaDB database.
@@ -106,31 +106,6 @@ fn messages(rows: &[MySqlRow]) -> StoreResult<Vec<Message>> {
         .collect::<Result<_, _>>()?)
 }
 
-/// `(key, id)` rows of `select` (a `SELECT key, id … IN (` prefix) for each of `keys`, in
-/// as many statements as the bound-parameter limit needs.
-async fn ids_by_keys(
-    conn: &mut MySqlConnection,
-    select: &'static str,
-    keys: &[String],
-) -> StoreResult<Vec<(String, i64)>> {
-    let mut found = Vec::with_capacity(keys.len());
-    for chunk in keys.chunks(rows_per_statement(1, BIND_PARAMS_MAX)) {
-        let mut query = QueryBuilder::<MySql>::new(select);
-        let mut list = query.separated(", ");
-        for key in chunk {
-            list.push_bind(key.as_str());
-        }
-        list.push_unseparated(")");
-        let rows: Vec<(Text, i64)> = query
-            .build_query_as()
-            .persistent(false)
-            .fetch_all(&mut *conn)
-            .await?;
-        found.extend(rows.into_iter().map(|(key, id)| (key.0, id)));
-    }
-    Ok(found)
-}
-
 /// The rows of `select` (ending in `WHERE (x, y) IN`) for `pairs`, by a row-value `IN`:
 /// one index range per pair, in lists of at most `IN_LIST_MAX`.
 async fn pairs_in(
@@ -160,6 +135,7 @@ statements_on!(MySqlDialect, MySql, Flavor::MySql);
 impl Dialect for MySqlDialect {
     type Tx = Transaction<'static, MySql>;
     type Pooled = PoolConnection<MySql>;
+    const BIND_PARAMS_MAX: usize = BIND_PARAMS_MAX;
 
     async fn begin_write(&self) -> Result<Self::Tx, sqlx::Error> {
         self.pool.begin().await
@@ -272,71 +248,9 @@ impl AccountSql for MySqlDialect {
     }
 }
 
-#[async_trait]
-impl SocialSql for MySqlDialect {
-    async fn insert_friendship(
-        conn: &mut MySqlConnection,
-        a: UserId,
-        b: UserId,
-        now_ms: i64,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO friendships (user_id, friend_id, since_ms) \
-             VALUES (?, ?, ?), (?, ?, ?) ON DUPLICATE KEY UPDATE since_ms = since_ms",
-        )
-        .bind(a.0)
-        .bind(b.0)
-        .bind(now_ms)
-        .bind(b.0)
-        .bind(a.0)
-        .bind(now_ms)
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
-    }
+impl SocialSql for MySqlDialect {}
 
-    async fn insert_block(
-        conn: &mut MySqlConnection,
-        user: UserId,
-        blocked: UserId,
-        now_ms: i64,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO blocks (user_id, blocked_id, created_at_ms) VALUES (?, ?, ?) \
-             ON DUPLICATE KEY UPDATE created_at_ms = created_at_ms",
-        )
-        .bind(user.0)
-        .bind(blocked.0)
-        .bind(now_ms)
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl ConversationSql for MySqlDialect {
-    async fn insert_members(
-        conn: &mut MySqlConnection,
-        members: &[NewMember],
-        now_ms: i64,
-    ) -> StoreResult<()> {
-        for chunk in members.chunks(rows_per_statement(5, BIND_PARAMS_MAX)) {
-            let mut insert = QueryBuilder::<MySql>::new(
-                "INSERT INTO members (conversation_id, user_id, role, read_seq, joined_at_ms) ",
-            );
-            insert.push_values(chunk, |mut row, member| {
-                row.push_bind(member.conversation.0)
-                    .push_bind(member.user.0)
-                    .push_bind(member.role.as_str())
-                    .push_bind(member.read_seq)
-                    .push_bind(now_ms);
-            });
-            insert.build().persistent(false).execute(&mut *conn).await?;
-        }
-        Ok(())
-    }
-}
+impl ConversationSql for MySqlDialect {}
 
 #[async_trait]
 impl StreamSql for MySqlDialect {
@@ -621,149 +535,4 @@ impl StreamSql for MySqlDialect {
     }
 }
 
-#[async_trait]
-impl SeedSql for MySqlDialect {
-    async fn user_ids_by_keys(
-        conn: &mut MySqlConnection,
-        keys: &[String],
-    ) -> StoreResult<Vec<(String, UserId)>> {
-        let found = ids_by_keys(
-            conn,
-            "SELECT username_key, id FROM users WHERE username_key IN (",
-            keys,
-        )
-        .await?;
-        Ok(found
-            .into_iter()
-            .map(|(key, id)| (key, UserId(id)))
-            .collect())
-    }
-
-    async fn insert_users(
-        conn: &mut MySqlConnection,
-        users: &[SeedUser],
-        password_hash: &str,
-        now_ms: i64,
-    ) -> StoreResult<()> {
-        for chunk in users.chunks(rows_per_statement(5, BIND_PARAMS_MAX)) {
-            let mut insert = QueryBuilder::<MySql>::new(
-                "INSERT INTO users \
-                 (username, username_key, nickname, avatar_url, signature, password_hash, created_at_ms) ",
-            );
-            insert.push_values(chunk, |mut row, user| {
-                row.push_bind(user.username.as_str())
-                    .push_bind(crate::row::username_key(&user.username))
-                    .push_bind(user.nickname.as_str())
-                    .push("NULL")
-                    .push("NULL")
-                    .push_bind(password_hash)
-                    .push_bind(now_ms);
-            });
-            insert.build().persistent(false).execute(&mut *conn).await?;
-        }
-        Ok(())
-    }
-
-    async fn insert_sessions(
-        conn: &mut MySqlConnection,
-        sessions: &[NewSession],
-        now_ms: i64,
-    ) -> StoreResult<()> {
-        for chunk in sessions.chunks(rows_per_statement(5, BIND_PARAMS_MAX)) {
-            let mut insert = QueryBuilder::<MySql>::new(
-                "INSERT INTO sessions \
-                 (user_id, token_hash, device_name, created_at_ms, expires_at_ms) ",
-            );
-            insert.push_values(chunk, |mut row, session| {
-                row.push_bind(session.user_id.0)
-                    .push_bind(session.token_hash.as_slice())
-                    .push_bind(session.device_name.as_str())
-                    .push_bind(now_ms)
-                    .push_bind(session.expires_at_ms);
-            });
-            insert.build().persistent(false).execute(&mut *conn).await?;
-        }
-        Ok(())
-    }
-
-    async fn existing_user_ids(
-        conn: &mut MySqlConnection,
-        ids: &[UserId],
-    ) -> StoreResult<Vec<UserId>> {
-        let mut found = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(rows_per_statement(1, BIND_PARAMS_MAX)) {
-            let mut select = QueryBuilder::<MySql>::new("SELECT id FROM users WHERE id IN (");
-            let mut list = select.separated(", ");
-            for id in chunk {
-                list.push_bind(id.0);
-            }
-            list.push_unseparated(")");
-            let rows: Vec<i64> = select
-                .build_query_scalar()
-                .persistent(false)
-                .fetch_all(&mut *conn)
-                .await?;
-            found.extend(rows.into_iter().map(UserId));
-        }
-        Ok(found)
-    }
-
-    async fn insert_friendships(
-        conn: &mut MySqlConnection,
-        pairs: &[(UserId, UserId)],
-        now_ms: i64,
-    ) -> StoreResult<()> {
-        // Two rows of three parameters per pair.
-        for chunk in pairs.chunks(rows_per_statement(6, BIND_PARAMS_MAX)) {
-            let mut insert = QueryBuilder::<MySql>::new(
-                "INSERT INTO friendships (user_id, friend_id, since_ms) ",
-            );
-            let rows = chunk.iter().flat_map(|&(a, b)| [(a, b), (b, a)]);
-            insert.push_values(rows, |mut row, (user, friend)| {
-                row.push_bind(user.0).push_bind(friend.0).push_bind(now_ms);
-            });
-            insert.push(" ON DUPLICATE KEY UPDATE since_ms = since_ms");
-            insert.build().persistent(false).execute(&mut *conn).await?;
-        }
-        Ok(())
-    }
-
-    async fn direct_conversations_by_keys(
-        conn: &mut MySqlConnection,
-        keys: &[String],
-    ) -> StoreResult<Vec<(String, ConversationId)>> {
-        let found = ids_by_keys(
-            conn,
-            "SELECT direct_key, id FROM conversations WHERE direct_key IN (",
-            keys,
-        )
-        .await?;
-        Ok(found
-            .into_iter()
-            .map(|(key, id)| (key, ConversationId(id)))
-            .collect())
-    }
-
-    async fn insert_direct_conversations(
-        conn: &mut MySqlConnection,
-        keys: &[String],
-        now_ms: i64,
-    ) -> StoreResult<()> {
-        for chunk in keys.chunks(rows_per_statement(3, BIND_PARAMS_MAX)) {
-            let mut insert = QueryBuilder::<MySql>::new(
-                "INSERT INTO conversations \
-                 (kind, name, direct_key, last_seq, last_activity_ms, created_at_ms) ",
-            );
-            insert.push_values(chunk, |mut row, key| {
-                row.push("'direct'")
-                    .push("NULL")
-                    .push_bind(key.as_str())
-                    .push("0")
-                    .push_bind(now_ms)
-                    .push_bind(now_ms);
-            });
-            insert.build().persistent(false).execute(&mut *conn).await?;
-        }
-        Ok(())
-    }
-}
+impl SeedSql for MySqlDialect {}

@@ -97,6 +97,9 @@ statements_on!(PostgresDialect, Postgres, Flavor::Postgres);
 impl Dialect for PostgresDialect {
     type Tx = Transaction<'static, Postgres>;
     type Pooled = PoolConnection<Postgres>;
+    /// PostgreSQL's limit (the protocol counts parameters in 16 bits). Its own multi-row
+    /// statements bind whole columns as arrays and never come near it.
+    const BIND_PARAMS_MAX: usize = 65_535;
 
     async fn begin_write(&self) -> Result<Self::Tx, sqlx::Error> {
         self.pool.begin().await

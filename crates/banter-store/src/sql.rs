@@ -56,6 +56,8 @@ const FLAVORS: usize = 3;
 const FOR_UPDATE: &str = " FOR UPDATE";
 /// The end of the shared spelling of an insert that reports the new row's id.
 const RETURNING_ID: &str = " RETURNING id";
+/// The shared spelling of an insert that leaves a row with the same key as it is.
+const ON_CONFLICT_DO_NOTHING: &str = " ON CONFLICT DO NOTHING";
 
 impl Flavor {
     /// The shared spelling in this database's dialect:
@@ -66,7 +68,10 @@ impl Flavor {
     ///   `FOR NO KEY UPDATE`, which the key-share locks of foreign-key checks do not wait
     ///   for (inserting a message whose sender row is locked goes ahead);
     /// - MySQL has no `RETURNING`: an insert's `RETURNING id` is dropped and the id read
-    ///   from `LAST_INSERT_ID()` instead (see [`Dialect::insert`]).
+    ///   from `LAST_INSERT_ID()` instead (see [`Dialect::insert`]). Nor has it `ON
+    ///   CONFLICT`: `ON CONFLICT DO NOTHING` becomes `ON DUPLICATE KEY UPDATE c = c` for the
+    ///   last column `c` of the insert's column list, which leaves the existing row as it
+    ///   is (unlike `INSERT IGNORE`, which would also turn other errors into warnings).
     pub fn render(self, shared: &str) -> String {
         match self {
             Flavor::Sqlite => shared.replace(FOR_UPDATE, ""),
@@ -77,10 +82,52 @@ impl Flavor {
                     !text.contains("RETURNING"),
                     "MySQL has no RETURNING; the backend must override this query: {text}"
                 );
-                text.to_owned()
+                match text.strip_suffix(ON_CONFLICT_DO_NOTHING) {
+                    Some(insert) => {
+                        let column = last_inserted_column(insert);
+                        format!("{insert} ON DUPLICATE KEY UPDATE {column} = {column}")
+                    }
+                    None => text.to_owned(),
+                }
             }
         }
     }
+}
+
+/// The last column named in an `INSERT INTO t (a, b, c) …`'s column list: `c`.
+fn last_inserted_column(insert: &str) -> &str {
+    let list = insert
+        .split_once('(')
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map(|(list, _)| list);
+    list.and_then(|list| list.rsplit(',').next())
+        .map(str::trim)
+        .expect("an INSERT with ON CONFLICT names its columns")
+}
+
+/// `VALUES` and `rows` copies of `row`, one row's `(…)` in the shared spelling: the text of
+/// a multi-row insert of one chunk.
+pub(crate) fn values(row: &str, rows: usize) -> String {
+    let mut text = String::with_capacity(7 + rows * (row.len() + 2));
+    text.push_str("VALUES ");
+    for at in 0..rows {
+        if at > 0 {
+            text.push_str(", ");
+        }
+        text.push_str(row);
+    }
+    text
+}
+
+/// `(?, ?, …)` with `n` placeholders: an `IN` list.
+pub(crate) fn in_list(n: usize) -> String {
+    let mut text = String::with_capacity(2 + 3 * n);
+    text.push('(');
+    for at in 0..n {
+        text.push_str(if at == 0 { "?" } else { ", ?" });
+    }
+    text.push(')');
+    text
 }
 
 /// `?` placeholders numbered `$1`, `$2`, … in order; a `?` inside a quoted literal stays.
@@ -235,6 +282,19 @@ pub trait Statements: Send + Sync + 'static {
         statement: &'static Statement,
         args: &[Arg<'_>],
     ) -> Result<u64, sqlx::Error>;
+    /// [`Statements::fetch_all`] of a text built for one call (a multi-row statement of
+    /// one chunk), rendered each time and not kept prepared on the connection.
+    async fn fetch_all_built(
+        conn: &mut Self::Conn,
+        shared: &str,
+        args: &[Arg<'_>],
+    ) -> Result<Vec<Self::Row>, sqlx::Error>;
+    /// [`Statements::execute`] of a text built for one call.
+    async fn execute_built(
+        conn: &mut Self::Conn,
+        shared: &str,
+        args: &[Arg<'_>],
+    ) -> Result<u64, sqlx::Error>;
 
     /// The one row of the statement; `RowNotFound` if there is none.
     async fn fetch_one(
@@ -306,6 +366,31 @@ macro_rules! statements_on {
                     .await?
                     .rows_affected())
             }
+
+            async fn fetch_all_built(
+                conn: &mut Self::Conn,
+                shared: &str,
+                args: &[$crate::sql::Arg<'_>],
+            ) -> Result<Vec<Self::Row>, sqlx::Error> {
+                let text = Self::FLAVOR.render(shared);
+                bind(sqlx::query(&text), args)
+                    .persistent(false)
+                    .fetch_all(conn)
+                    .await
+            }
+
+            async fn execute_built(
+                conn: &mut Self::Conn,
+                shared: &str,
+                args: &[$crate::sql::Arg<'_>],
+            ) -> Result<u64, sqlx::Error> {
+                let text = Self::FLAVOR.render(shared);
+                Ok(bind(sqlx::query(&text), args)
+                    .persistent(false)
+                    .execute(conn)
+                    .await?
+                    .rows_affected())
+            }
         }
     };
 }
@@ -318,6 +403,9 @@ pub trait Dialect: Statements {
     type Tx: DerefMut<Target = Self::Conn> + Send;
     /// A connection borrowed from the pool for one statement.
     type Pooled: DerefMut<Target = Self::Conn> + Send;
+    /// Most bound parameters one statement may carry; multi-row statements are split into
+    /// chunks that stay under it.
+    const BIND_PARAMS_MAX: usize;
 
     /// Starts a transaction that will write: `BEGIN IMMEDIATE` on SQLite, a plain READ
     /// COMMITTED transaction (whose writers lock rows) on the others.
@@ -368,5 +456,13 @@ mod tests {
             Flavor::MySql.render(insert),
             "INSERT INTO t (a, b) VALUES (?, ?)"
         );
+        let keep = "INSERT INTO t (a, b_ms) VALUES (?, ?), (?, ?) ON CONFLICT DO NOTHING";
+        assert_eq!(Flavor::Sqlite.render(keep), keep);
+        assert_eq!(
+            Flavor::MySql.render(keep),
+            "INSERT INTO t (a, b_ms) VALUES (?, ?), (?, ?) ON DUPLICATE KEY UPDATE b_ms = b_ms"
+        );
+        assert_eq!(values("(?, 0)", 2), "VALUES (?, 0), (?, 0)");
+        assert_eq!(in_list(3), "(?, ?, ?)");
     }
 }

@@ -18,13 +18,11 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool, Transaction};
 
 use crate::engine::Engine;
-use crate::row::{
-    ids_in_order, message_at, message_sql, parse_kind, rows_per_statement, NewEntry, NewMember,
-};
+use crate::row::{ids_in_order, message_at, message_sql, parse_kind, rows_per_statement, NewEntry};
 use crate::sql::{
     statements_on, AccountSql, ConversationSql, Dialect, Flavor, SeedSql, SocialSql, StreamSql,
 };
-use crate::{Durability, NewSession, OpenOptions, SeedUser, StoreError, StoreResult};
+use crate::{Durability, OpenOptions, StoreError, StoreResult};
 use sqlx::pool::PoolConnection;
 
 /// How long a statement waits for another connection's write lock before failing with
@@ -103,31 +101,6 @@ fn messages(rows: &[SqliteRow]) -> StoreResult<Vec<Message>> {
         .collect::<Result<_, _>>()?)
 }
 
-/// `(key, id)` rows of `select` (a `SELECT key, id … IN (` prefix) for each of `keys`, in
-/// as many statements as the bound-parameter limit needs.
-async fn ids_by_keys(
-    conn: &mut SqliteConnection,
-    select: &'static str,
-    keys: &[String],
-) -> StoreResult<Vec<(String, i64)>> {
-    let mut found = Vec::with_capacity(keys.len());
-    for chunk in keys.chunks(rows_per_statement(1, BIND_PARAMS_MAX)) {
-        let mut query = QueryBuilder::<Sqlite>::new(select);
-        let mut list = query.separated(", ");
-        for key in chunk {
-            list.push_bind(key.as_str());
-        }
-        list.push_unseparated(")");
-        let rows: Vec<(String, i64)> = query
-            .build_query_as()
-            .persistent(false)
-            .fetch_all(&mut *conn)
-            .await?;
-        found.extend(rows);
-    }
-    Ok(found)
-}
-
 /// Those of `pairs` that `select` keeps: the pairs go in as a `VALUES` list between `head`
 /// (which names it `p`) and `select`, each then probed in the table's primary key (a
 /// row-value `IN` over `VALUES` would scan the table instead).
@@ -160,6 +133,7 @@ statements_on!(SqliteDialect, Sqlite, Flavor::Sqlite);
 impl Dialect for SqliteDialect {
     type Tx = Transaction<'static, Sqlite>;
     type Pooled = PoolConnection<Sqlite>;
+    const BIND_PARAMS_MAX: usize = BIND_PARAMS_MAX;
 
     /// `BEGIN IMMEDIATE` takes the database's write lock at the start, so two writers queue
     /// on `busy_timeout` instead of deadlocking when a read transaction tries to upgrade.
@@ -185,29 +159,7 @@ impl AccountSql for SqliteDialect {}
 
 impl SocialSql for SqliteDialect {}
 
-#[async_trait]
-impl ConversationSql for SqliteDialect {
-    async fn insert_members(
-        conn: &mut SqliteConnection,
-        members: &[NewMember],
-        now_ms: i64,
-    ) -> StoreResult<()> {
-        for chunk in members.chunks(rows_per_statement(5, BIND_PARAMS_MAX)) {
-            let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO members (conversation_id, user_id, role, read_seq, joined_at_ms) ",
-            );
-            insert.push_values(chunk, |mut row, member| {
-                row.push_bind(member.conversation.0)
-                    .push_bind(member.user.0)
-                    .push_bind(member.role.as_str())
-                    .push_bind(member.read_seq)
-                    .push_bind(now_ms);
-            });
-            insert.build().persistent(false).execute(&mut *conn).await?;
-        }
-        Ok(())
-    }
-}
+impl ConversationSql for SqliteDialect {}
 
 #[async_trait]
 impl StreamSql for SqliteDialect {
@@ -418,149 +370,4 @@ impl StreamSql for SqliteDialect {
     }
 }
 
-#[async_trait]
-impl SeedSql for SqliteDialect {
-    async fn user_ids_by_keys(
-        conn: &mut SqliteConnection,
-        keys: &[String],
-    ) -> StoreResult<Vec<(String, UserId)>> {
-        let found = ids_by_keys(
-            conn,
-            "SELECT username_key, id FROM users WHERE username_key IN (",
-            keys,
-        )
-        .await?;
-        Ok(found
-            .into_iter()
-            .map(|(key, id)| (key, UserId(id)))
-            .collect())
-    }
-
-    async fn insert_users(
-        conn: &mut SqliteConnection,
-        users: &[SeedUser],
-        password_hash: &str,
-        now_ms: i64,
-    ) -> StoreResult<()> {
-        for chunk in users.chunks(rows_per_statement(5, BIND_PARAMS_MAX)) {
-            let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO users \
-                 (username, username_key, nickname, avatar_url, signature, password_hash, created_at_ms) ",
-            );
-            insert.push_values(chunk, |mut row, user| {
-                row.push_bind(user.username.as_str())
-                    .push_bind(crate::row::username_key(&user.username))
-                    .push_bind(user.nickname.as_str())
-                    .push("NULL")
-                    .push("NULL")
-                    .push_bind(password_hash)
-                    .push_bind(now_ms);
-            });
-            insert.build().persistent(false).execute(&mut *conn).await?;
-        }
-        Ok(())
-    }
-
-    async fn insert_sessions(
-        conn: &mut SqliteConnection,
-        sessions: &[NewSession],
-        now_ms: i64,
-    ) -> StoreResult<()> {
-        for chunk in sessions.chunks(rows_per_statement(5, BIND_PARAMS_MAX)) {
-            let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO sessions \
-                 (user_id, token_hash, device_name, created_at_ms, expires_at_ms) ",
-            );
-            insert.push_values(chunk, |mut row, session| {
-                row.push_bind(session.user_id.0)
-                    .push_bind(session.token_hash.as_slice())
-                    .push_bind(session.device_name.as_str())
-                    .push_bind(now_ms)
-                    .push_bind(session.expires_at_ms);
-            });
-            insert.build().persistent(false).execute(&mut *conn).await?;
-        }
-        Ok(())
-    }
-
-    async fn existing_user_ids(
-        conn: &mut SqliteConnection,
-        ids: &[UserId],
-    ) -> StoreResult<Vec<UserId>> {
-        let mut found = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(rows_per_statement(1, BIND_PARAMS_MAX)) {
-            let mut select = QueryBuilder::<Sqlite>::new("SELECT id FROM users WHERE id IN (");
-            let mut list = select.separated(", ");
-            for id in chunk {
-                list.push_bind(id.0);
-            }
-            list.push_unseparated(")");
-            let rows: Vec<i64> = select
-                .build_query_scalar()
-                .persistent(false)
-                .fetch_all(&mut *conn)
-                .await?;
-            found.extend(rows.into_iter().map(UserId));
-        }
-        Ok(found)
-    }
-
-    async fn insert_friendships(
-        conn: &mut SqliteConnection,
-        pairs: &[(UserId, UserId)],
-        now_ms: i64,
-    ) -> StoreResult<()> {
-        // Two rows of three parameters per pair.
-        for chunk in pairs.chunks(rows_per_statement(6, BIND_PARAMS_MAX)) {
-            let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO friendships (user_id, friend_id, since_ms) ",
-            );
-            let rows = chunk.iter().flat_map(|&(a, b)| [(a, b), (b, a)]);
-            insert.push_values(rows, |mut row, (user, friend)| {
-                row.push_bind(user.0).push_bind(friend.0).push_bind(now_ms);
-            });
-            insert.push(" ON CONFLICT DO NOTHING");
-            insert.build().persistent(false).execute(&mut *conn).await?;
-        }
-        Ok(())
-    }
-
-    async fn direct_conversations_by_keys(
-        conn: &mut SqliteConnection,
-        keys: &[String],
-    ) -> StoreResult<Vec<(String, ConversationId)>> {
-        let found = ids_by_keys(
-            conn,
-            "SELECT direct_key, id FROM conversations WHERE direct_key IN (",
-            keys,
-        )
-        .await?;
-        Ok(found
-            .into_iter()
-            .map(|(key, id)| (key, ConversationId(id)))
-            .collect())
-    }
-
-    async fn insert_direct_conversations(
-        conn: &mut SqliteConnection,
-        keys: &[String],
-        now_ms: i64,
-    ) -> StoreResult<()> {
-        for chunk in keys.chunks(rows_per_statement(3, BIND_PARAMS_MAX)) {
-            let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO conversations \
-                 (kind, name, direct_key, last_seq, last_activity_ms, created_at_ms) ",
-            );
-            insert.push_values(chunk, |mut row, key| {
-                row.push("'direct'")
-                    .push("NULL")
-                    .push_bind(key.as_str())
-                    .push("0")
-                    .push_bind(now_ms)
-                    .push_bind(now_ms);
-            });
-            insert.build().persistent(false).execute(&mut *conn).await?;
-        }
-        Ok(())
-    }
-}
+impl SeedSql for SqliteDialect {}

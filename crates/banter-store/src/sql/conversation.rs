@@ -4,9 +4,10 @@ use async_trait::async_trait;
 use banter_protocol::model::{ConversationKind, ConversationSummary, Member, Role};
 use banter_protocol::{ConversationId, UserId};
 
-use super::{args, ids, sql, Dialect};
+use super::{args, ids, sql, values, Arg, Dialect};
 use crate::row::{
-    kind_str, member_at, parse_kind, parse_role, summary_at, summary_sql, Columns, NewMember,
+    kind_str, member_at, parse_kind, parse_role, rows_per_statement, summary_at, summary_sql,
+    Columns, NewMember,
 };
 use crate::StoreResult;
 
@@ -183,11 +184,31 @@ pub trait ConversationSql: Dialect {
 
     /// Inserts any number of members (of any conversations) in multi-row statements, as
     /// many as the backend's limit on bound parameters needs; an empty slice runs nothing.
+    /// (PostgreSQL binds the columns as arrays instead, in one statement.)
     async fn insert_members(
         conn: &mut Self::Conn,
         members: &[NewMember],
         now_ms: i64,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<()> {
+        for chunk in members.chunks(rows_per_statement(5, Self::BIND_PARAMS_MAX)) {
+            let mut bound: Vec<Arg<'_>> = Vec::with_capacity(5 * chunk.len());
+            for member in chunk {
+                bound.extend_from_slice(args![
+                    member.conversation,
+                    member.user,
+                    member.role.as_str(),
+                    member.read_seq,
+                    now_ms
+                ]);
+            }
+            let insert = format!(
+                "INSERT INTO members (conversation_id, user_id, role, read_seq, joined_at_ms) {}",
+                values("(?, ?, ?, ?, ?)", chunk.len())
+            );
+            Self::execute_built(conn, &insert, &bound).await?;
+        }
+        Ok(())
+    }
 
     async fn delete_member(
         conn: &mut Self::Conn,
