@@ -136,6 +136,7 @@ impl Dialect for MySqlDialect {
     type Tx = Transaction<'static, MySql>;
     type Pooled = PoolConnection<MySql>;
     const BIND_PARAMS_MAX: usize = BIND_PARAMS_MAX;
+    const IN_LIST_MAX: usize = IN_LIST_MAX;
 
     async fn begin_write(&self) -> Result<Self::Tx, sqlx::Error> {
         self.pool.begin().await
@@ -276,33 +277,6 @@ impl StreamSql for MySqlDialect {
             for (id, Text(kind)) in rows {
                 found.push((ConversationId(id), parse_kind(&kind)?));
             }
-        }
-        Ok(found)
-    }
-
-    async fn members_of(
-        conn: &mut MySqlConnection,
-        conversations: &[ConversationId],
-    ) -> StoreResult<Vec<(ConversationId, UserId)>> {
-        let mut found = Vec::new();
-        for chunk in conversations.chunks(IN_LIST_MAX) {
-            let mut select = QueryBuilder::<MySql>::new(
-                "SELECT conversation_id, user_id FROM members WHERE conversation_id IN (",
-            );
-            let mut list = select.separated(", ");
-            for id in chunk {
-                list.push_bind(id.0);
-            }
-            list.push_unseparated(")");
-            let rows: Vec<(i64, i64)> = select
-                .build_query_as()
-                .persistent(false)
-                .fetch_all(&mut *conn)
-                .await?;
-            found.extend(
-                rows.into_iter()
-                    .map(|(conversation, user)| (ConversationId(conversation), UserId(user))),
-            );
         }
         Ok(found)
     }

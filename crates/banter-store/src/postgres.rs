@@ -100,6 +100,8 @@ impl Dialect for PostgresDialect {
     /// PostgreSQL's limit (the protocol counts parameters in 16 bits). Its own multi-row
     /// statements bind whole columns as arrays and never come near it.
     const BIND_PARAMS_MAX: usize = 65_535;
+    /// Unused: PostgreSQL's lists are arrays bound as one parameter.
+    const IN_LIST_MAX: usize = 65_535;
 
     async fn begin_write(&self) -> Result<Self::Tx, sqlx::Error> {
         self.pool.begin().await

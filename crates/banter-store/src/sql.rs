@@ -20,6 +20,7 @@ mod seed;
 mod social;
 mod stream;
 
+use std::borrow::Cow;
 use std::ops::DerefMut;
 use std::sync::OnceLock;
 
@@ -72,10 +73,17 @@ impl Flavor {
     ///   CONFLICT`: `ON CONFLICT DO NOTHING` becomes `ON DUPLICATE KEY UPDATE c = c` for the
     ///   last column `c` of the insert's column list, which leaves the existing row as it
     ///   is (unlike `INSERT IGNORE`, which would also turn other errors into warnings).
-    pub fn render(self, shared: &str) -> String {
+    ///
+    /// A text that needs no change is returned as it is, without a copy.
+    pub fn render(self, shared: &str) -> Cow<'_, str> {
         match self {
-            Flavor::Sqlite => shared.replace(FOR_UPDATE, ""),
-            Flavor::Postgres => numbered(&shared.replace(FOR_UPDATE, " FOR NO KEY UPDATE")),
+            Flavor::Sqlite if shared.contains(FOR_UPDATE) => {
+                Cow::Owned(shared.replace(FOR_UPDATE, ""))
+            }
+            Flavor::Sqlite => Cow::Borrowed(shared),
+            Flavor::Postgres => {
+                Cow::Owned(numbered(&shared.replace(FOR_UPDATE, " FOR NO KEY UPDATE")))
+            }
             Flavor::MySql => {
                 let text = shared.strip_suffix(RETURNING_ID).unwrap_or(shared);
                 debug_assert!(
@@ -85,9 +93,11 @@ impl Flavor {
                 match text.strip_suffix(ON_CONFLICT_DO_NOTHING) {
                     Some(insert) => {
                         let column = last_inserted_column(insert);
-                        format!("{insert} ON DUPLICATE KEY UPDATE {column} = {column}")
+                        Cow::Owned(format!(
+                            "{insert} ON DUPLICATE KEY UPDATE {column} = {column}"
+                        ))
                     }
-                    None => text.to_owned(),
+                    None => Cow::Borrowed(text),
                 }
             }
         }
@@ -170,7 +180,7 @@ impl Statement {
 
     /// The text to send to a database of `flavor`.
     pub fn text(&'static self, flavor: Flavor) -> &'static str {
-        self.rendered[flavor as usize].get_or_init(|| flavor.render(self.shared))
+        self.rendered[flavor as usize].get_or_init(|| flavor.render(self.shared).into_owned())
     }
 }
 
@@ -406,6 +416,9 @@ pub trait Dialect: Statements {
     /// Most bound parameters one statement may carry; multi-row statements are split into
     /// chunks that stay under it.
     const BIND_PARAMS_MAX: usize;
+    /// Most values in one `IN` list of the send batch; longer lists are split into several
+    /// statements, in order.
+    const IN_LIST_MAX: usize;
 
     /// Starts a transaction that will write: `BEGIN IMMEDIATE` on SQLite, a plain READ
     /// COMMITTED transaction (whose writers lock rows) on the others.

@@ -135,6 +135,9 @@ impl Dialect for SqliteDialect {
     type Pooled = PoolConnection<Sqlite>;
     const BIND_PARAMS_MAX: usize = BIND_PARAMS_MAX;
 
+    /// SQLite has no limit of its own on `IN` lists but the one on bound parameters.
+    const IN_LIST_MAX: usize = BIND_PARAMS_MAX;
+
     /// `BEGIN IMMEDIATE` takes the database's write lock at the start, so two writers queue
     /// on `busy_timeout` instead of deadlocking when a read transaction tries to upgrade.
     async fn begin_write(&self) -> Result<Self::Tx, sqlx::Error> {
@@ -184,33 +187,6 @@ impl StreamSql for SqliteDialect {
             for (id, kind) in rows {
                 found.push((ConversationId(id), parse_kind(&kind)?));
             }
-        }
-        Ok(found)
-    }
-
-    async fn members_of(
-        conn: &mut SqliteConnection,
-        conversations: &[ConversationId],
-    ) -> StoreResult<Vec<(ConversationId, UserId)>> {
-        let mut found = Vec::new();
-        for chunk in conversations.chunks(rows_per_statement(1, BIND_PARAMS_MAX)) {
-            let mut select = QueryBuilder::<Sqlite>::new(
-                "SELECT conversation_id, user_id FROM members WHERE conversation_id IN (",
-            );
-            let mut list = select.separated(", ");
-            for id in chunk {
-                list.push_bind(id.0);
-            }
-            list.push_unseparated(")");
-            let rows: Vec<(i64, i64)> = select
-                .build_query_as()
-                .persistent(false)
-                .fetch_all(&mut *conn)
-                .await?;
-            found.extend(
-                rows.into_iter()
-                    .map(|(conversation, user)| (ConversationId(conversation), UserId(user))),
-            );
         }
         Ok(found)
     }

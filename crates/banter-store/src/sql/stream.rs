@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use banter_protocol::model::{ConversationKind, Message};
 use banter_protocol::{ConversationId, MessageId, UserId};
 
-use super::{args, sql, Dialect};
+use super::{args, in_list, sql, Arg, Dialect};
 use crate::row::{message_at, message_sql, Columns, NewEntry};
 use crate::StoreResult;
 
@@ -30,11 +30,25 @@ pub trait StreamSql: Dialect {
         conn: &mut Self::Conn,
         conversations: &[ConversationId],
     ) -> StoreResult<Vec<(ConversationId, ConversationKind)>>;
-    /// The members of `conversations`, as (conversation, user), in no order.
+    /// The members of `conversations`, as (conversation, user), in no order: a range of
+    /// the `members` primary key per conversation. (PostgreSQL binds the ids as one array.)
     async fn members_of(
         conn: &mut Self::Conn,
         conversations: &[ConversationId],
-    ) -> StoreResult<Vec<(ConversationId, UserId)>>;
+    ) -> StoreResult<Vec<(ConversationId, UserId)>> {
+        let mut found = Vec::new();
+        for chunk in conversations.chunks(Self::IN_LIST_MAX) {
+            let bound: Vec<Arg<'_>> = chunk.iter().map(|&id| Arg::from(id)).collect();
+            let select = format!(
+                "SELECT conversation_id, user_id FROM members WHERE conversation_id IN {}",
+                in_list(chunk.len())
+            );
+            for row in Self::fetch_all_built(conn, &select, &bound).await? {
+                found.push((ConversationId(row.int(0)?), UserId(row.int(1)?)));
+            }
+        }
+        Ok(found)
+    }
     /// Those of the (user, blocked) `pairs` in which the first blocked the second.
     async fn blocks_among(
         conn: &mut Self::Conn,
