@@ -69,6 +69,27 @@ impl<S: Sql> Engine<S> {
         Engine { sql }
     }
 
+    /// [`Store::create_group`] and, without the friendship rule, [`Store::seed_group`].
+    async fn new_group(
+        &self,
+        owner: UserId,
+        name: &str,
+        members: &[UserId],
+        require_friends: bool,
+    ) -> StoreResult<CreatedGroup> {
+        self.write(Retry::Conflicts, &move |conn, _| {
+            Box::pin(group::create::<S>(
+                conn,
+                owner,
+                name,
+                members,
+                require_friends,
+                now_ms(),
+            ))
+        })
+        .await
+    }
+
     /// Runs `body` inside a write transaction and commits it: the one place that opens,
     /// reruns and commits the store's writes. The whole transaction runs again (up to
     /// `row::TRANSACTION_ATTEMPTS_MAX` attempts) when it loses a race that `retry` names;
@@ -294,18 +315,7 @@ impl<S: Sql> Store for Engine<S> {
         name: String,
         members: Vec<UserId>,
     ) -> StoreResult<CreatedGroup> {
-        let (name, members) = (name.as_str(), members.as_slice());
-        self.write(Retry::Conflicts, &move |conn, _| {
-            Box::pin(group::create::<S>(
-                conn,
-                owner,
-                name,
-                members,
-                true,
-                now_ms(),
-            ))
-        })
-        .await
+        self.new_group(owner, &name, &members, true).await
     }
 
     async fn conversations(&self, user: UserId) -> StoreResult<Vec<ConversationSummary>> {
@@ -477,18 +487,7 @@ impl<S: Sql> Store for Engine<S> {
         name: String,
         members: Vec<UserId>,
     ) -> StoreResult<CreatedGroup> {
-        let (name, members) = (name.as_str(), members.as_slice());
-        self.write(Retry::Conflicts, &move |conn, _| {
-            Box::pin(group::create::<S>(
-                conn,
-                owner,
-                name,
-                members,
-                false,
-                now_ms(),
-            ))
-        })
-        .await
+        self.new_group(owner, &name, &members, false).await
     }
 }
 

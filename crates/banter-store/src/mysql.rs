@@ -21,12 +21,12 @@ use sqlx::{Executor, MySql, MySqlConnection, MySqlPool, QueryBuilder, Transactio
 
 use crate::engine::Engine;
 use crate::row::{
-    clearable, ids_in_order, message_at, message_sql, parse_kind, profile_at, rows_per_statement,
-    with_retries, NewEntry, Retry, Text,
+    clearable, ids_in_order, message_at, message_sql, parse_kind, rows_per_statement, with_retries,
+    NewEntry, Retry, Text,
 };
 use crate::sql::{
-    statements_on, AccountSql, Arg, ConversationSql, Dialect, Flavor, SeedSql, SocialSql,
-    Statement, StreamSql,
+    args, ids, sql, statements_on, AccountSql, Arg, ConversationSql, Dialect, Flavor, SeedSql,
+    SocialSql, Statement, Statements, StreamSql,
 };
 use crate::{OpenOptions, ProfileUpdate, SessionId, StoreError, StoreResult};
 use sqlx::pool::PoolConnection;
@@ -88,15 +88,6 @@ impl MySqlStore {
         sqlx::migrate!("migrations/mysql").run(&pool).await?;
         Ok(Engine::new(MySqlDialect { pool }))
     }
-}
-
-async fn profile(conn: &mut MySqlConnection, id: UserId) -> StoreResult<Option<UserProfile>> {
-    let row =
-        sqlx::query("SELECT id, username, nickname, avatar_url, signature FROM users WHERE id = ?")
-            .bind(id.0)
-            .fetch_optional(&mut *conn)
-            .await?;
-    Ok(row.map(|row| profile_at(&row, 0)).transpose()?)
 }
 
 fn messages(rows: &[MySqlRow]) -> StoreResult<Vec<Message>> {
@@ -187,65 +178,73 @@ impl AccountSql for MySqlDialect {
         let (set_signature, signature) = clearable(update.signature);
         let nickname = update.nickname;
         with_retries(Retry::Conflicts, || async {
-            let mut tx = self.pool.begin().await?;
-            sqlx::query(
-                "UPDATE users SET nickname = COALESCE(?, nickname), \
-                 avatar_url = CASE WHEN ? THEN ? ELSE avatar_url END, \
-                 signature = CASE WHEN ? THEN ? ELSE signature END \
-                 WHERE id = ?",
+            let mut tx = self.begin_write().await?;
+            Self::execute(
+                &mut tx,
+                sql!(
+                    "UPDATE users SET nickname = COALESCE(?, nickname), \
+                     avatar_url = CASE WHEN ? THEN ? ELSE avatar_url END, \
+                     signature = CASE WHEN ? THEN ? ELSE signature END \
+                     WHERE id = ?"
+                ),
+                args![
+                    nickname.as_deref(),
+                    set_avatar,
+                    avatar_url.as_deref(),
+                    set_signature,
+                    signature.as_deref(),
+                    id,
+                ],
             )
-            .bind(nickname.as_deref())
-            .bind(set_avatar)
-            .bind(avatar_url.as_deref())
-            .bind(set_signature)
-            .bind(signature.as_deref())
-            .bind(id.0)
-            .execute(&mut *tx)
             .await?;
-            let updated = profile(&mut tx, id).await?;
-            tx.commit().await?;
+            let updated = Self::profile(&mut tx, id).await?;
+            Self::commit(tx).await?;
             Ok(updated)
         })
         .await
     }
 
     /// The user's row is locked first, so a concurrent login's new session either commits
-    /// before (and is revoked) or waits and is not.
+    /// before (and is revoked) or waits and is not. (MySQL counts only the rows an UPDATE
+    /// changed, so setting the same hash again would read as "no such user".)
     async fn set_password(conn: &mut MySqlConnection, id: UserId, hash: &str) -> StoreResult<bool> {
-        let exists: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM users WHERE id = ? FOR UPDATE")
-                .bind(id.0)
-                .fetch_optional(&mut *conn)
-                .await?;
+        let exists = Self::fetch_optional(
+            conn,
+            sql!("SELECT id FROM users WHERE id = ? FOR UPDATE"),
+            args![id],
+        )
+        .await?;
         if exists.is_none() {
             return Ok(false);
         }
-        sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
-            .bind(hash)
-            .bind(id.0)
-            .execute(&mut *conn)
-            .await?;
+        Self::execute(
+            conn,
+            sql!("UPDATE users SET password_hash = ? WHERE id = ?"),
+            args![hash, id],
+        )
+        .await?;
         Ok(true)
     }
 
+    /// The sessions are locked and read, then deleted, as there is no `RETURNING`.
     async fn revoke_sessions(
         conn: &mut MySqlConnection,
         user: UserId,
         keep: SessionId,
     ) -> StoreResult<Vec<SessionId>> {
-        let revoked: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM sessions WHERE user_id = ? AND id <> ? ORDER BY id FOR UPDATE",
+        let revoked = Self::fetch_all(
+            conn,
+            sql!("SELECT id FROM sessions WHERE user_id = ? AND id <> ? ORDER BY id FOR UPDATE"),
+            args![user, keep],
         )
-        .bind(user.0)
-        .bind(keep.0)
-        .fetch_all(&mut *conn)
         .await?;
-        sqlx::query("DELETE FROM sessions WHERE user_id = ? AND id <> ?")
-            .bind(user.0)
-            .bind(keep.0)
-            .execute(&mut *conn)
-            .await?;
-        Ok(revoked.into_iter().map(SessionId).collect())
+        Self::execute(
+            conn,
+            sql!("DELETE FROM sessions WHERE user_id = ? AND id <> ?"),
+            args![user, keep],
+        )
+        .await?;
+        Ok(ids(&revoked, SessionId)?)
     }
 }
 

@@ -43,8 +43,13 @@ pub trait AccountSql: Dialect {
 
     async fn user(&self, id: UserId) -> StoreResult<Option<UserProfile>> {
         let mut conn = self.acquire().await?;
+        Self::profile(&mut conn, id).await
+    }
+
+    /// [`AccountSql::user`] on a given connection.
+    async fn profile(conn: &mut Self::Conn, id: UserId) -> StoreResult<Option<UserProfile>> {
         let row = Self::fetch_optional(
-            &mut conn,
+            conn,
             sql!("SELECT id, username, nickname, avatar_url, signature FROM users WHERE id = ?"),
             args![id],
         )
