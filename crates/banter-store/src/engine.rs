@@ -1,15 +1,17 @@
 //! The backend-neutral store: every rule of [`Store`] and the control flow around it,
-//! written once over [`Sql`], the primitive queries each backend writes in its own dialect.
+//! written once over [`Sql`], the store's queries by area (`crate::sql`).
 //!
 //! [`Engine`] implements [`Store`] for any backend. It opens transactions and runs them
 //! again when they lose a race (all in `Engine::write` and `Engine::read`), checks
-//! membership, friendship, blocks and roles, and calls the backend only for single statements (or the few statements that
-//! one dialect needs for what another does in one). The stream (seq assignment, batched
-//! sends, idempotent-send dedupe, recalls, paging, read pointers) lives in [`stream`],
-//! direct conversations and groups in [`group`], friend requests and blocks in [`friend`].
+//! membership, friendship, blocks and roles, and calls the backend only for single
+//! statements (or the few statements that one dialect needs for what another does in one).
+//! The stream (seq assignment, batched sends, idempotent-send dedupe, recalls, paging, read
+//! pointers) lives in [`stream`], direct conversations and groups in [`group`], friend
+//! requests and blocks in [`friend`], seeding in bulk in [`seed`].
 //!
 //! Architecture invariant: no SQL text here. A rule that needs a new query gets a new
-//! [`Sql`] method, written in every backend.
+//! method in the area trait of `crate::sql` it belongs to, written once there unless a
+//! backend must spell it differently.
 
 mod friend;
 mod group;

@@ -1,5 +1,9 @@
-//! The MySQL/MariaDB backend of [`crate::Store`]: its SQL, as the `Sql` primitives that
-//! the store's engine (`crate::engine`) runs.
+//! The MySQL/MariaDB backend of [`crate::Store`]: its dialect of the shared queries
+//! (`crate::sql`) and the statements it writes its own way: those that would need
+//! `RETURNING` of more than an id (`update_profile`, `revoke_sessions`, the send batch's
+//! seq bump and inserted ids), `set_password` (MySQL counts changed rows, not matched
+//! ones), `lock_read_pointer`, and the send batch's row-value `IN` lists and `CASE`
+//! updates (plans in `docs/storage.md`).
 //!
 //! The same design as [`crate::postgres`], in MySQL's dialect: several server processes may
 //! share one database; connections run at READ COMMITTED (each statement sees what was

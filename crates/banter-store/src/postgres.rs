@@ -1,5 +1,8 @@
-//! The PostgreSQL backend of [`crate::Store`]: its SQL, as the `Sql` primitives that
-//! the store's engine (`crate::engine`) runs.
+//! The PostgreSQL backend of [`crate::Store`]: its dialect of the shared queries
+//! (`crate::sql`) and the statements it writes its own way: every multi-row statement
+//! (the send batch, `insert_members`, seeding) binds whole columns as arrays (`UNNEST`,
+//! `= ANY`), one statement that stays prepared whatever the batch size, and
+//! `lock_read_pointer` locks the member's row alone (`FOR NO KEY UPDATE OF m`).
 //!
 //! Several server processes may share one database. Transactions run at READ COMMITTED;
 //! every rule the trait promises is checked inside the write transaction that acts on it,

@@ -1,5 +1,6 @@
-//! The SQLite backend of [`crate::Store`]: its SQL, as the `Sql` primitives that
-//! the store's engine (`crate::engine`) runs.
+//! The SQLite backend of [`crate::Store`]: its dialect of the shared queries (`crate::sql`)
+//! and the statements it writes its own way: those of the send batch, a `VALUES` list
+//! joined to the table so that each row is one index probe (plans in `docs/storage.md`).
 //!
 //! One database file in WAL mode: readers never wait for the writer, and writers take the
 //! database lock at `BEGIN IMMEDIATE`, so two writers queue on `busy_timeout` instead of
