@@ -21,6 +21,7 @@ use async_trait::async_trait;
 use banter_protocol::model::{ConversationKind, Message, UserProfile};
 use banter_protocol::{ConversationId, MessageId, UserId};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlRow};
+use sqlx::pool::PoolConnection;
 use sqlx::{Executor, MySql, MySqlConnection, MySqlPool, QueryBuilder, Transaction};
 
 use crate::engine::Engine;
@@ -33,7 +34,6 @@ use crate::sql::{
     SocialSql, Statement, Statements, StreamSql,
 };
 use crate::{OpenOptions, ProfileUpdate, SessionId, StoreError, StoreResult};
-use sqlx::pool::PoolConnection;
 
 /// The store on one MySQL or MariaDB database.
 pub type MySqlStore = Engine<MySqlDialect>;

@@ -19,6 +19,7 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use banter_protocol::model::{ConversationKind, Message};
 use banter_protocol::{ConversationId, MessageId, UserId};
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
@@ -28,7 +29,6 @@ use crate::sql::{
     statements_on, AccountSql, ConversationSql, Dialect, Flavor, SeedSql, SocialSql, StreamSql,
 };
 use crate::{Durability, NewSession, OpenOptions, SeedUser, StoreError, StoreResult};
-use sqlx::pool::PoolConnection;
 
 /// The store on one PostgreSQL database.
 pub type PostgresStore = Engine<PostgresDialect>;

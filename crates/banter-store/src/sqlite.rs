@@ -13,6 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use banter_protocol::model::{ConversationKind, Message};
 use banter_protocol::{ConversationId, MessageId, UserId};
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
@@ -24,7 +25,6 @@ use crate::sql::{
     statements_on, AccountSql, ConversationSql, Dialect, Flavor, SeedSql, SocialSql, StreamSql,
 };
 use crate::{Durability, OpenOptions, StoreError, StoreResult};
-use sqlx::pool::PoolConnection;
 
 /// How long a statement waits for another connection's write lock before failing with
 /// `SQLITE_BUSY`. Write transactions are short, so hitting this means the disk has stalled.
@@ -135,7 +135,6 @@ impl Dialect for SqliteDialect {
     type Tx = Transaction<'static, Sqlite>;
     type Pooled = PoolConnection<Sqlite>;
     const BIND_PARAMS_MAX: usize = BIND_PARAMS_MAX;
-
     /// SQLite has no limit of its own on `IN` lists but the one on bound parameters.
     const IN_LIST_MAX: usize = BIND_PARAMS_MAX;
 
