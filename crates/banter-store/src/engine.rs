@@ -27,7 +27,7 @@ use banter_protocol::model::{ConversationDetail, ConversationSummary, FriendRequ
 use banter_protocol::{ConversationId, FriendRequestId, MessageId, UserId};
 
 use crate::row::{batch_failure, is_row_refusal, now_ms, with_retries, Retry};
-use crate::sql::{Sql, Statements};
+use crate::sql::{Seek, Sql, Statements};
 use crate::{
     Appended, CreatedGroup, Credentials, GroupChange, NewMessage, NewSession, NewUser, Page,
     ProfileUpdate, ReadMark, SeedUser, SendPolicy, Session, SessionId, Store, StoreError,
@@ -433,7 +433,7 @@ impl<S: Sql> Store for Engine<S> {
         after_seq: i64,
         limit: u32,
     ) -> StoreResult<Page> {
-        let seek = stream::Seek::After(after_seq);
+        let seek = Seek::After(after_seq);
         self.read(&move |conn, _| Box::pin(stream::page::<S>(conn, user, id, seek, limit)))
             .await
     }
@@ -445,7 +445,7 @@ impl<S: Sql> Store for Engine<S> {
         before_seq: i64,
         limit: u32,
     ) -> StoreResult<Page> {
-        let seek = stream::Seek::Before(before_seq);
+        let seek = Seek::Before(before_seq);
         self.read(&move |conn, _| Box::pin(stream::page::<S>(conn, user, id, seek, limit)))
             .await
     }

@@ -31,7 +31,7 @@ pub use account::AccountSql;
 pub use conversation::ConversationSql;
 pub use seed::SeedSql;
 pub use social::SocialSql;
-pub use stream::StreamSql;
+pub use stream::{Seek, StreamSql};
 
 use crate::row::Columns;
 use crate::SessionId;

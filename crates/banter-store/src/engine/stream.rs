@@ -10,6 +10,7 @@ use banter_protocol::{ConversationId, MessageId, UserId};
 
 use super::Sql;
 use crate::row::{Body, Draft, NewEntry, Refusal};
+use crate::sql::Seek;
 use crate::{Appended, NewMessage, Page, ReadMark, SendPolicy, StoreError, StoreResult};
 
 /// Appends `entries` (to any number of conversations) inside the caller's transaction and
@@ -375,15 +376,6 @@ pub(super) async fn recall<S: Sql>(
     })
 }
 
-/// Where a page of the stream starts.
-#[derive(Clone, Copy)]
-pub(super) enum Seek {
-    /// Entries with seq > this one: see [`crate::Store::messages_after`].
-    After(i64),
-    /// Entries with seq < this one: see [`crate::Store::messages_before`].
-    Before(i64),
-}
-
 /// Up to `limit` entries of a conversation `user` is in, from `seek`, returned oldest first.
 pub(super) async fn page<S: Sql>(
     conn: &mut S::Conn,
@@ -397,10 +389,7 @@ pub(super) async fn page<S: Sql>(
     }
     // One row past the limit tells whether there is more without a COUNT.
     let fetch = i64::from(limit) + 1;
-    let mut messages = match seek {
-        Seek::After(seq) => S::entries_after(conn, conversation, seq, fetch).await?,
-        Seek::Before(seq) => S::entries_before(conn, conversation, seq, fetch).await?,
-    };
+    let mut messages = S::entries(conn, conversation, seek, fetch).await?;
     let has_more = messages.len() > limit as usize;
     messages.truncate(limit as usize);
     if let Seek::Before(_) = seek {

@@ -13,6 +13,15 @@ use super::{args, in_list, sql, Arg, Dialect};
 use crate::row::{message_at, message_sql, Columns, NewEntry};
 use crate::StoreResult;
 
+/// Where a page of the stream starts.
+#[derive(Debug, Clone, Copy)]
+pub enum Seek {
+    /// Entries with seq > this one: see [`crate::Store::messages_after`].
+    After(i64),
+    /// Entries with seq < this one: see [`crate::Store::messages_before`].
+    Before(i64),
+}
+
 /// The queries of the message stream.
 ///
 /// The primitives of a send batch and of `engine::stream::append_entries` take the whole
@@ -126,42 +135,30 @@ pub trait StreamSql: Dialect {
         Ok(())
     }
 
-    /// Up to `limit` entries with seq > `after_seq`, oldest first.
-    async fn entries_after(
+    /// Up to `limit` entries from `seek`: with seq > `After`'s, oldest first, or with
+    /// seq < `Before`'s, newest first (a range of the `(conversation_id, seq)` index,
+    /// walked forwards or backwards).
+    async fn entries(
         conn: &mut Self::Conn,
         conversation: ConversationId,
-        after_seq: i64,
+        seek: Seek,
         limit: i64,
     ) -> StoreResult<Vec<Message>> {
-        let rows = Self::fetch_all(
-            conn,
-            sql!(message_sql!(
-                "WHERE conversation_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?"
-            )),
-            args![conversation, after_seq, limit],
-        )
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|row| message_at(row, 0))
-            .collect::<Result<_, _>>()?)
-    }
-
-    /// Up to `limit` entries with seq < `before_seq`, newest first.
-    async fn entries_before(
-        conn: &mut Self::Conn,
-        conversation: ConversationId,
-        before_seq: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<Message>> {
-        let rows = Self::fetch_all(
-            conn,
-            sql!(message_sql!(
-                "WHERE conversation_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
-            )),
-            args![conversation, before_seq, limit],
-        )
-        .await?;
+        let (statement, seq) = match seek {
+            Seek::After(seq) => (
+                sql!(message_sql!(
+                    "WHERE conversation_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?"
+                )),
+                seq,
+            ),
+            Seek::Before(seq) => (
+                sql!(message_sql!(
+                    "WHERE conversation_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
+                )),
+                seq,
+            ),
+        };
+        let rows = Self::fetch_all(conn, statement, args![conversation, seq, limit]).await?;
         Ok(rows
             .iter()
             .map(|row| message_at(row, 0))
