@@ -1,374 +1,49 @@
 //! The backend-neutral store: every rule of [`Store`] and the control flow around it,
-//! written once over [`Sql`], the primitive queries each backend writes in its own dialect.
+//! written once over [`Sql`], the store's queries by area (`crate::sql`).
 //!
-//! [`Engine`] implements [`Store`] for any backend. It opens transactions, runs them again
-//! when they lose a race (`row::with_retries`), checks membership, friendship, blocks and
-//! roles, and calls the backend only for single statements (or the few statements that
-//! one dialect needs for what another does in one). The stream (seq assignment, batched
-//! sends, idempotent-send dedupe, recalls, paging, read pointers) lives in [`stream`],
-//! direct conversations and groups in [`group`], friend requests and blocks in [`friend`].
+//! [`Engine`] implements [`Store`] for any backend. It opens transactions and runs them
+//! again when they lose a race (all in `Engine::write` and `Engine::read`), checks
+//! membership, friendship, blocks and roles, and calls the backend only for single
+//! statements (or the few statements that one dialect needs for what another does in one).
+//! The stream (seq assignment, batched sends, idempotent-send dedupe, recalls, paging, read
+//! pointers) lives in [`stream`], direct conversations and groups in [`group`], friend
+//! requests and blocks in [`friend`], seeding in bulk in [`seed`].
 //!
 //! Architecture invariant: no SQL text here. A rule that needs a new query gets a new
-//! [`Sql`] method, written in every backend.
+//! method in the area trait of `crate::sql` it belongs to, written once there unless a
+//! backend must spell it differently.
 
 mod friend;
 mod group;
 mod seed;
 mod stream;
 
-use std::ops::DerefMut;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
 
 use async_trait::async_trait;
-use banter_protocol::model::{
-    ConversationDetail, ConversationKind, ConversationSummary, FriendRequest, FriendRequestStatus,
-    Member, Message, Role, UserProfile,
-};
+use banter_protocol::model::{ConversationDetail, ConversationSummary, FriendRequest, UserProfile};
 use banter_protocol::{ConversationId, FriendRequestId, MessageId, UserId};
 
-use crate::row::{batch_failure, is_row_refusal, now_ms, with_retries, NewEntry, NewMember, Retry};
+use crate::row::{batch_failure, is_row_refusal, now_ms, with_retries, Retry};
+use crate::sql::{Seek, Sql, Statements};
 use crate::{
     Appended, CreatedGroup, Credentials, GroupChange, NewMessage, NewSession, NewUser, Page,
     ProfileUpdate, ReadMark, SeedUser, SendPolicy, Session, SessionId, Store, StoreError,
     StoreResult,
 };
 
-/// The queries a backend provides, each in its own dialect: placeholders, upserts,
-/// `RETURNING` or not, and which row locks it takes.
-///
-/// Methods taking `&self` run one statement on the pool. Associated functions taking a
-/// connection run inside a transaction the engine opened with [`Sql::begin_write`] or
-/// [`Sql::begin_read`]; the `lock_*` ones take the row locks that serialize writers on
-/// PostgreSQL and MySQL (SQLite's write transaction holds the database lock already, so
-/// there they only read).
-#[async_trait]
-pub trait Sql: Send + Sync + 'static {
-    /// The connection primitives run on.
-    type Conn: Send;
-    /// A transaction, which derefs to its connection.
-    type Tx: DerefMut<Target = Self::Conn> + Send;
+/// What [`Engine::write`] and [`Engine::read`] run inside their transaction: a closure
+/// from the transaction's connection to the work done on it. The second argument only
+/// tells the compiler that what the closure borrows (`'a`) outlives the connection's
+/// borrow (`'c`); closures ignore it (`|conn, _|`).
+type TxBody<'a, S, T> = &'a (dyn for<'c> Fn(&'c mut <S as Statements>::Conn, PhantomData<&'c &'a ()>) -> TxFuture<'c, T>
+         + Send
+         + Sync);
 
-    // ---- transactions ----
-
-    /// Starts a transaction that will write: `BEGIN IMMEDIATE` on SQLite, a plain READ
-    /// COMMITTED transaction (whose writers lock rows) on the others.
-    async fn begin_write(&self) -> Result<Self::Tx, sqlx::Error>;
-    /// Starts a read-only transaction: one consistent snapshot for queries that read twice.
-    async fn begin_read(&self) -> Result<Self::Tx, sqlx::Error>;
-    async fn commit(tx: Self::Tx) -> Result<(), sqlx::Error>;
-
-    // ---- one statement on the pool ----
-
-    /// Inserts the user; a unique violation means the username is taken.
-    async fn insert_user(&self, user: &NewUser, now_ms: i64) -> Result<UserProfile, sqlx::Error>;
-    async fn user(&self, id: UserId) -> StoreResult<Option<UserProfile>>;
-    async fn user_by_username_key(&self, key: &str) -> StoreResult<Option<UserProfile>>;
-    async fn credentials(&self, key: &str) -> StoreResult<Option<Credentials>>;
-    async fn password_hash(&self, id: UserId) -> StoreResult<Option<String>>;
-    /// Applies the update (see [`ProfileUpdate`]); `None` if there is no such user.
-    async fn update_profile(
-        &self,
-        id: UserId,
-        update: ProfileUpdate,
-    ) -> StoreResult<Option<UserProfile>>;
-    async fn insert_session(&self, session: &NewSession, now_ms: i64) -> StoreResult<SessionId>;
-    async fn session_by_token_hash(
-        &self,
-        token_hash: &[u8],
-        now_ms: i64,
-    ) -> StoreResult<Option<Session>>;
-    async fn delete_session(&self, id: SessionId) -> StoreResult<()>;
-    /// Friends with the time the friendship began, oldest first.
-    async fn friends(&self, user: UserId) -> StoreResult<Vec<(UserProfile, i64)>>;
-    async fn friend_ids(&self, user: UserId) -> StoreResult<Vec<UserId>>;
-    /// Deletes both rows of the friendship; returns whether there was one.
-    async fn delete_friendship(&self, a: UserId, b: UserId) -> StoreResult<bool>;
-    async fn delete_block(&self, user: UserId, blocked: UserId) -> StoreResult<()>;
-    /// Oldest block first.
-    async fn blocked_users(&self, user: UserId) -> StoreResult<Vec<UserProfile>>;
-    async fn is_member(&self, user: UserId, conversation: ConversationId) -> StoreResult<bool>;
-    /// The user's conversation summaries, newest activity first.
-    async fn summaries(&self, user: UserId) -> StoreResult<Vec<ConversationSummary>>;
-
-    // ---- accounts, inside a transaction ----
-
-    /// Replaces the hash; returns whether the user exists.
-    async fn set_password(conn: &mut Self::Conn, id: UserId, hash: &str) -> StoreResult<bool>;
-    /// Deletes the user's sessions but `keep` and returns them.
-    async fn revoke_sessions(
-        conn: &mut Self::Conn,
-        user: UserId,
-        keep: SessionId,
-    ) -> StoreResult<Vec<SessionId>>;
-
-    // ---- friends and blocks, inside a transaction ----
-
-    /// Locks the rows of users `a` and `b` (ascending id order) until the transaction ends,
-    /// which serializes every change to what is between the two. Returns whether `b` exists.
-    async fn lock_users(conn: &mut Self::Conn, a: UserId, b: UserId) -> StoreResult<bool>;
-    /// Whether either user blocked the other.
-    async fn blocked_either(conn: &mut Self::Conn, a: UserId, b: UserId) -> StoreResult<bool>;
-    async fn are_friends(conn: &mut Self::Conn, a: UserId, b: UserId) -> StoreResult<bool>;
-    /// Whether a pending request exists between the two, either way round.
-    async fn pending_between(conn: &mut Self::Conn, a: UserId, b: UserId) -> StoreResult<bool>;
-    async fn insert_friend_request(
-        conn: &mut Self::Conn,
-        from: UserId,
-        to: UserId,
-        greeting: Option<&str>,
-        now_ms: i64,
-    ) -> StoreResult<FriendRequestId>;
-    async fn friend_request(
-        conn: &mut Self::Conn,
-        id: FriendRequestId,
-    ) -> StoreResult<Option<FriendRequest>>;
-    /// Both lists oldest first: (incoming, outgoing) pending requests.
-    async fn pending_requests(
-        conn: &mut Self::Conn,
-        user: UserId,
-    ) -> StoreResult<(Vec<FriendRequest>, Vec<FriendRequest>)>;
-    /// Locks the request's row and returns its sender, recipient and status.
-    async fn lock_request(
-        conn: &mut Self::Conn,
-        id: FriendRequestId,
-    ) -> StoreResult<Option<(UserId, UserId, FriendRequestStatus)>>;
-    async fn set_request_status(
-        conn: &mut Self::Conn,
-        id: FriendRequestId,
-        status: FriendRequestStatus,
-        now_ms: i64,
-    ) -> StoreResult<()>;
-    /// Inserts both rows of a friendship; an existing row keeps its earlier `since`.
-    async fn insert_friendship(
-        conn: &mut Self::Conn,
-        a: UserId,
-        b: UserId,
-        now_ms: i64,
-    ) -> StoreResult<()>;
-    /// Blocking twice keeps the first block.
-    async fn insert_block(
-        conn: &mut Self::Conn,
-        user: UserId,
-        blocked: UserId,
-        now_ms: i64,
-    ) -> StoreResult<()>;
-    /// Deletes pending requests between the two, either way round.
-    async fn delete_pending_between(conn: &mut Self::Conn, a: UserId, b: UserId)
-        -> StoreResult<()>;
-
-    // ---- conversations and members, inside a transaction ----
-
-    async fn direct_conversation(
-        conn: &mut Self::Conn,
-        direct_key: &str,
-    ) -> StoreResult<Option<ConversationId>>;
-    /// Inserts a conversation with an empty stream (`last_seq` 0).
-    async fn insert_conversation(
-        conn: &mut Self::Conn,
-        kind: ConversationKind,
-        name: Option<&str>,
-        direct_key: Option<&str>,
-        now_ms: i64,
-    ) -> StoreResult<ConversationId>;
-    /// The summary of one conversation of the user's, if the user is a member.
-    async fn summary(
-        conn: &mut Self::Conn,
-        user: UserId,
-        conversation: ConversationId,
-    ) -> StoreResult<Option<ConversationSummary>>;
-    /// Members in the order they joined.
-    async fn members(
-        conn: &mut Self::Conn,
-        conversation: ConversationId,
-    ) -> StoreResult<Vec<Member>>;
-    /// Locks the conversation's row until the transaction ends and returns its kind, or
-    /// `None` if it does not exist.
-    async fn lock_conversation(
-        conn: &mut Self::Conn,
-        conversation: ConversationId,
-    ) -> StoreResult<Option<ConversationKind>>;
-    /// The ids of a conversation's members, ascending.
-    async fn member_ids(
-        conn: &mut Self::Conn,
-        conversation: ConversationId,
-    ) -> StoreResult<Vec<UserId>>;
-    /// The conversation's kind and the user's role in it, or `None` if the conversation
-    /// does not exist or the user is not a member.
-    async fn membership(
-        conn: &mut Self::Conn,
-        user: UserId,
-        conversation: ConversationId,
-    ) -> StoreResult<Option<(ConversationKind, Role)>>;
-    async fn insert_member(
-        conn: &mut Self::Conn,
-        conversation: ConversationId,
-        user: UserId,
-        role: Role,
-        read_seq: i64,
-        now_ms: i64,
-    ) -> StoreResult<()>;
-    async fn delete_member(
-        conn: &mut Self::Conn,
-        conversation: ConversationId,
-        user: UserId,
-    ) -> StoreResult<()>;
-    async fn delete_members(conn: &mut Self::Conn, conversation: ConversationId)
-        -> StoreResult<()>;
-    async fn set_role(
-        conn: &mut Self::Conn,
-        conversation: ConversationId,
-        user: UserId,
-        role: Role,
-    ) -> StoreResult<()>;
-    async fn rename(
-        conn: &mut Self::Conn,
-        conversation: ConversationId,
-        name: &str,
-    ) -> StoreResult<()>;
-    async fn last_seq(conn: &mut Self::Conn, conversation: ConversationId) -> StoreResult<i64>;
-
-    // ---- seeding in bulk, inside a transaction ----
-    //
-    // Each takes any number of rows and splits them into multi-row statements as the
-    // backend's limit on bound parameters requires; an empty slice runs nothing.
-
-    /// The users whose `username_key` is one of `keys`, as (key, id), in no order.
-    async fn user_ids_by_keys(
-        conn: &mut Self::Conn,
-        keys: &[String],
-    ) -> StoreResult<Vec<(String, UserId)>>;
-    /// Inserts the users (no avatar or signature), all with `password_hash`.
-    async fn insert_users(
-        conn: &mut Self::Conn,
-        users: &[SeedUser],
-        password_hash: &str,
-        now_ms: i64,
-    ) -> StoreResult<()>;
-    async fn insert_sessions(
-        conn: &mut Self::Conn,
-        sessions: &[NewSession],
-        now_ms: i64,
-    ) -> StoreResult<()>;
-    /// Which of `ids` are users, in no order.
-    async fn existing_user_ids(conn: &mut Self::Conn, ids: &[UserId]) -> StoreResult<Vec<UserId>>;
-    /// Both rows of each friendship; rows that exist are left as they are.
-    async fn insert_friendships(
-        conn: &mut Self::Conn,
-        pairs: &[(UserId, UserId)],
-        now_ms: i64,
-    ) -> StoreResult<()>;
-    /// The direct conversations whose `direct_key` is one of `keys`, as (key, id), in no order.
-    async fn direct_conversations_by_keys(
-        conn: &mut Self::Conn,
-        keys: &[String],
-    ) -> StoreResult<Vec<(String, ConversationId)>>;
-    /// One empty direct conversation (`last_seq` 0) per key.
-    async fn insert_direct_conversations(
-        conn: &mut Self::Conn,
-        keys: &[String],
-        now_ms: i64,
-    ) -> StoreResult<()>;
-    async fn insert_members(
-        conn: &mut Self::Conn,
-        members: &[NewMember],
-        now_ms: i64,
-    ) -> StoreResult<()>;
-
-    // ---- the stream, inside a transaction ----
-    //
-    // The primitives of a send batch and of `stream::append_entries` take the whole batch
-    // at once, so a batch costs the same few statements however many sends and
-    // conversations it holds. Each splits its rows into as many statements as the
-    // backend's limits on bound parameters (or on IN lists) require; an empty slice runs
-    // nothing and returns nothing.
-
-    /// Locks the rows of those of `conversations` (ascending, no repeats) that exist, in
-    /// ascending id order, until the transaction ends, and returns their kinds, in no order.
-    /// Taking the locks in one order keeps two batches that share conversations from
-    /// deadlocking.
-    async fn lock_conversations(
-        conn: &mut Self::Conn,
-        conversations: &[ConversationId],
-    ) -> StoreResult<Vec<(ConversationId, ConversationKind)>>;
-    /// The members of `conversations`, as (conversation, user), in no order.
-    async fn members_of(
-        conn: &mut Self::Conn,
-        conversations: &[ConversationId],
-    ) -> StoreResult<Vec<(ConversationId, UserId)>>;
-    /// Those of the (user, blocked) `pairs` in which the first blocked the second.
-    async fn blocks_among(
-        conn: &mut Self::Conn,
-        pairs: &[(UserId, UserId)],
-    ) -> StoreResult<Vec<(UserId, UserId)>>;
-    /// Those of the (user, friend) `pairs` who are not friends: asked this way round
-    /// because the answer is usually empty.
-    async fn strangers_among(
-        conn: &mut Self::Conn,
-        pairs: &[(UserId, UserId)],
-    ) -> StoreResult<Vec<(UserId, UserId)>>;
-    /// The messages whose (conversation, sender, client_msg_id) is one of `keys`, in no
-    /// order; looked up through the unique index on those columns.
-    async fn messages_by_client_ids(
-        conn: &mut Self::Conn,
-        keys: &[(ConversationId, UserId, &str)],
-    ) -> StoreResult<Vec<Message>>;
-    /// Adds each count to its conversation's `last_seq` (taking the row's lock), moves its
-    /// activity time forward to `now_ms`, and returns the new `last_seq` of each, in no
-    /// order; a conversation that does not exist is left out. `bumps` are ascending by
-    /// conversation, without repeats.
-    async fn bump_last_seqs(
-        conn: &mut Self::Conn,
-        bumps: &[(ConversationId, i64)],
-        now_ms: i64,
-    ) -> StoreResult<Vec<(ConversationId, i64)>>;
-    /// Inserts the entries, of any number of conversations, and returns their ids in the
-    /// same order.
-    async fn insert_entries(
-        conn: &mut Self::Conn,
-        entries: &[NewEntry],
-        now_ms: i64,
-    ) -> StoreResult<Vec<MessageId>>;
-    /// Moves each (conversation, user) read pointer forward to its seq, never backwards; a
-    /// non-member matches no row. No (conversation, user) appears twice.
-    async fn advance_read_seqs(
-        conn: &mut Self::Conn,
-        pointers: &[(ConversationId, UserId, i64)],
-    ) -> StoreResult<()>;
-    /// The entry `target` of the conversation: (sender, kind, recalled, created_at_ms).
-    async fn recall_target(
-        conn: &mut Self::Conn,
-        conversation: ConversationId,
-        target: MessageId,
-    ) -> StoreResult<Option<(UserId, String, bool, i64)>>;
-    /// Blanks the text and marks the entry recalled.
-    async fn blank_message(conn: &mut Self::Conn, target: MessageId) -> StoreResult<()>;
-    /// Up to `limit` entries with seq > `after_seq`, oldest first.
-    async fn entries_after(
-        conn: &mut Self::Conn,
-        conversation: ConversationId,
-        after_seq: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<Message>>;
-    /// Up to `limit` entries with seq < `before_seq`, newest first.
-    async fn entries_before(
-        conn: &mut Self::Conn,
-        conversation: ConversationId,
-        before_seq: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<Message>>;
-    /// Locks the member's row (so that two devices marking at once both see the pointer
-    /// the other left) and returns (read_seq, the conversation's last_seq).
-    async fn lock_read_pointer(
-        conn: &mut Self::Conn,
-        conversation: ConversationId,
-        user: UserId,
-    ) -> StoreResult<Option<(i64, i64)>>;
-    async fn set_read_seq(
-        conn: &mut Self::Conn,
-        conversation: ConversationId,
-        user: UserId,
-        seq: i64,
-    ) -> StoreResult<()>;
-}
+/// The work of one transaction, boxed so that [`TxBody`] can name its type.
+type TxFuture<'c, T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'c>>;
 
 /// The store over one backend's [`Sql`].
 #[derive(Debug, Clone)]
@@ -386,17 +61,62 @@ impl<S: Sql> Engine<S> {
         sends: &[NewMessage],
         policy: SendPolicy,
     ) -> StoreResult<Vec<StoreResult<Appended>>> {
-        with_retries(Retry::ConflictsAndInsertRaces, || async {
-            let mut tx = self.sql.begin_write().await?;
-            let value = stream::append_batch::<S>(&mut tx, sends, policy, now_ms()).await?;
-            S::commit(tx).await?;
-            Ok(value)
+        self.write(Retry::ConflictsAndInsertRaces, &move |conn, _| {
+            Box::pin(stream::append_batch::<S>(conn, sends, policy, now_ms()))
         })
         .await
     }
 
     pub(crate) fn new(sql: S) -> Engine<S> {
         Engine { sql }
+    }
+
+    /// [`Store::create_group`] and, without the friendship rule, [`Store::seed_group`].
+    async fn new_group(
+        &self,
+        owner: UserId,
+        name: &str,
+        members: &[UserId],
+        require_friends: bool,
+    ) -> StoreResult<CreatedGroup> {
+        self.write(Retry::Conflicts, &move |conn, _| {
+            Box::pin(group::create::<S>(
+                conn,
+                owner,
+                name,
+                members,
+                require_friends,
+                now_ms(),
+            ))
+        })
+        .await
+    }
+
+    /// Runs `body` inside a write transaction and commits it: the one place that opens,
+    /// reruns and commits the store's writes. The whole transaction runs again (up to
+    /// `row::TRANSACTION_ATTEMPTS_MAX` attempts) when it loses a race that `retry` names;
+    /// an error from `body` rolls it back, as dropping an uncommitted transaction does.
+    async fn write<'a, T: Send + 'a>(
+        &'a self,
+        retry: Retry,
+        body: TxBody<'a, S, T>,
+    ) -> StoreResult<T> {
+        with_retries(retry, || async {
+            let mut tx = self.sql.begin_write().await?;
+            let value = body(&mut *tx, PhantomData).await?;
+            S::commit(tx).await?;
+            Ok(value)
+        })
+        .await
+    }
+
+    /// Runs `body` inside a read-only transaction, so that queries that read twice see one
+    /// snapshot. Never rerun: a reader does not lose races.
+    async fn read<'a, T: Send + 'a>(&'a self, body: TxBody<'a, S, T>) -> StoreResult<T> {
+        let mut tx = self.sql.begin_read().await?;
+        let value = body(&mut *tx, PhantomData).await?;
+        S::commit(tx).await?;
+        Ok(value)
     }
 }
 
@@ -456,11 +176,8 @@ impl<S: Sql> Store for Engine<S> {
         keep: SessionId,
     ) -> StoreResult<Vec<SessionId>> {
         let hash = password_hash.as_str();
-        with_retries(Retry::Conflicts, || async {
-            let mut tx = self.sql.begin_write().await?;
-            let value = change_password::<S>(&mut tx, id, hash, keep).await?;
-            S::commit(tx).await?;
-            Ok(value)
+        self.write(Retry::Conflicts, &move |conn, _| {
+            Box::pin(change_password::<S>(conn, id, hash, keep))
         })
         .await
     }
@@ -493,11 +210,8 @@ impl<S: Sql> Store for Engine<S> {
             ));
         }
         let greeting = greeting.as_deref();
-        with_retries(Retry::Conflicts, || async {
-            let mut tx = self.sql.begin_write().await?;
-            let value = friend::request::<S>(&mut tx, from, to, greeting).await?;
-            S::commit(tx).await?;
-            Ok(value)
+        self.write(Retry::Conflicts, &move |conn, _| {
+            Box::pin(friend::request::<S>(conn, from, to, greeting))
         })
         .await
     }
@@ -507,10 +221,8 @@ impl<S: Sql> Store for Engine<S> {
         &self,
         user: UserId,
     ) -> StoreResult<(Vec<FriendRequest>, Vec<FriendRequest>)> {
-        let mut tx = self.sql.begin_read().await?;
-        let lists = S::pending_requests(&mut tx, user).await?;
-        S::commit(tx).await?;
-        Ok(lists)
+        self.read(&move |conn, _| Box::pin(S::pending_requests(conn, user)))
+            .await
     }
 
     async fn answer_friend_request(
@@ -519,11 +231,8 @@ impl<S: Sql> Store for Engine<S> {
         id: FriendRequestId,
         accept: bool,
     ) -> StoreResult<FriendRequest> {
-        with_retries(Retry::Conflicts, || async {
-            let mut tx = self.sql.begin_write().await?;
-            let value = friend::answer::<S>(&mut tx, recipient, id, accept).await?;
-            S::commit(tx).await?;
-            Ok(value)
+        self.write(Retry::Conflicts, &move |conn, _| {
+            Box::pin(friend::answer::<S>(conn, recipient, id, accept))
         })
         .await
     }
@@ -533,11 +242,8 @@ impl<S: Sql> Store for Engine<S> {
         sender: UserId,
         id: FriendRequestId,
     ) -> StoreResult<FriendRequest> {
-        with_retries(Retry::Conflicts, || async {
-            let mut tx = self.sql.begin_write().await?;
-            let value = friend::cancel::<S>(&mut tx, sender, id).await?;
-            S::commit(tx).await?;
-            Ok(value)
+        self.write(Retry::Conflicts, &move |conn, _| {
+            Box::pin(friend::cancel::<S>(conn, sender, id))
         })
         .await
     }
@@ -568,11 +274,8 @@ impl<S: Sql> Store for Engine<S> {
         if user == blocked {
             return Err(StoreError::InvalidInput("you cannot block yourself".into()));
         }
-        with_retries(Retry::Conflicts, || async {
-            let mut tx = self.sql.begin_write().await?;
-            let value = friend::block::<S>(&mut tx, user, blocked).await?;
-            S::commit(tx).await?;
-            Ok(value)
+        self.write(Retry::Conflicts, &move |conn, _| {
+            Box::pin(friend::block::<S>(conn, user, blocked))
         })
         .await
     }
@@ -597,11 +300,13 @@ impl<S: Sql> Store for Engine<S> {
                 "a direct conversation needs two people".into(),
             ));
         }
-        with_retries(Retry::Conflicts, || async {
-            let mut tx = self.sql.begin_write().await?;
-            let value = group::open_direct::<S>(&mut tx, user, peer, require_friendship).await?;
-            S::commit(tx).await?;
-            Ok(value)
+        self.write(Retry::Conflicts, &move |conn, _| {
+            Box::pin(group::open_direct::<S>(
+                conn,
+                user,
+                peer,
+                require_friendship,
+            ))
         })
         .await
     }
@@ -612,14 +317,7 @@ impl<S: Sql> Store for Engine<S> {
         name: String,
         members: Vec<UserId>,
     ) -> StoreResult<CreatedGroup> {
-        let (name, members) = (name.as_str(), members.as_slice());
-        with_retries(Retry::Conflicts, || async {
-            let mut tx = self.sql.begin_write().await?;
-            let value = group::create::<S>(&mut tx, owner, name, members, true, now_ms()).await?;
-            S::commit(tx).await?;
-            Ok(value)
-        })
-        .await
+        self.new_group(owner, &name, &members, true).await
     }
 
     async fn conversations(&self, user: UserId) -> StoreResult<Vec<ConversationSummary>> {
@@ -632,13 +330,16 @@ impl<S: Sql> Store for Engine<S> {
         user: UserId,
         id: ConversationId,
     ) -> StoreResult<ConversationDetail> {
-        let mut tx = self.sql.begin_read().await?;
-        let summary = S::summary(&mut tx, user, id)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let members = S::members(&mut tx, id).await?;
-        S::commit(tx).await?;
-        Ok(ConversationDetail { summary, members })
+        self.read(&move |conn, _| {
+            Box::pin(async move {
+                let summary = S::summary(conn, user, id)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                let members = S::members(conn, id).await?;
+                Ok(ConversationDetail { summary, members })
+            })
+        })
+        .await
     }
 
     async fn conversation_summary(
@@ -646,12 +347,14 @@ impl<S: Sql> Store for Engine<S> {
         user: UserId,
         id: ConversationId,
     ) -> StoreResult<ConversationSummary> {
-        let mut tx = self.sql.begin_read().await?;
-        let summary = S::summary(&mut tx, user, id)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        S::commit(tx).await?;
-        Ok(summary)
+        self.read(&move |conn, _| {
+            Box::pin(async move {
+                S::summary(conn, user, id)
+                    .await?
+                    .ok_or(StoreError::NotFound)
+            })
+        })
+        .await
     }
 
     async fn is_member(&self, user: UserId, id: ConversationId) -> StoreResult<bool> {
@@ -659,13 +362,15 @@ impl<S: Sql> Store for Engine<S> {
     }
 
     async fn member_ids(&self, user: UserId, id: ConversationId) -> StoreResult<Vec<UserId>> {
-        let mut tx = self.sql.begin_read().await?;
-        if S::membership(&mut tx, user, id).await?.is_none() {
-            return Err(StoreError::NotFound);
-        }
-        let members = S::member_ids(&mut tx, id).await?;
-        S::commit(tx).await?;
-        Ok(members)
+        self.read(&move |conn, _| {
+            Box::pin(async move {
+                if S::membership(conn, user, id).await?.is_none() {
+                    return Err(StoreError::NotFound);
+                }
+                S::member_ids(conn, id).await
+            })
+        })
+        .await
     }
 
     async fn change_group(
@@ -675,11 +380,14 @@ impl<S: Sql> Store for Engine<S> {
         change: GroupChange,
     ) -> StoreResult<Appended> {
         let change = &change;
-        with_retries(Retry::Conflicts, || async {
-            let mut tx = self.sql.begin_write().await?;
-            let value = group::change::<S>(&mut tx, actor, id, change.clone(), now_ms()).await?;
-            S::commit(tx).await?;
-            Ok(value)
+        self.write(Retry::Conflicts, &move |conn, _| {
+            Box::pin(group::change::<S>(
+                conn,
+                actor,
+                id,
+                change.clone(),
+                now_ms(),
+            ))
         })
         .await
     }
@@ -705,12 +413,15 @@ impl<S: Sql> Store for Engine<S> {
         target: MessageId,
         window_ms: i64,
     ) -> StoreResult<Appended> {
-        with_retries(Retry::Conflicts, || async {
-            let mut tx = self.sql.begin_write().await?;
-            let value =
-                stream::recall::<S>(&mut tx, actor, id, target, window_ms, now_ms()).await?;
-            S::commit(tx).await?;
-            Ok(value)
+        self.write(Retry::Conflicts, &move |conn, _| {
+            Box::pin(stream::recall::<S>(
+                conn,
+                actor,
+                id,
+                target,
+                window_ms,
+                now_ms(),
+            ))
         })
         .await
     }
@@ -722,13 +433,9 @@ impl<S: Sql> Store for Engine<S> {
         after_seq: i64,
         limit: u32,
     ) -> StoreResult<Page> {
-        let mut tx = self.sql.begin_read().await?;
-        if S::membership(&mut tx, user, id).await?.is_none() {
-            return Err(StoreError::NotFound);
-        }
-        let page = stream::page_after::<S>(&mut tx, id, after_seq, limit).await?;
-        S::commit(tx).await?;
-        Ok(page)
+        let seek = Seek::After(after_seq);
+        self.read(&move |conn, _| Box::pin(stream::page::<S>(conn, user, id, seek, limit)))
+            .await
     }
 
     async fn messages_before(
@@ -738,21 +445,14 @@ impl<S: Sql> Store for Engine<S> {
         before_seq: i64,
         limit: u32,
     ) -> StoreResult<Page> {
-        let mut tx = self.sql.begin_read().await?;
-        if S::membership(&mut tx, user, id).await?.is_none() {
-            return Err(StoreError::NotFound);
-        }
-        let page = stream::page_before::<S>(&mut tx, id, before_seq, limit).await?;
-        S::commit(tx).await?;
-        Ok(page)
+        let seek = Seek::Before(before_seq);
+        self.read(&move |conn, _| Box::pin(stream::page::<S>(conn, user, id, seek, limit)))
+            .await
     }
 
     async fn mark_read(&self, user: UserId, id: ConversationId, seq: i64) -> StoreResult<ReadMark> {
-        with_retries(Retry::Conflicts, || async {
-            let mut tx = self.sql.begin_write().await?;
-            let value = stream::mark_read::<S>(&mut tx, user, id, seq).await?;
-            S::commit(tx).await?;
-            Ok(value)
+        self.write(Retry::Conflicts, &move |conn, _| {
+            Box::pin(stream::mark_read::<S>(conn, user, id, seq))
         })
         .await
     }
@@ -766,11 +466,8 @@ impl<S: Sql> Store for Engine<S> {
         let (hash, users, keys) = (password_hash.as_str(), users.as_slice(), keys.as_slice());
         // A unique violation means another writer took a name between the check and the
         // insert; the rerun's check then names it.
-        with_retries(Retry::ConflictsAndInsertRaces, || async {
-            let mut tx = self.sql.begin_write().await?;
-            let value = seed::users::<S>(&mut tx, hash, users, keys, now_ms()).await?;
-            S::commit(tx).await?;
-            Ok(value)
+        self.write(Retry::ConflictsAndInsertRaces, &move |conn, _| {
+            Box::pin(seed::users::<S>(conn, hash, users, keys, now_ms()))
         })
         .await
     }
@@ -780,11 +477,8 @@ impl<S: Sql> Store for Engine<S> {
         let pairs = pairs.as_slice();
         // A unique violation means an `open_direct` created one of the conversations after
         // the lookup; the rerun finds it.
-        with_retries(Retry::ConflictsAndInsertRaces, || async {
-            let mut tx = self.sql.begin_write().await?;
-            let value = seed::friendships::<S>(&mut tx, pairs, now_ms()).await?;
-            S::commit(tx).await?;
-            Ok(value)
+        self.write(Retry::ConflictsAndInsertRaces, &move |conn, _| {
+            Box::pin(seed::friendships::<S>(conn, pairs, now_ms()))
         })
         .await
     }
@@ -795,14 +489,7 @@ impl<S: Sql> Store for Engine<S> {
         name: String,
         members: Vec<UserId>,
     ) -> StoreResult<CreatedGroup> {
-        let (name, members) = (name.as_str(), members.as_slice());
-        with_retries(Retry::Conflicts, || async {
-            let mut tx = self.sql.begin_write().await?;
-            let value = group::create::<S>(&mut tx, owner, name, members, false, now_ms()).await?;
-            S::commit(tx).await?;
-            Ok(value)
-        })
-        .await
+        self.new_group(owner, &name, &members, false).await
     }
 }
 

@@ -1,9 +1,11 @@
 //! Banter's storage seam.
 //!
 //! The server talks to the database only through the [`Store`] trait, which one generic
-//! engine implements for every backend. Each backend ([`sqlite`], [`postgres`], [`mysql`])
-//! owns its SQL text and its `migrations/`, and one conformance suite (`tests/conformance`)
-//! runs against every backend.
+//! engine implements for every backend. The queries are written once where the backends
+//! agree (`sql`: one trait per area, whose default methods hold the shared SQL); each
+//! backend ([`sqlite`], [`postgres`], [`mysql`]) is its dialect (placeholders, locks,
+//! `RETURNING` or not, transactions), the queries it must write its own way, and its
+//! `migrations/`. One conformance suite (`tests/conformance`) runs against every backend.
 //!
 //! Business rules that must hold atomically (membership, friendship, blocks, gapless
 //! seqs, idempotent sends) are enforced once, in the engine, inside the transaction that
@@ -15,6 +17,7 @@ pub mod mysql;
 pub mod postgres;
 mod record;
 mod row;
+mod sql;
 pub mod sqlite;
 
 use async_trait::async_trait;

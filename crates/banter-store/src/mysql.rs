@@ -1,5 +1,9 @@
-//! The MySQL/MariaDB backend of [`crate::Store`]: its SQL, as the `Sql` primitives that
-//! the store's engine (`crate::engine`) runs.
+//! The MySQL/MariaDB backend of [`crate::Store`]: its dialect of the shared queries
+//! (`crate::sql`) and the statements it writes its own way: those that would need
+//! `RETURNING` of more than an id (`update_profile`, `revoke_sessions`, the send batch's
+//! seq bump and inserted ids), `set_password` (MySQL counts changed rows, not matched
+//! ones), `lock_read_pointer`, and the send batch's row-value `IN` lists and `CASE`
+//! updates (plans in `docs/storage.md`).
 //!
 //! The same design as [`crate::postgres`], in MySQL's dialect: several server processes may
 //! share one database; connections run at READ COMMITTED (each statement sees what was
@@ -14,24 +18,22 @@ use std::collections::{BTreeMap, HashSet};
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use banter_protocol::model::{
-    ConversationKind, ConversationSummary, FriendRequest, FriendRequestStatus, Member, Message,
-    Role, UserProfile,
-};
-use banter_protocol::{ConversationId, FriendRequestId, MessageId, UserId};
-use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlQueryResult, MySqlRow};
-use sqlx::{Executor, MySql, MySqlConnection, MySqlPool, QueryBuilder, Row, Transaction};
+use banter_protocol::model::{ConversationKind, Message, UserProfile};
+use banter_protocol::{ConversationId, MessageId, UserId};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlRow};
+use sqlx::pool::PoolConnection;
+use sqlx::{Executor, MySql, MySqlConnection, MySqlPool, QueryBuilder, Transaction};
 
-use crate::engine::{Engine, Sql};
+use crate::engine::Engine;
 use crate::row::{
-    clearable, friend_request_at, friend_request_sql, ids_in_order, kind_str, member_at,
-    message_at, message_sql, parse_kind, parse_role, parse_status, profile_at, rows_per_statement,
-    status_str, summary_at, summary_sql, with_retries, NewEntry, NewMember, Retry, Text,
+    clearable, ids_in_order, message_at, message_sql, parse_kind, rows_per_statement, with_retries,
+    NewEntry, Retry, Text,
 };
-use crate::{
-    Credentials, NewSession, NewUser, OpenOptions, ProfileUpdate, SeedUser, Session, SessionId,
-    StoreError, StoreResult,
+use crate::sql::{
+    args, ids, sql, statements_on, AccountSql, Arg, ConversationSql, Dialect, Flavor, SeedSql,
+    SocialSql, Statement, Statements, StreamSql,
 };
+use crate::{OpenOptions, ProfileUpdate, SessionId, StoreError, StoreResult};
 
 /// The store on one MySQL or MariaDB database.
 pub type MySqlStore = Engine<MySqlDialect>;
@@ -92,58 +94,11 @@ impl MySqlStore {
     }
 }
 
-/// The id an INSERT generated, as the signed id the columns hold.
-fn inserted_id(result: &MySqlQueryResult) -> StoreResult<i64> {
-    i64::try_from(result.last_insert_id())
-        .map_err(|_| StoreError::Database(sqlx::Error::Protocol("insert id out of range".into())))
-}
-
-async fn profile(conn: &mut MySqlConnection, id: UserId) -> StoreResult<Option<UserProfile>> {
-    let row =
-        sqlx::query("SELECT id, username, nickname, avatar_url, signature FROM users WHERE id = ?")
-            .bind(id.0)
-            .fetch_optional(&mut *conn)
-            .await?;
-    Ok(row.map(|row| profile_at(&row, 0)).transpose()?)
-}
-
 fn messages(rows: &[MySqlRow]) -> StoreResult<Vec<Message>> {
     Ok(rows
         .iter()
         .map(|row| message_at(row, 0))
         .collect::<Result<_, _>>()?)
-}
-
-fn friend_requests(rows: &[MySqlRow]) -> StoreResult<Vec<FriendRequest>> {
-    Ok(rows
-        .iter()
-        .map(friend_request_at)
-        .collect::<Result<_, _>>()?)
-}
-
-/// `(key, id)` rows of `select` (a `SELECT key, id … IN (` prefix) for each of `keys`, in
-/// as many statements as the bound-parameter limit needs.
-async fn ids_by_keys(
-    conn: &mut MySqlConnection,
-    select: &'static str,
-    keys: &[String],
-) -> StoreResult<Vec<(String, i64)>> {
-    let mut found = Vec::with_capacity(keys.len());
-    for chunk in keys.chunks(rows_per_statement(1, BIND_PARAMS_MAX)) {
-        let mut query = QueryBuilder::<MySql>::new(select);
-        let mut list = query.separated(", ");
-        for key in chunk {
-            list.push_bind(key.as_str());
-        }
-        list.push_unseparated(")");
-        let rows: Vec<(Text, i64)> = query
-            .build_query_as()
-            .persistent(false)
-            .fetch_all(&mut *conn)
-            .await?;
-        found.extend(rows.into_iter().map(|(key, id)| (key.0, id)));
-    }
-    Ok(found)
 }
 
 /// The rows of `select` (ending in `WHERE (x, y) IN`) for `pairs`, by a row-value `IN`:
@@ -169,10 +124,14 @@ async fn pairs_in(
     Ok(found)
 }
 
+statements_on!(MySqlDialect, MySql, Flavor::MySql);
+
 #[async_trait]
-impl Sql for MySqlDialect {
-    type Conn = MySqlConnection;
+impl Dialect for MySqlDialect {
     type Tx = Transaction<'static, MySql>;
+    type Pooled = PoolConnection<MySql>;
+    const BIND_PARAMS_MAX: usize = BIND_PARAMS_MAX;
+    const IN_LIST_MAX: usize = IN_LIST_MAX;
 
     async fn begin_write(&self) -> Result<Self::Tx, sqlx::Error> {
         self.pool.begin().await
@@ -193,66 +152,26 @@ impl Sql for MySqlDialect {
         tx.commit().await
     }
 
-    async fn insert_user(&self, user: &NewUser, now_ms: i64) -> Result<UserProfile, sqlx::Error> {
-        let inserted = sqlx::query(
-            "INSERT INTO users \
-             (username, username_key, nickname, avatar_url, signature, password_hash, created_at_ms) \
-             VALUES (?, ?, ?, NULL, NULL, ?, ?)",
-        )
-        .bind(&user.username)
-        .bind(crate::row::username_key(&user.username))
-        .bind(&user.nickname)
-        .bind(&user.password_hash)
-        .bind(now_ms)
-        .execute(&self.pool)
-        .await?;
-        let id = i64::try_from(inserted.last_insert_id())
-            .map_err(|_| sqlx::Error::Protocol("insert id out of range".into()))?;
-        Ok(UserProfile {
-            id: UserId(id),
-            username: user.username.clone(),
-            nickname: user.nickname.clone(),
-            avatar_url: None,
-            signature: None,
-        })
+    async fn acquire(&self) -> Result<Self::Pooled, sqlx::Error> {
+        self.pool.acquire().await
     }
 
-    async fn user(&self, id: UserId) -> StoreResult<Option<UserProfile>> {
-        let mut conn = self.pool.acquire().await?;
-        profile(&mut conn, id).await
-    }
-
-    async fn user_by_username_key(&self, key: &str) -> StoreResult<Option<UserProfile>> {
-        let row = sqlx::query(
-            "SELECT id, username, nickname, avatar_url, signature FROM users \
-             WHERE username_key = ?",
-        )
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|row| profile_at(&row, 0)).transpose()?)
-    }
-
-    async fn credentials(&self, key: &str) -> StoreResult<Option<Credentials>> {
-        let row: Option<(i64, Text)> =
-            sqlx::query_as("SELECT id, password_hash FROM users WHERE username_key = ?")
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(|(id, Text(password_hash))| Credentials {
-            user_id: UserId(id),
-            password_hash,
-        }))
-    }
-
-    async fn password_hash(&self, id: UserId) -> StoreResult<Option<String>> {
-        let hash: Option<Text> = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
-            .bind(id.0)
-            .fetch_optional(&self.pool)
+    /// MySQL has no `RETURNING`: the id is the connection's `LAST_INSERT_ID()`.
+    async fn insert(
+        conn: &mut MySqlConnection,
+        statement: &'static Statement,
+        args: &[Arg<'_>],
+    ) -> Result<i64, sqlx::Error> {
+        let inserted = bind(sqlx::query(statement.text(Flavor::MySql)), args)
+            .execute(conn)
             .await?;
-        Ok(hash.map(|Text(hash)| hash))
+        i64::try_from(inserted.last_insert_id())
+            .map_err(|_| sqlx::Error::Protocol("insert id out of range".into()))
     }
+}
 
+#[async_trait]
+impl AccountSql for MySqlDialect {
     /// The UPDATE and the read-back in one transaction, as there is no `RETURNING`.
     async fn update_profile(
         &self,
@@ -263,737 +182,82 @@ impl Sql for MySqlDialect {
         let (set_signature, signature) = clearable(update.signature);
         let nickname = update.nickname;
         with_retries(Retry::Conflicts, || async {
-            let mut tx = self.pool.begin().await?;
-            sqlx::query(
-                "UPDATE users SET nickname = COALESCE(?, nickname), \
-                 avatar_url = CASE WHEN ? THEN ? ELSE avatar_url END, \
-                 signature = CASE WHEN ? THEN ? ELSE signature END \
-                 WHERE id = ?",
+            let mut tx = self.begin_write().await?;
+            Self::execute(
+                &mut tx,
+                sql!(
+                    "UPDATE users SET nickname = COALESCE(?, nickname), \
+                     avatar_url = CASE WHEN ? THEN ? ELSE avatar_url END, \
+                     signature = CASE WHEN ? THEN ? ELSE signature END \
+                     WHERE id = ?"
+                ),
+                args![
+                    nickname.as_deref(),
+                    set_avatar,
+                    avatar_url.as_deref(),
+                    set_signature,
+                    signature.as_deref(),
+                    id,
+                ],
             )
-            .bind(nickname.as_deref())
-            .bind(set_avatar)
-            .bind(avatar_url.as_deref())
-            .bind(set_signature)
-            .bind(signature.as_deref())
-            .bind(id.0)
-            .execute(&mut *tx)
             .await?;
-            let updated = profile(&mut tx, id).await?;
-            tx.commit().await?;
+            let updated = Self::profile(&mut tx, id).await?;
+            Self::commit(tx).await?;
             Ok(updated)
         })
         .await
     }
 
-    async fn insert_session(&self, session: &NewSession, now_ms: i64) -> StoreResult<SessionId> {
-        let inserted = sqlx::query(
-            "INSERT INTO sessions (user_id, token_hash, device_name, created_at_ms, expires_at_ms) \
-             VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(session.user_id.0)
-        .bind(&session.token_hash)
-        .bind(&session.device_name)
-        .bind(now_ms)
-        .bind(session.expires_at_ms)
-        .execute(&self.pool)
-        .await?;
-        Ok(SessionId(inserted_id(&inserted)?))
-    }
-
-    async fn session_by_token_hash(
-        &self,
-        token_hash: &[u8],
-        now_ms: i64,
-    ) -> StoreResult<Option<Session>> {
-        let row: Option<(i64, i64, i64)> = sqlx::query_as(
-            "SELECT id, user_id, expires_at_ms FROM sessions \
-             WHERE token_hash = ? AND expires_at_ms > ?",
-        )
-        .bind(token_hash)
-        .bind(now_ms)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|(id, user_id, expires_at_ms)| Session {
-            id: SessionId(id),
-            user_id: UserId(user_id),
-            expires_at_ms,
-        }))
-    }
-
-    async fn delete_session(&self, id: SessionId) -> StoreResult<()> {
-        sqlx::query("DELETE FROM sessions WHERE id = ?")
-            .bind(id.0)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn friends(&self, user: UserId) -> StoreResult<Vec<(UserProfile, i64)>> {
-        let rows = sqlx::query(
-            "SELECT u.id, u.username, u.nickname, u.avatar_url, u.signature, f.since_ms \
-             FROM friendships f JOIN users u ON u.id = f.friend_id \
-             WHERE f.user_id = ? ORDER BY f.since_ms, u.id",
-        )
-        .bind(user.0)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| Ok((profile_at(row, 0)?, row.try_get(5)?)))
-            .collect()
-    }
-
-    async fn friend_ids(&self, user: UserId) -> StoreResult<Vec<UserId>> {
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT friend_id FROM friendships WHERE user_id = ? ORDER BY friend_id",
-        )
-        .bind(user.0)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(ids.into_iter().map(UserId).collect())
-    }
-
-    async fn delete_friendship(&self, a: UserId, b: UserId) -> StoreResult<bool> {
-        let removed = sqlx::query(
-            "DELETE FROM friendships \
-             WHERE (user_id = ? AND friend_id = ?) OR (user_id = ? AND friend_id = ?)",
-        )
-        .bind(a.0)
-        .bind(b.0)
-        .bind(b.0)
-        .bind(a.0)
-        .execute(&self.pool)
-        .await?;
-        Ok(removed.rows_affected() > 0)
-    }
-
-    async fn delete_block(&self, user: UserId, blocked: UserId) -> StoreResult<()> {
-        sqlx::query("DELETE FROM blocks WHERE user_id = ? AND blocked_id = ?")
-            .bind(user.0)
-            .bind(blocked.0)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn blocked_users(&self, user: UserId) -> StoreResult<Vec<UserProfile>> {
-        let rows = sqlx::query(
-            "SELECT u.id, u.username, u.nickname, u.avatar_url, u.signature \
-             FROM blocks b JOIN users u ON u.id = b.blocked_id \
-             WHERE b.user_id = ? ORDER BY b.created_at_ms, u.id",
-        )
-        .bind(user.0)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|row| profile_at(row, 0))
-            .collect::<Result<_, _>>()?)
-    }
-
-    async fn is_member(&self, user: UserId, conversation: ConversationId) -> StoreResult<bool> {
-        Ok(sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM members WHERE conversation_id = ? AND user_id = ?)",
-        )
-        .bind(conversation.0)
-        .bind(user.0)
-        .fetch_one(&self.pool)
-        .await?)
-    }
-
-    async fn summaries(&self, user: UserId) -> StoreResult<Vec<ConversationSummary>> {
-        let rows = sqlx::query(summary_sql!("WHERE m.user_id = ?"))
-            .bind(user.0)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(summary_at).collect()
-    }
-
     /// The user's row is locked first, so a concurrent login's new session either commits
-    /// before (and is revoked) or waits and is not.
+    /// before (and is revoked) or waits and is not. (MySQL counts only the rows an UPDATE
+    /// changed, so setting the same hash again would read as "no such user".)
     async fn set_password(conn: &mut MySqlConnection, id: UserId, hash: &str) -> StoreResult<bool> {
-        let exists: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM users WHERE id = ? FOR UPDATE")
-                .bind(id.0)
-                .fetch_optional(&mut *conn)
-                .await?;
+        let exists = Self::fetch_optional(
+            conn,
+            sql!("SELECT id FROM users WHERE id = ? FOR UPDATE"),
+            args![id],
+        )
+        .await?;
         if exists.is_none() {
             return Ok(false);
         }
-        sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
-            .bind(hash)
-            .bind(id.0)
-            .execute(&mut *conn)
-            .await?;
+        Self::execute(
+            conn,
+            sql!("UPDATE users SET password_hash = ? WHERE id = ?"),
+            args![hash, id],
+        )
+        .await?;
         Ok(true)
     }
 
+    /// The sessions are locked and read, then deleted, as there is no `RETURNING`.
     async fn revoke_sessions(
         conn: &mut MySqlConnection,
         user: UserId,
         keep: SessionId,
     ) -> StoreResult<Vec<SessionId>> {
-        let revoked: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM sessions WHERE user_id = ? AND id <> ? ORDER BY id FOR UPDATE",
-        )
-        .bind(user.0)
-        .bind(keep.0)
-        .fetch_all(&mut *conn)
-        .await?;
-        sqlx::query("DELETE FROM sessions WHERE user_id = ? AND id <> ?")
-            .bind(user.0)
-            .bind(keep.0)
-            .execute(&mut *conn)
-            .await?;
-        Ok(revoked.into_iter().map(SessionId).collect())
-    }
-
-    async fn lock_users(conn: &mut MySqlConnection, a: UserId, b: UserId) -> StoreResult<bool> {
-        let ids: Vec<i64> =
-            sqlx::query_scalar("SELECT id FROM users WHERE id IN (?, ?) ORDER BY id FOR UPDATE")
-                .bind(a.0)
-                .bind(b.0)
-                .fetch_all(&mut *conn)
-                .await?;
-        Ok(ids.contains(&b.0))
-    }
-
-    async fn blocked_either(conn: &mut MySqlConnection, a: UserId, b: UserId) -> StoreResult<bool> {
-        Ok(sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM blocks \
-             WHERE (user_id = ? AND blocked_id = ?) OR (user_id = ? AND blocked_id = ?))",
-        )
-        .bind(a.0)
-        .bind(b.0)
-        .bind(b.0)
-        .bind(a.0)
-        .fetch_one(&mut *conn)
-        .await?)
-    }
-
-    async fn are_friends(conn: &mut MySqlConnection, a: UserId, b: UserId) -> StoreResult<bool> {
-        Ok(sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM friendships WHERE user_id = ? AND friend_id = ?)",
-        )
-        .bind(a.0)
-        .bind(b.0)
-        .fetch_one(&mut *conn)
-        .await?)
-    }
-
-    async fn pending_between(
-        conn: &mut MySqlConnection,
-        a: UserId,
-        b: UserId,
-    ) -> StoreResult<bool> {
-        Ok(sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM friend_requests WHERE status = 'pending' \
-             AND ((from_id = ? AND to_id = ?) OR (from_id = ? AND to_id = ?)))",
-        )
-        .bind(a.0)
-        .bind(b.0)
-        .bind(b.0)
-        .bind(a.0)
-        .fetch_one(&mut *conn)
-        .await?)
-    }
-
-    async fn insert_friend_request(
-        conn: &mut MySqlConnection,
-        from: UserId,
-        to: UserId,
-        greeting: Option<&str>,
-        now_ms: i64,
-    ) -> StoreResult<FriendRequestId> {
-        let inserted = sqlx::query(
-            "INSERT INTO friend_requests \
-             (from_id, to_id, greeting, status, created_at_ms, updated_at_ms) \
-             VALUES (?, ?, ?, 'pending', ?, ?)",
-        )
-        .bind(from.0)
-        .bind(to.0)
-        .bind(greeting)
-        .bind(now_ms)
-        .bind(now_ms)
-        .execute(&mut *conn)
-        .await?;
-        Ok(FriendRequestId(inserted_id(&inserted)?))
-    }
-
-    async fn friend_request(
-        conn: &mut MySqlConnection,
-        id: FriendRequestId,
-    ) -> StoreResult<Option<FriendRequest>> {
-        let row = sqlx::query(friend_request_sql!("WHERE r.id = ?"))
-            .bind(id.0)
-            .fetch_optional(&mut *conn)
-            .await?;
-        Ok(row.map(|row| friend_request_at(&row)).transpose()?)
-    }
-
-    async fn pending_requests(
-        conn: &mut MySqlConnection,
-        user: UserId,
-    ) -> StoreResult<(Vec<FriendRequest>, Vec<FriendRequest>)> {
-        let incoming = sqlx::query(friend_request_sql!(
-            "WHERE r.to_id = ? AND r.status = 'pending' ORDER BY r.id"
-        ))
-        .bind(user.0)
-        .fetch_all(&mut *conn)
-        .await?;
-        let outgoing = sqlx::query(friend_request_sql!(
-            "WHERE r.from_id = ? AND r.status = 'pending' ORDER BY r.id"
-        ))
-        .bind(user.0)
-        .fetch_all(&mut *conn)
-        .await?;
-        Ok((friend_requests(&incoming)?, friend_requests(&outgoing)?))
-    }
-
-    async fn lock_request(
-        conn: &mut MySqlConnection,
-        id: FriendRequestId,
-    ) -> StoreResult<Option<(UserId, UserId, FriendRequestStatus)>> {
-        let row: Option<(i64, i64, Text)> = sqlx::query_as(
-            "SELECT from_id, to_id, status FROM friend_requests WHERE id = ? FOR UPDATE",
-        )
-        .bind(id.0)
-        .fetch_optional(&mut *conn)
-        .await?;
-        row.map(|(from, to, Text(status))| Ok((UserId(from), UserId(to), parse_status(&status)?)))
-            .transpose()
-    }
-
-    async fn set_request_status(
-        conn: &mut MySqlConnection,
-        id: FriendRequestId,
-        status: FriendRequestStatus,
-        now_ms: i64,
-    ) -> StoreResult<()> {
-        sqlx::query("UPDATE friend_requests SET status = ?, updated_at_ms = ? WHERE id = ?")
-            .bind(status_str(status))
-            .bind(now_ms)
-            .bind(id.0)
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
-    }
-
-    async fn insert_friendship(
-        conn: &mut MySqlConnection,
-        a: UserId,
-        b: UserId,
-        now_ms: i64,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO friendships (user_id, friend_id, since_ms) \
-             VALUES (?, ?, ?), (?, ?, ?) ON DUPLICATE KEY UPDATE since_ms = since_ms",
-        )
-        .bind(a.0)
-        .bind(b.0)
-        .bind(now_ms)
-        .bind(b.0)
-        .bind(a.0)
-        .bind(now_ms)
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
-    }
-
-    async fn insert_block(
-        conn: &mut MySqlConnection,
-        user: UserId,
-        blocked: UserId,
-        now_ms: i64,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO blocks (user_id, blocked_id, created_at_ms) VALUES (?, ?, ?) \
-             ON DUPLICATE KEY UPDATE created_at_ms = created_at_ms",
-        )
-        .bind(user.0)
-        .bind(blocked.0)
-        .bind(now_ms)
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
-    }
-
-    async fn delete_pending_between(
-        conn: &mut MySqlConnection,
-        a: UserId,
-        b: UserId,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "DELETE FROM friend_requests WHERE status = 'pending' \
-             AND ((from_id = ? AND to_id = ?) OR (from_id = ? AND to_id = ?))",
-        )
-        .bind(a.0)
-        .bind(b.0)
-        .bind(b.0)
-        .bind(a.0)
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
-    }
-
-    async fn direct_conversation(
-        conn: &mut MySqlConnection,
-        direct_key: &str,
-    ) -> StoreResult<Option<ConversationId>> {
-        let id: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM conversations WHERE direct_key = ?")
-                .bind(direct_key)
-                .fetch_optional(&mut *conn)
-                .await?;
-        Ok(id.map(ConversationId))
-    }
-
-    async fn insert_conversation(
-        conn: &mut MySqlConnection,
-        kind: ConversationKind,
-        name: Option<&str>,
-        direct_key: Option<&str>,
-        now_ms: i64,
-    ) -> StoreResult<ConversationId> {
-        let inserted = sqlx::query(
-            "INSERT INTO conversations \
-             (kind, name, direct_key, last_seq, last_activity_ms, created_at_ms) \
-             VALUES (?, ?, ?, 0, ?, ?)",
-        )
-        .bind(kind_str(kind))
-        .bind(name)
-        .bind(direct_key)
-        .bind(now_ms)
-        .bind(now_ms)
-        .execute(&mut *conn)
-        .await?;
-        Ok(ConversationId(inserted_id(&inserted)?))
-    }
-
-    async fn summary(
-        conn: &mut MySqlConnection,
-        user: UserId,
-        conversation: ConversationId,
-    ) -> StoreResult<Option<ConversationSummary>> {
-        let row = sqlx::query(summary_sql!("WHERE m.user_id = ? AND c.id = ?"))
-            .bind(user.0)
-            .bind(conversation.0)
-            .fetch_optional(&mut *conn)
-            .await?;
-        row.map(|row| summary_at(&row)).transpose()
-    }
-
-    async fn members(
-        conn: &mut MySqlConnection,
-        conversation: ConversationId,
-    ) -> StoreResult<Vec<Member>> {
-        let rows = sqlx::query(
-            "SELECT u.id, u.username, u.nickname, u.avatar_url, u.signature, \
-             m.role, m.read_seq, m.joined_at_ms \
-             FROM members m JOIN users u ON u.id = m.user_id \
-             WHERE m.conversation_id = ? ORDER BY m.joined_at_ms, u.id",
-        )
-        .bind(conversation.0)
-        .fetch_all(&mut *conn)
-        .await?;
-        Ok(rows.iter().map(member_at).collect::<Result<_, _>>()?)
-    }
-
-    async fn lock_conversation(
-        conn: &mut MySqlConnection,
-        conversation: ConversationId,
-    ) -> StoreResult<Option<ConversationKind>> {
-        let kind: Option<Text> =
-            sqlx::query_scalar("SELECT kind FROM conversations WHERE id = ? FOR UPDATE")
-                .bind(conversation.0)
-                .fetch_optional(&mut *conn)
-                .await?;
-        kind.map(|Text(kind)| parse_kind(&kind)).transpose()
-    }
-
-    async fn member_ids(
-        conn: &mut MySqlConnection,
-        conversation: ConversationId,
-    ) -> StoreResult<Vec<UserId>> {
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT user_id FROM members WHERE conversation_id = ? ORDER BY user_id",
-        )
-        .bind(conversation.0)
-        .fetch_all(&mut *conn)
-        .await?;
-        Ok(ids.into_iter().map(UserId).collect())
-    }
-
-    async fn membership(
-        conn: &mut MySqlConnection,
-        user: UserId,
-        conversation: ConversationId,
-    ) -> StoreResult<Option<(ConversationKind, Role)>> {
-        let row: Option<(Text, Text)> = sqlx::query_as(
-            "SELECT c.kind, m.role FROM members m \
-             JOIN conversations c ON c.id = m.conversation_id \
-             WHERE m.conversation_id = ? AND m.user_id = ?",
-        )
-        .bind(conversation.0)
-        .bind(user.0)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let Some((Text(kind), Text(role))) = row else {
-            return Ok(None);
-        };
-        Ok(Some((parse_kind(&kind)?, parse_role(&role)?)))
-    }
-
-    async fn insert_member(
-        conn: &mut MySqlConnection,
-        conversation: ConversationId,
-        user: UserId,
-        role: Role,
-        read_seq: i64,
-        now_ms: i64,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO members (conversation_id, user_id, role, read_seq, joined_at_ms) \
-             VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(conversation.0)
-        .bind(user.0)
-        .bind(role.as_str())
-        .bind(read_seq)
-        .bind(now_ms)
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
-    }
-
-    async fn delete_member(
-        conn: &mut MySqlConnection,
-        conversation: ConversationId,
-        user: UserId,
-    ) -> StoreResult<()> {
-        sqlx::query("DELETE FROM members WHERE conversation_id = ? AND user_id = ?")
-            .bind(conversation.0)
-            .bind(user.0)
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
-    }
-
-    async fn delete_members(
-        conn: &mut MySqlConnection,
-        conversation: ConversationId,
-    ) -> StoreResult<()> {
-        sqlx::query("DELETE FROM members WHERE conversation_id = ?")
-            .bind(conversation.0)
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
-    }
-
-    async fn set_role(
-        conn: &mut MySqlConnection,
-        conversation: ConversationId,
-        user: UserId,
-        role: Role,
-    ) -> StoreResult<()> {
-        sqlx::query("UPDATE members SET role = ? WHERE conversation_id = ? AND user_id = ?")
-            .bind(role.as_str())
-            .bind(conversation.0)
-            .bind(user.0)
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
-    }
-
-    async fn rename(
-        conn: &mut MySqlConnection,
-        conversation: ConversationId,
-        name: &str,
-    ) -> StoreResult<()> {
-        sqlx::query("UPDATE conversations SET name = ? WHERE id = ?")
-            .bind(name)
-            .bind(conversation.0)
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
-    }
-
-    async fn last_seq(
-        conn: &mut MySqlConnection,
-        conversation: ConversationId,
-    ) -> StoreResult<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT last_seq FROM conversations WHERE id = ?")
-                .bind(conversation.0)
-                .fetch_one(&mut *conn)
-                .await?,
-        )
-    }
-
-    async fn user_ids_by_keys(
-        conn: &mut MySqlConnection,
-        keys: &[String],
-    ) -> StoreResult<Vec<(String, UserId)>> {
-        let found = ids_by_keys(
+        let revoked = Self::fetch_all(
             conn,
-            "SELECT username_key, id FROM users WHERE username_key IN (",
-            keys,
+            sql!("SELECT id FROM sessions WHERE user_id = ? AND id <> ? ORDER BY id FOR UPDATE"),
+            args![user, keep],
         )
         .await?;
-        Ok(found
-            .into_iter()
-            .map(|(key, id)| (key, UserId(id)))
-            .collect())
-    }
-
-    async fn insert_users(
-        conn: &mut MySqlConnection,
-        users: &[SeedUser],
-        password_hash: &str,
-        now_ms: i64,
-    ) -> StoreResult<()> {
-        for chunk in users.chunks(rows_per_statement(5, BIND_PARAMS_MAX)) {
-            let mut insert = QueryBuilder::<MySql>::new(
-                "INSERT INTO users \
-                 (username, username_key, nickname, avatar_url, signature, password_hash, created_at_ms) ",
-            );
-            insert.push_values(chunk, |mut row, user| {
-                row.push_bind(user.username.as_str())
-                    .push_bind(crate::row::username_key(&user.username))
-                    .push_bind(user.nickname.as_str())
-                    .push("NULL")
-                    .push("NULL")
-                    .push_bind(password_hash)
-                    .push_bind(now_ms);
-            });
-            insert.build().persistent(false).execute(&mut *conn).await?;
-        }
-        Ok(())
-    }
-
-    async fn insert_sessions(
-        conn: &mut MySqlConnection,
-        sessions: &[NewSession],
-        now_ms: i64,
-    ) -> StoreResult<()> {
-        for chunk in sessions.chunks(rows_per_statement(5, BIND_PARAMS_MAX)) {
-            let mut insert = QueryBuilder::<MySql>::new(
-                "INSERT INTO sessions \
-                 (user_id, token_hash, device_name, created_at_ms, expires_at_ms) ",
-            );
-            insert.push_values(chunk, |mut row, session| {
-                row.push_bind(session.user_id.0)
-                    .push_bind(session.token_hash.as_slice())
-                    .push_bind(session.device_name.as_str())
-                    .push_bind(now_ms)
-                    .push_bind(session.expires_at_ms);
-            });
-            insert.build().persistent(false).execute(&mut *conn).await?;
-        }
-        Ok(())
-    }
-
-    async fn existing_user_ids(
-        conn: &mut MySqlConnection,
-        ids: &[UserId],
-    ) -> StoreResult<Vec<UserId>> {
-        let mut found = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(rows_per_statement(1, BIND_PARAMS_MAX)) {
-            let mut select = QueryBuilder::<MySql>::new("SELECT id FROM users WHERE id IN (");
-            let mut list = select.separated(", ");
-            for id in chunk {
-                list.push_bind(id.0);
-            }
-            list.push_unseparated(")");
-            let rows: Vec<i64> = select
-                .build_query_scalar()
-                .persistent(false)
-                .fetch_all(&mut *conn)
-                .await?;
-            found.extend(rows.into_iter().map(UserId));
-        }
-        Ok(found)
-    }
-
-    async fn insert_friendships(
-        conn: &mut MySqlConnection,
-        pairs: &[(UserId, UserId)],
-        now_ms: i64,
-    ) -> StoreResult<()> {
-        // Two rows of three parameters per pair.
-        for chunk in pairs.chunks(rows_per_statement(6, BIND_PARAMS_MAX)) {
-            let mut insert = QueryBuilder::<MySql>::new(
-                "INSERT INTO friendships (user_id, friend_id, since_ms) ",
-            );
-            let rows = chunk.iter().flat_map(|&(a, b)| [(a, b), (b, a)]);
-            insert.push_values(rows, |mut row, (user, friend)| {
-                row.push_bind(user.0).push_bind(friend.0).push_bind(now_ms);
-            });
-            insert.push(" ON DUPLICATE KEY UPDATE since_ms = since_ms");
-            insert.build().persistent(false).execute(&mut *conn).await?;
-        }
-        Ok(())
-    }
-
-    async fn direct_conversations_by_keys(
-        conn: &mut MySqlConnection,
-        keys: &[String],
-    ) -> StoreResult<Vec<(String, ConversationId)>> {
-        let found = ids_by_keys(
+        Self::execute(
             conn,
-            "SELECT direct_key, id FROM conversations WHERE direct_key IN (",
-            keys,
+            sql!("DELETE FROM sessions WHERE user_id = ? AND id <> ?"),
+            args![user, keep],
         )
         .await?;
-        Ok(found
-            .into_iter()
-            .map(|(key, id)| (key, ConversationId(id)))
-            .collect())
+        Ok(ids(&revoked, SessionId)?)
     }
+}
 
-    async fn insert_direct_conversations(
-        conn: &mut MySqlConnection,
-        keys: &[String],
-        now_ms: i64,
-    ) -> StoreResult<()> {
-        for chunk in keys.chunks(rows_per_statement(3, BIND_PARAMS_MAX)) {
-            let mut insert = QueryBuilder::<MySql>::new(
-                "INSERT INTO conversations \
-                 (kind, name, direct_key, last_seq, last_activity_ms, created_at_ms) ",
-            );
-            insert.push_values(chunk, |mut row, key| {
-                row.push("'direct'")
-                    .push("NULL")
-                    .push_bind(key.as_str())
-                    .push("0")
-                    .push_bind(now_ms)
-                    .push_bind(now_ms);
-            });
-            insert.build().persistent(false).execute(&mut *conn).await?;
-        }
-        Ok(())
-    }
+impl SocialSql for MySqlDialect {}
 
-    async fn insert_members(
-        conn: &mut MySqlConnection,
-        members: &[NewMember],
-        now_ms: i64,
-    ) -> StoreResult<()> {
-        for chunk in members.chunks(rows_per_statement(5, BIND_PARAMS_MAX)) {
-            let mut insert = QueryBuilder::<MySql>::new(
-                "INSERT INTO members (conversation_id, user_id, role, read_seq, joined_at_ms) ",
-            );
-            insert.push_values(chunk, |mut row, member| {
-                row.push_bind(member.conversation.0)
-                    .push_bind(member.user.0)
-                    .push_bind(member.role.as_str())
-                    .push_bind(member.read_seq)
-                    .push_bind(now_ms);
-            });
-            insert.build().persistent(false).execute(&mut *conn).await?;
-        }
-        Ok(())
-    }
+impl ConversationSql for MySqlDialect {}
 
+#[async_trait]
+impl StreamSql for MySqlDialect {
     /// `ORDER BY id … FOR UPDATE` walks the primary key upwards, locking as it goes.
     async fn lock_conversations(
         conn: &mut MySqlConnection,
@@ -1016,33 +280,6 @@ impl Sql for MySqlDialect {
             for (id, Text(kind)) in rows {
                 found.push((ConversationId(id), parse_kind(&kind)?));
             }
-        }
-        Ok(found)
-    }
-
-    async fn members_of(
-        conn: &mut MySqlConnection,
-        conversations: &[ConversationId],
-    ) -> StoreResult<Vec<(ConversationId, UserId)>> {
-        let mut found = Vec::new();
-        for chunk in conversations.chunks(IN_LIST_MAX) {
-            let mut select = QueryBuilder::<MySql>::new(
-                "SELECT conversation_id, user_id FROM members WHERE conversation_id IN (",
-            );
-            let mut list = select.separated(", ");
-            for id in chunk {
-                list.push_bind(id.0);
-            }
-            list.push_unseparated(")");
-            let rows: Vec<(i64, i64)> = select
-                .build_query_as()
-                .persistent(false)
-                .fetch_all(&mut *conn)
-                .await?;
-            found.extend(
-                rows.into_iter()
-                    .map(|(conversation, user)| (ConversationId(conversation), UserId(user))),
-            );
         }
         Ok(found)
     }
@@ -1251,64 +488,6 @@ impl Sql for MySqlDialect {
         Ok(())
     }
 
-    async fn recall_target(
-        conn: &mut MySqlConnection,
-        conversation: ConversationId,
-        target: MessageId,
-    ) -> StoreResult<Option<(UserId, String, bool, i64)>> {
-        let row: Option<(i64, Text, bool, i64)> = sqlx::query_as(
-            "SELECT sender_id, kind, recalled, created_at_ms FROM messages \
-             WHERE id = ? AND conversation_id = ?",
-        )
-        .bind(target.0)
-        .bind(conversation.0)
-        .fetch_optional(&mut *conn)
-        .await?;
-        Ok(row.map(|(sender, Text(kind), recalled, at)| (UserId(sender), kind, recalled, at)))
-    }
-
-    async fn blank_message(conn: &mut MySqlConnection, target: MessageId) -> StoreResult<()> {
-        sqlx::query("UPDATE messages SET body = '', recalled = TRUE WHERE id = ?")
-            .bind(target.0)
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
-    }
-
-    async fn entries_after(
-        conn: &mut MySqlConnection,
-        conversation: ConversationId,
-        after_seq: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<Message>> {
-        let rows = sqlx::query(message_sql!(
-            "WHERE conversation_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?"
-        ))
-        .bind(conversation.0)
-        .bind(after_seq)
-        .bind(limit)
-        .fetch_all(&mut *conn)
-        .await?;
-        messages(&rows)
-    }
-
-    async fn entries_before(
-        conn: &mut MySqlConnection,
-        conversation: ConversationId,
-        before_seq: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<Message>> {
-        let rows = sqlx::query(message_sql!(
-            "WHERE conversation_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
-        ))
-        .bind(conversation.0)
-        .bind(before_seq)
-        .bind(limit)
-        .fetch_all(&mut *conn)
-        .await?;
-        messages(&rows)
-    }
-
     /// Locks the member's row; the conversation row is only read.
     async fn lock_read_pointer(
         conn: &mut MySqlConnection,
@@ -1331,19 +510,6 @@ impl Sql for MySqlDialect {
             .await?;
         Ok(Some((read_seq, last_seq)))
     }
-
-    async fn set_read_seq(
-        conn: &mut MySqlConnection,
-        conversation: ConversationId,
-        user: UserId,
-        seq: i64,
-    ) -> StoreResult<()> {
-        sqlx::query("UPDATE members SET read_seq = ? WHERE conversation_id = ? AND user_id = ?")
-            .bind(seq)
-            .bind(conversation.0)
-            .bind(user.0)
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
-    }
 }
+
+impl SeedSql for MySqlDialect {}

@@ -1,5 +1,8 @@
-//! The PostgreSQL backend of [`crate::Store`]: its SQL, as the `Sql` primitives that
-//! the store's engine (`crate::engine`) runs.
+//! The PostgreSQL backend of [`crate::Store`]: its dialect of the shared queries
+//! (`crate::sql`) and the statements it writes its own way: every multi-row statement
+//! (the send batch, `insert_members`, seeding) binds whole columns as arrays (`UNNEST`,
+//! `= ANY`), one statement that stays prepared whatever the batch size, and
+//! `lock_read_pointer` locks the member's row alone (`FOR NO KEY UPDATE OF m`).
 //!
 //! Several server processes may share one database. Transactions run at READ COMMITTED;
 //! every rule the trait promises is checked inside the write transaction that acts on it,
@@ -14,24 +17,18 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use banter_protocol::model::{
-    ConversationKind, ConversationSummary, FriendRequest, FriendRequestStatus, Member, Message,
-    Role, UserProfile,
-};
-use banter_protocol::{ConversationId, FriendRequestId, MessageId, UserId};
+use banter_protocol::model::{ConversationKind, Message};
+use banter_protocol::{ConversationId, MessageId, UserId};
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
-use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
-use crate::engine::{Engine, Sql};
-use crate::row::{
-    clearable, friend_request_at, friend_request_sql, ids_in_order, kind_str, member_at,
-    message_at, message_sql, parse_kind, parse_role, parse_status, profile_at, status_str,
-    summary_at, summary_sql, NewEntry, NewMember,
+use crate::engine::Engine;
+use crate::row::{ids_in_order, message_at, message_sql, parse_kind, NewEntry, NewMember};
+use crate::sql::{
+    statements_on, AccountSql, ConversationSql, Dialect, Flavor, SeedSql, SocialSql, StreamSql,
 };
-use crate::{
-    Credentials, Durability, NewSession, NewUser, OpenOptions, ProfileUpdate, SeedUser, Session,
-    SessionId, StoreError, StoreResult,
-};
+use crate::{Durability, NewSession, OpenOptions, SeedUser, StoreError, StoreResult};
 
 /// The store on one PostgreSQL database.
 pub type PostgresStore = Engine<PostgresDialect>;
@@ -76,13 +73,6 @@ fn messages(rows: &[PgRow]) -> StoreResult<Vec<Message>> {
         .collect::<Result<_, _>>()?)
 }
 
-fn friend_requests(rows: &[PgRow]) -> StoreResult<Vec<FriendRequest>> {
-    Ok(rows
-        .iter()
-        .map(friend_request_at)
-        .collect::<Result<_, _>>()?)
-}
-
 /// Those of `pairs` that `select` keeps; it gets the pairs as two arrays, `$1` and `$2`.
 async fn pairs_where(
     conn: &mut PgConnection,
@@ -104,10 +94,17 @@ async fn pairs_where(
         .collect())
 }
 
+statements_on!(PostgresDialect, Postgres, Flavor::Postgres);
+
 #[async_trait]
-impl Sql for PostgresDialect {
-    type Conn = PgConnection;
+impl Dialect for PostgresDialect {
     type Tx = Transaction<'static, Postgres>;
+    type Pooled = PoolConnection<Postgres>;
+    /// PostgreSQL's limit (the protocol counts parameters in 16 bits). Its own multi-row
+    /// statements bind whole columns as arrays and never come near it.
+    const BIND_PARAMS_MAX: usize = 65_535;
+    /// Unused: PostgreSQL's lists are arrays bound as one parameter.
+    const IN_LIST_MAX: usize = 65_535;
 
     async fn begin_write(&self) -> Result<Self::Tx, sqlx::Error> {
         self.pool.begin().await
@@ -124,755 +121,17 @@ impl Sql for PostgresDialect {
         tx.commit().await
     }
 
-    async fn insert_user(&self, user: &NewUser, now_ms: i64) -> Result<UserProfile, sqlx::Error> {
-        let row = sqlx::query(
-            "INSERT INTO users \
-             (username, username_key, nickname, avatar_url, signature, password_hash, created_at_ms) \
-             VALUES ($1, $2, $3, NULL, NULL, $4, $5) \
-             RETURNING id, username, nickname, avatar_url, signature",
-        )
-        .bind(&user.username)
-        .bind(crate::row::username_key(&user.username))
-        .bind(&user.nickname)
-        .bind(&user.password_hash)
-        .bind(now_ms)
-        .fetch_one(&self.pool)
-        .await?;
-        profile_at(&row, 0)
+    async fn acquire(&self) -> Result<Self::Pooled, sqlx::Error> {
+        self.pool.acquire().await
     }
+}
 
-    async fn user(&self, id: UserId) -> StoreResult<Option<UserProfile>> {
-        let row = sqlx::query(
-            "SELECT id, username, nickname, avatar_url, signature FROM users WHERE id = $1",
-        )
-        .bind(id.0)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|row| profile_at(&row, 0)).transpose()?)
-    }
+impl AccountSql for PostgresDialect {}
 
-    async fn user_by_username_key(&self, key: &str) -> StoreResult<Option<UserProfile>> {
-        let row = sqlx::query(
-            "SELECT id, username, nickname, avatar_url, signature FROM users \
-             WHERE username_key = $1",
-        )
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|row| profile_at(&row, 0)).transpose()?)
-    }
+impl SocialSql for PostgresDialect {}
 
-    async fn credentials(&self, key: &str) -> StoreResult<Option<Credentials>> {
-        let row: Option<(i64, String)> =
-            sqlx::query_as("SELECT id, password_hash FROM users WHERE username_key = $1")
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(|(id, password_hash)| Credentials {
-            user_id: UserId(id),
-            password_hash,
-        }))
-    }
-
-    async fn password_hash(&self, id: UserId) -> StoreResult<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
-                .bind(id.0)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
-    }
-
-    async fn update_profile(
-        &self,
-        id: UserId,
-        update: ProfileUpdate,
-    ) -> StoreResult<Option<UserProfile>> {
-        let (set_avatar, avatar_url) = clearable(update.avatar_url);
-        let (set_signature, signature) = clearable(update.signature);
-        let row = sqlx::query(
-            "UPDATE users SET nickname = COALESCE($1, nickname), \
-             avatar_url = CASE WHEN $2 THEN $3 ELSE avatar_url END, \
-             signature = CASE WHEN $4 THEN $5 ELSE signature END \
-             WHERE id = $6 RETURNING id, username, nickname, avatar_url, signature",
-        )
-        .bind(update.nickname)
-        .bind(set_avatar)
-        .bind(avatar_url)
-        .bind(set_signature)
-        .bind(signature)
-        .bind(id.0)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|row| profile_at(&row, 0)).transpose()?)
-    }
-
-    async fn insert_session(&self, session: &NewSession, now_ms: i64) -> StoreResult<SessionId> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO sessions (user_id, token_hash, device_name, created_at_ms, expires_at_ms) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        )
-        .bind(session.user_id.0)
-        .bind(&session.token_hash)
-        .bind(&session.device_name)
-        .bind(now_ms)
-        .bind(session.expires_at_ms)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(SessionId(id))
-    }
-
-    async fn session_by_token_hash(
-        &self,
-        token_hash: &[u8],
-        now_ms: i64,
-    ) -> StoreResult<Option<Session>> {
-        let row: Option<(i64, i64, i64)> = sqlx::query_as(
-            "SELECT id, user_id, expires_at_ms FROM sessions \
-             WHERE token_hash = $1 AND expires_at_ms > $2",
-        )
-        .bind(token_hash)
-        .bind(now_ms)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|(id, user_id, expires_at_ms)| Session {
-            id: SessionId(id),
-            user_id: UserId(user_id),
-            expires_at_ms,
-        }))
-    }
-
-    async fn delete_session(&self, id: SessionId) -> StoreResult<()> {
-        sqlx::query("DELETE FROM sessions WHERE id = $1")
-            .bind(id.0)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn friends(&self, user: UserId) -> StoreResult<Vec<(UserProfile, i64)>> {
-        let rows = sqlx::query(
-            "SELECT u.id, u.username, u.nickname, u.avatar_url, u.signature, f.since_ms \
-             FROM friendships f JOIN users u ON u.id = f.friend_id \
-             WHERE f.user_id = $1 ORDER BY f.since_ms, u.id",
-        )
-        .bind(user.0)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| Ok((profile_at(row, 0)?, row.try_get(5)?)))
-            .collect()
-    }
-
-    async fn friend_ids(&self, user: UserId) -> StoreResult<Vec<UserId>> {
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT friend_id FROM friendships WHERE user_id = $1 ORDER BY friend_id",
-        )
-        .bind(user.0)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(ids.into_iter().map(UserId).collect())
-    }
-
-    async fn delete_friendship(&self, a: UserId, b: UserId) -> StoreResult<bool> {
-        let removed = sqlx::query(
-            "DELETE FROM friendships \
-             WHERE (user_id = $1 AND friend_id = $2) OR (user_id = $2 AND friend_id = $1)",
-        )
-        .bind(a.0)
-        .bind(b.0)
-        .execute(&self.pool)
-        .await?;
-        Ok(removed.rows_affected() > 0)
-    }
-
-    async fn delete_block(&self, user: UserId, blocked: UserId) -> StoreResult<()> {
-        sqlx::query("DELETE FROM blocks WHERE user_id = $1 AND blocked_id = $2")
-            .bind(user.0)
-            .bind(blocked.0)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn blocked_users(&self, user: UserId) -> StoreResult<Vec<UserProfile>> {
-        let rows = sqlx::query(
-            "SELECT u.id, u.username, u.nickname, u.avatar_url, u.signature \
-             FROM blocks b JOIN users u ON u.id = b.blocked_id \
-             WHERE b.user_id = $1 ORDER BY b.created_at_ms, u.id",
-        )
-        .bind(user.0)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|row| profile_at(row, 0))
-            .collect::<Result<_, _>>()?)
-    }
-
-    async fn is_member(&self, user: UserId, conversation: ConversationId) -> StoreResult<bool> {
-        Ok(sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM members WHERE conversation_id = $1 AND user_id = $2)",
-        )
-        .bind(conversation.0)
-        .bind(user.0)
-        .fetch_one(&self.pool)
-        .await?)
-    }
-
-    async fn summaries(&self, user: UserId) -> StoreResult<Vec<ConversationSummary>> {
-        let rows = sqlx::query(summary_sql!("WHERE m.user_id = $1"))
-            .bind(user.0)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(summary_at).collect()
-    }
-
-    async fn set_password(conn: &mut PgConnection, id: UserId, hash: &str) -> StoreResult<bool> {
-        let updated = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-            .bind(hash)
-            .bind(id.0)
-            .execute(&mut *conn)
-            .await?;
-        Ok(updated.rows_affected() > 0)
-    }
-
-    async fn revoke_sessions(
-        conn: &mut PgConnection,
-        user: UserId,
-        keep: SessionId,
-    ) -> StoreResult<Vec<SessionId>> {
-        let revoked: Vec<i64> =
-            sqlx::query_scalar("DELETE FROM sessions WHERE user_id = $1 AND id <> $2 RETURNING id")
-                .bind(user.0)
-                .bind(keep.0)
-                .fetch_all(&mut *conn)
-                .await?;
-        Ok(revoked.into_iter().map(SessionId).collect())
-    }
-
-    async fn lock_users(conn: &mut PgConnection, a: UserId, b: UserId) -> StoreResult<bool> {
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM users WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
-        )
-        .bind(vec![a.0, b.0])
-        .fetch_all(&mut *conn)
-        .await?;
-        Ok(ids.contains(&b.0))
-    }
-
-    async fn blocked_either(conn: &mut PgConnection, a: UserId, b: UserId) -> StoreResult<bool> {
-        Ok(sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM blocks \
-             WHERE (user_id = $1 AND blocked_id = $2) OR (user_id = $2 AND blocked_id = $1))",
-        )
-        .bind(a.0)
-        .bind(b.0)
-        .fetch_one(&mut *conn)
-        .await?)
-    }
-
-    async fn are_friends(conn: &mut PgConnection, a: UserId, b: UserId) -> StoreResult<bool> {
-        Ok(sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM friendships WHERE user_id = $1 AND friend_id = $2)",
-        )
-        .bind(a.0)
-        .bind(b.0)
-        .fetch_one(&mut *conn)
-        .await?)
-    }
-
-    async fn pending_between(conn: &mut PgConnection, a: UserId, b: UserId) -> StoreResult<bool> {
-        Ok(sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM friend_requests WHERE status = 'pending' \
-             AND ((from_id = $1 AND to_id = $2) OR (from_id = $2 AND to_id = $1)))",
-        )
-        .bind(a.0)
-        .bind(b.0)
-        .fetch_one(&mut *conn)
-        .await?)
-    }
-
-    async fn insert_friend_request(
-        conn: &mut PgConnection,
-        from: UserId,
-        to: UserId,
-        greeting: Option<&str>,
-        now_ms: i64,
-    ) -> StoreResult<FriendRequestId> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO friend_requests \
-             (from_id, to_id, greeting, status, created_at_ms, updated_at_ms) \
-             VALUES ($1, $2, $3, 'pending', $4, $4) RETURNING id",
-        )
-        .bind(from.0)
-        .bind(to.0)
-        .bind(greeting)
-        .bind(now_ms)
-        .fetch_one(&mut *conn)
-        .await?;
-        Ok(FriendRequestId(id))
-    }
-
-    async fn friend_request(
-        conn: &mut PgConnection,
-        id: FriendRequestId,
-    ) -> StoreResult<Option<FriendRequest>> {
-        let row = sqlx::query(friend_request_sql!("WHERE r.id = $1"))
-            .bind(id.0)
-            .fetch_optional(&mut *conn)
-            .await?;
-        Ok(row.map(|row| friend_request_at(&row)).transpose()?)
-    }
-
-    async fn pending_requests(
-        conn: &mut PgConnection,
-        user: UserId,
-    ) -> StoreResult<(Vec<FriendRequest>, Vec<FriendRequest>)> {
-        let incoming = sqlx::query(friend_request_sql!(
-            "WHERE r.to_id = $1 AND r.status = 'pending' ORDER BY r.id"
-        ))
-        .bind(user.0)
-        .fetch_all(&mut *conn)
-        .await?;
-        let outgoing = sqlx::query(friend_request_sql!(
-            "WHERE r.from_id = $1 AND r.status = 'pending' ORDER BY r.id"
-        ))
-        .bind(user.0)
-        .fetch_all(&mut *conn)
-        .await?;
-        Ok((friend_requests(&incoming)?, friend_requests(&outgoing)?))
-    }
-
-    async fn lock_request(
-        conn: &mut PgConnection,
-        id: FriendRequestId,
-    ) -> StoreResult<Option<(UserId, UserId, FriendRequestStatus)>> {
-        let row: Option<(i64, i64, String)> = sqlx::query_as(
-            "SELECT from_id, to_id, status FROM friend_requests WHERE id = $1 FOR NO KEY UPDATE",
-        )
-        .bind(id.0)
-        .fetch_optional(&mut *conn)
-        .await?;
-        row.map(|(from, to, status)| Ok((UserId(from), UserId(to), parse_status(&status)?)))
-            .transpose()
-    }
-
-    async fn set_request_status(
-        conn: &mut PgConnection,
-        id: FriendRequestId,
-        status: FriendRequestStatus,
-        now_ms: i64,
-    ) -> StoreResult<()> {
-        sqlx::query("UPDATE friend_requests SET status = $1, updated_at_ms = $2 WHERE id = $3")
-            .bind(status_str(status))
-            .bind(now_ms)
-            .bind(id.0)
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
-    }
-
-    async fn insert_friendship(
-        conn: &mut PgConnection,
-        a: UserId,
-        b: UserId,
-        now_ms: i64,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO friendships (user_id, friend_id, since_ms) \
-             VALUES ($1, $2, $3), ($2, $1, $3) ON CONFLICT DO NOTHING",
-        )
-        .bind(a.0)
-        .bind(b.0)
-        .bind(now_ms)
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
-    }
-
-    async fn insert_block(
-        conn: &mut PgConnection,
-        user: UserId,
-        blocked: UserId,
-        now_ms: i64,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO blocks (user_id, blocked_id, created_at_ms) VALUES ($1, $2, $3) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(user.0)
-        .bind(blocked.0)
-        .bind(now_ms)
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
-    }
-
-    async fn delete_pending_between(
-        conn: &mut PgConnection,
-        a: UserId,
-        b: UserId,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "DELETE FROM friend_requests WHERE status = 'pending' \
-             AND ((from_id = $1 AND to_id = $2) OR (from_id = $2 AND to_id = $1))",
-        )
-        .bind(a.0)
-        .bind(b.0)
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
-    }
-
-    async fn direct_conversation(
-        conn: &mut PgConnection,
-        direct_key: &str,
-    ) -> StoreResult<Option<ConversationId>> {
-        let id: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM conversations WHERE direct_key = $1")
-                .bind(direct_key)
-                .fetch_optional(&mut *conn)
-                .await?;
-        Ok(id.map(ConversationId))
-    }
-
-    async fn insert_conversation(
-        conn: &mut PgConnection,
-        kind: ConversationKind,
-        name: Option<&str>,
-        direct_key: Option<&str>,
-        now_ms: i64,
-    ) -> StoreResult<ConversationId> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO conversations \
-             (kind, name, direct_key, last_seq, last_activity_ms, created_at_ms) \
-             VALUES ($1, $2, $3, 0, $4, $4) RETURNING id",
-        )
-        .bind(kind_str(kind))
-        .bind(name)
-        .bind(direct_key)
-        .bind(now_ms)
-        .fetch_one(&mut *conn)
-        .await?;
-        Ok(ConversationId(id))
-    }
-
-    async fn summary(
-        conn: &mut PgConnection,
-        user: UserId,
-        conversation: ConversationId,
-    ) -> StoreResult<Option<ConversationSummary>> {
-        let row = sqlx::query(summary_sql!("WHERE m.user_id = $1 AND c.id = $2"))
-            .bind(user.0)
-            .bind(conversation.0)
-            .fetch_optional(&mut *conn)
-            .await?;
-        row.map(|row| summary_at(&row)).transpose()
-    }
-
-    async fn members(
-        conn: &mut PgConnection,
-        conversation: ConversationId,
-    ) -> StoreResult<Vec<Member>> {
-        let rows = sqlx::query(
-            "SELECT u.id, u.username, u.nickname, u.avatar_url, u.signature, \
-             m.role, m.read_seq, m.joined_at_ms \
-             FROM members m JOIN users u ON u.id = m.user_id \
-             WHERE m.conversation_id = $1 ORDER BY m.joined_at_ms, u.id",
-        )
-        .bind(conversation.0)
-        .fetch_all(&mut *conn)
-        .await?;
-        Ok(rows.iter().map(member_at).collect::<Result<_, _>>()?)
-    }
-
-    async fn lock_conversation(
-        conn: &mut PgConnection,
-        conversation: ConversationId,
-    ) -> StoreResult<Option<ConversationKind>> {
-        let kind: Option<String> =
-            sqlx::query_scalar("SELECT kind FROM conversations WHERE id = $1 FOR NO KEY UPDATE")
-                .bind(conversation.0)
-                .fetch_optional(&mut *conn)
-                .await?;
-        kind.map(|kind| parse_kind(&kind)).transpose()
-    }
-
-    async fn member_ids(
-        conn: &mut PgConnection,
-        conversation: ConversationId,
-    ) -> StoreResult<Vec<UserId>> {
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT user_id FROM members WHERE conversation_id = $1 ORDER BY user_id",
-        )
-        .bind(conversation.0)
-        .fetch_all(&mut *conn)
-        .await?;
-        Ok(ids.into_iter().map(UserId).collect())
-    }
-
-    async fn membership(
-        conn: &mut PgConnection,
-        user: UserId,
-        conversation: ConversationId,
-    ) -> StoreResult<Option<(ConversationKind, Role)>> {
-        let row: Option<(String, String)> = sqlx::query_as(
-            "SELECT c.kind, m.role FROM members m \
-             JOIN conversations c ON c.id = m.conversation_id \
-             WHERE m.conversation_id = $1 AND m.user_id = $2",
-        )
-        .bind(conversation.0)
-        .bind(user.0)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let Some((kind, role)) = row else {
-            return Ok(None);
-        };
-        Ok(Some((parse_kind(&kind)?, parse_role(&role)?)))
-    }
-
-    async fn insert_member(
-        conn: &mut PgConnection,
-        conversation: ConversationId,
-        user: UserId,
-        role: Role,
-        read_seq: i64,
-        now_ms: i64,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO members (conversation_id, user_id, role, read_seq, joined_at_ms) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(conversation.0)
-        .bind(user.0)
-        .bind(role.as_str())
-        .bind(read_seq)
-        .bind(now_ms)
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
-    }
-
-    async fn delete_member(
-        conn: &mut PgConnection,
-        conversation: ConversationId,
-        user: UserId,
-    ) -> StoreResult<()> {
-        sqlx::query("DELETE FROM members WHERE conversation_id = $1 AND user_id = $2")
-            .bind(conversation.0)
-            .bind(user.0)
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
-    }
-
-    async fn delete_members(
-        conn: &mut PgConnection,
-        conversation: ConversationId,
-    ) -> StoreResult<()> {
-        sqlx::query("DELETE FROM members WHERE conversation_id = $1")
-            .bind(conversation.0)
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
-    }
-
-    async fn set_role(
-        conn: &mut PgConnection,
-        conversation: ConversationId,
-        user: UserId,
-        role: Role,
-    ) -> StoreResult<()> {
-        sqlx::query("UPDATE members SET role = $1 WHERE conversation_id = $2 AND user_id = $3")
-            .bind(role.as_str())
-            .bind(conversation.0)
-            .bind(user.0)
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
-    }
-
-    async fn rename(
-        conn: &mut PgConnection,
-        conversation: ConversationId,
-        name: &str,
-    ) -> StoreResult<()> {
-        sqlx::query("UPDATE conversations SET name = $1 WHERE id = $2")
-            .bind(name)
-            .bind(conversation.0)
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
-    }
-
-    async fn last_seq(conn: &mut PgConnection, conversation: ConversationId) -> StoreResult<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT last_seq FROM conversations WHERE id = $1")
-                .bind(conversation.0)
-                .fetch_one(&mut *conn)
-                .await?,
-        )
-    }
-
-    /// One `= ANY($1)` over an array: a single bound parameter however many keys.
-    async fn user_ids_by_keys(
-        conn: &mut PgConnection,
-        keys: &[String],
-    ) -> StoreResult<Vec<(String, UserId)>> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT username_key, id FROM users WHERE username_key = ANY($1)")
-                .bind(keys)
-                .fetch_all(&mut *conn)
-                .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(key, id)| (key, UserId(id)))
-            .collect())
-    }
-
-    /// One INSERT from `UNNEST` of arrays, like `insert_entries`: each column is one bound
-    /// parameter, so PostgreSQL's limit of 65535 parameters never needs chunking here.
-    async fn insert_users(
-        conn: &mut PgConnection,
-        users: &[SeedUser],
-        password_hash: &str,
-        now_ms: i64,
-    ) -> StoreResult<()> {
-        if users.is_empty() {
-            return Ok(());
-        }
-        let usernames: Vec<&str> = users.iter().map(|u| u.username.as_str()).collect();
-        let keys: Vec<String> = users
-            .iter()
-            .map(|u| crate::row::username_key(&u.username))
-            .collect();
-        let nicknames: Vec<&str> = users.iter().map(|u| u.nickname.as_str()).collect();
-        sqlx::query(
-            "INSERT INTO users \
-             (username, username_key, nickname, avatar_url, signature, password_hash, created_at_ms) \
-             SELECT u.username, u.username_key, u.nickname, NULL, NULL, $1, $2 \
-             FROM UNNEST($3::TEXT[], $4::TEXT[], $5::TEXT[]) AS u (username, username_key, nickname)",
-        )
-        .bind(password_hash)
-        .bind(now_ms)
-        .bind(&usernames)
-        .bind(&keys)
-        .bind(&nicknames)
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
-    }
-
-    async fn insert_sessions(
-        conn: &mut PgConnection,
-        sessions: &[NewSession],
-        now_ms: i64,
-    ) -> StoreResult<()> {
-        if sessions.is_empty() {
-            return Ok(());
-        }
-        let users: Vec<i64> = sessions.iter().map(|s| s.user_id.0).collect();
-        let hashes: Vec<&[u8]> = sessions.iter().map(|s| s.token_hash.as_slice()).collect();
-        let devices: Vec<&str> = sessions.iter().map(|s| s.device_name.as_str()).collect();
-        let expiries: Vec<i64> = sessions.iter().map(|s| s.expires_at_ms).collect();
-        sqlx::query(
-            "INSERT INTO sessions (user_id, token_hash, device_name, created_at_ms, expires_at_ms) \
-             SELECT s.user_id, s.token_hash, s.device_name, $1, s.expires_at_ms \
-             FROM UNNEST($2::BIGINT[], $3::BYTEA[], $4::TEXT[], $5::BIGINT[]) \
-             AS s (user_id, token_hash, device_name, expires_at_ms)",
-        )
-        .bind(now_ms)
-        .bind(&users)
-        .bind(&hashes)
-        .bind(&devices)
-        .bind(&expiries)
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
-    }
-
-    async fn existing_user_ids(
-        conn: &mut PgConnection,
-        ids: &[UserId],
-    ) -> StoreResult<Vec<UserId>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
-        let found: Vec<i64> = sqlx::query_scalar("SELECT id FROM users WHERE id = ANY($1)")
-            .bind(&ids)
-            .fetch_all(&mut *conn)
-            .await?;
-        Ok(found.into_iter().map(UserId).collect())
-    }
-
-    async fn insert_friendships(
-        conn: &mut PgConnection,
-        pairs: &[(UserId, UserId)],
-        now_ms: i64,
-    ) -> StoreResult<()> {
-        if pairs.is_empty() {
-            return Ok(());
-        }
-        let (users, friends): (Vec<i64>, Vec<i64>) = pairs
-            .iter()
-            .flat_map(|&(a, b)| [(a.0, b.0), (b.0, a.0)])
-            .unzip();
-        sqlx::query(
-            "INSERT INTO friendships (user_id, friend_id, since_ms) \
-             SELECT f.user_id, f.friend_id, $1 FROM UNNEST($2::BIGINT[], $3::BIGINT[]) \
-             AS f (user_id, friend_id) ON CONFLICT DO NOTHING",
-        )
-        .bind(now_ms)
-        .bind(&users)
-        .bind(&friends)
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
-    }
-
-    async fn direct_conversations_by_keys(
-        conn: &mut PgConnection,
-        keys: &[String],
-    ) -> StoreResult<Vec<(String, ConversationId)>> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT direct_key, id FROM conversations WHERE direct_key = ANY($1)")
-                .bind(keys)
-                .fetch_all(&mut *conn)
-                .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(key, id)| (key, ConversationId(id)))
-            .collect())
-    }
-
-    async fn insert_direct_conversations(
-        conn: &mut PgConnection,
-        keys: &[String],
-        now_ms: i64,
-    ) -> StoreResult<()> {
-        if keys.is_empty() {
-            return Ok(());
-        }
-        sqlx::query(
-            "INSERT INTO conversations \
-             (kind, name, direct_key, last_seq, last_activity_ms, created_at_ms) \
-             SELECT 'direct', NULL, k.direct_key, 0, $1, $1 FROM UNNEST($2::TEXT[]) AS k (direct_key)",
-        )
-        .bind(now_ms)
-        .bind(keys)
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
-    }
-
+#[async_trait]
+impl ConversationSql for PostgresDialect {
     async fn insert_members(
         conn: &mut PgConnection,
         members: &[NewMember],
@@ -900,7 +159,10 @@ impl Sql for PostgresDialect {
         .await?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl StreamSql for PostgresDialect {
     /// `ORDER BY id` under the lock clause: the rows are locked in ascending id order.
     async fn lock_conversations(
         conn: &mut PgConnection,
@@ -1093,64 +355,6 @@ impl Sql for PostgresDialect {
         Ok(())
     }
 
-    async fn recall_target(
-        conn: &mut PgConnection,
-        conversation: ConversationId,
-        target: MessageId,
-    ) -> StoreResult<Option<(UserId, String, bool, i64)>> {
-        let row: Option<(i64, String, bool, i64)> = sqlx::query_as(
-            "SELECT sender_id, kind, recalled, created_at_ms FROM messages \
-             WHERE id = $1 AND conversation_id = $2",
-        )
-        .bind(target.0)
-        .bind(conversation.0)
-        .fetch_optional(&mut *conn)
-        .await?;
-        Ok(row.map(|(sender, kind, recalled, at)| (UserId(sender), kind, recalled, at)))
-    }
-
-    async fn blank_message(conn: &mut PgConnection, target: MessageId) -> StoreResult<()> {
-        sqlx::query("UPDATE messages SET body = '', recalled = TRUE WHERE id = $1")
-            .bind(target.0)
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
-    }
-
-    async fn entries_after(
-        conn: &mut PgConnection,
-        conversation: ConversationId,
-        after_seq: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<Message>> {
-        let rows = sqlx::query(message_sql!(
-            "WHERE conversation_id = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3"
-        ))
-        .bind(conversation.0)
-        .bind(after_seq)
-        .bind(limit)
-        .fetch_all(&mut *conn)
-        .await?;
-        messages(&rows)
-    }
-
-    async fn entries_before(
-        conn: &mut PgConnection,
-        conversation: ConversationId,
-        before_seq: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<Message>> {
-        let rows = sqlx::query(message_sql!(
-            "WHERE conversation_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
-        ))
-        .bind(conversation.0)
-        .bind(before_seq)
-        .bind(limit)
-        .fetch_all(&mut *conn)
-        .await?;
-        messages(&rows)
-    }
-
     async fn lock_read_pointer(
         conn: &mut PgConnection,
         conversation: ConversationId,
@@ -1166,19 +370,165 @@ impl Sql for PostgresDialect {
         .fetch_optional(&mut *conn)
         .await?)
     }
+}
 
-    async fn set_read_seq(
+#[async_trait]
+impl SeedSql for PostgresDialect {
+    /// One `= ANY($1)` over an array: a single bound parameter however many keys.
+    async fn user_ids_by_keys(
         conn: &mut PgConnection,
-        conversation: ConversationId,
-        user: UserId,
-        seq: i64,
+        keys: &[String],
+    ) -> StoreResult<Vec<(String, UserId)>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT username_key, id FROM users WHERE username_key = ANY($1)")
+                .bind(keys)
+                .fetch_all(&mut *conn)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(key, id)| (key, UserId(id)))
+            .collect())
+    }
+
+    /// One INSERT from `UNNEST` of arrays, like `insert_entries`: each column is one bound
+    /// parameter, so PostgreSQL's limit of 65535 parameters never needs chunking here.
+    async fn insert_users(
+        conn: &mut PgConnection,
+        users: &[SeedUser],
+        password_hash: &str,
+        now_ms: i64,
     ) -> StoreResult<()> {
-        sqlx::query("UPDATE members SET read_seq = $1 WHERE conversation_id = $2 AND user_id = $3")
-            .bind(seq)
-            .bind(conversation.0)
-            .bind(user.0)
-            .execute(&mut *conn)
+        if users.is_empty() {
+            return Ok(());
+        }
+        let usernames: Vec<&str> = users.iter().map(|u| u.username.as_str()).collect();
+        let keys: Vec<String> = users
+            .iter()
+            .map(|u| crate::row::username_key(&u.username))
+            .collect();
+        let nicknames: Vec<&str> = users.iter().map(|u| u.nickname.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO users \
+             (username, username_key, nickname, avatar_url, signature, password_hash, created_at_ms) \
+             SELECT u.username, u.username_key, u.nickname, NULL, NULL, $1, $2 \
+             FROM UNNEST($3::TEXT[], $4::TEXT[], $5::TEXT[]) AS u (username, username_key, nickname)",
+        )
+        .bind(password_hash)
+        .bind(now_ms)
+        .bind(&usernames)
+        .bind(&keys)
+        .bind(&nicknames)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_sessions(
+        conn: &mut PgConnection,
+        sessions: &[NewSession],
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        if sessions.is_empty() {
+            return Ok(());
+        }
+        let users: Vec<i64> = sessions.iter().map(|s| s.user_id.0).collect();
+        let hashes: Vec<&[u8]> = sessions.iter().map(|s| s.token_hash.as_slice()).collect();
+        let devices: Vec<&str> = sessions.iter().map(|s| s.device_name.as_str()).collect();
+        let expiries: Vec<i64> = sessions.iter().map(|s| s.expires_at_ms).collect();
+        sqlx::query(
+            "INSERT INTO sessions (user_id, token_hash, device_name, created_at_ms, expires_at_ms) \
+             SELECT s.user_id, s.token_hash, s.device_name, $1, s.expires_at_ms \
+             FROM UNNEST($2::BIGINT[], $3::BYTEA[], $4::TEXT[], $5::BIGINT[]) \
+             AS s (user_id, token_hash, device_name, expires_at_ms)",
+        )
+        .bind(now_ms)
+        .bind(&users)
+        .bind(&hashes)
+        .bind(&devices)
+        .bind(&expiries)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn existing_user_ids(
+        conn: &mut PgConnection,
+        ids: &[UserId],
+    ) -> StoreResult<Vec<UserId>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+        let found: Vec<i64> = sqlx::query_scalar("SELECT id FROM users WHERE id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(&mut *conn)
             .await?;
+        Ok(found.into_iter().map(UserId).collect())
+    }
+
+    async fn insert_friendships(
+        conn: &mut PgConnection,
+        pairs: &[(UserId, UserId)],
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        if pairs.is_empty() {
+            return Ok(());
+        }
+        let (users, friends): (Vec<i64>, Vec<i64>) = pairs
+            .iter()
+            .flat_map(|&(a, b)| [(a.0, b.0), (b.0, a.0)])
+            .unzip();
+        sqlx::query(
+            "INSERT INTO friendships (user_id, friend_id, since_ms) \
+             SELECT f.user_id, f.friend_id, $1 FROM UNNEST($2::BIGINT[], $3::BIGINT[]) \
+             AS f (user_id, friend_id) ON CONFLICT DO NOTHING",
+        )
+        .bind(now_ms)
+        .bind(&users)
+        .bind(&friends)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn direct_conversations_by_keys(
+        conn: &mut PgConnection,
+        keys: &[String],
+    ) -> StoreResult<Vec<(String, ConversationId)>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT direct_key, id FROM conversations WHERE direct_key = ANY($1)")
+                .bind(keys)
+                .fetch_all(&mut *conn)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(key, id)| (key, ConversationId(id)))
+            .collect())
+    }
+
+    async fn insert_direct_conversations(
+        conn: &mut PgConnection,
+        keys: &[String],
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO conversations \
+             (kind, name, direct_key, last_seq, last_activity_ms, created_at_ms) \
+             SELECT 'direct', NULL, k.direct_key, 0, $1, $1 FROM UNNEST($2::TEXT[]) AS k (direct_key)",
+        )
+        .bind(now_ms)
+        .bind(keys)
+        .execute(&mut *conn)
+        .await?;
         Ok(())
     }
 }

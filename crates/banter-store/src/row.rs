@@ -1,6 +1,6 @@
-//! Backend-neutral pieces that the backends and the engine share: turning rows into
+//! Backend-neutral pieces that the queries and the engine share: turning rows into
 //! protocol values, the column lists of the wide selects (`friend_request_sql!`,
-//! `message_sql!`, `summary_sql!`, each followed by the backend's own WHERE clause), the
+//! `message_sql!`, `summary_sql!`, each followed by the query's own WHERE clause), the
 //! encoding of stream entries, the ids of inserted entries, and the rules for retrying a
 //! transaction that lost a race (every backend's transactions go through
 //! [`with_retries`]; only PostgreSQL's and MySQL's errors ever match, since SQLite's single
@@ -8,7 +8,7 @@
 //!
 //! Column order is part of each decoder's contract: queries select the columns named in the
 //! doc comment, in that order, starting at the offset they pass. The decoders take any
-//! row through [`Columns`], so each backend keeps its own SQL text and shares only these.
+//! backend's row through [`Columns`], so a query written once decodes once too.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -31,7 +31,7 @@ use crate::{StoreError, StoreResult};
 pub(crate) const TRANSACTION_ATTEMPTS_MAX: u32 = 5;
 
 /// The column types the decoders need, for the row types of the backends that share them.
-pub(crate) trait Columns {
+pub trait Columns {
     fn int(&self, at: usize) -> Result<i64, sqlx::Error>;
     fn opt_int(&self, at: usize) -> Result<Option<i64>, sqlx::Error>;
     fn text(&self, at: usize) -> Result<String, sqlx::Error>;

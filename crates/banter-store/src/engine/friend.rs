@@ -7,11 +7,11 @@
 use banter_protocol::model::{FriendRequest, FriendRequestStatus};
 use banter_protocol::{FriendRequestId, UserId};
 
-use super::Sql;
 use crate::row::now_ms;
+use crate::sql::SocialSql;
 use crate::{StoreError, StoreResult};
 /// See [`crate::Store::create_friend_request`].
-pub(super) async fn request<S: Sql>(
+pub(super) async fn request<S: SocialSql>(
     conn: &mut S::Conn,
     from: UserId,
     to: UserId,
@@ -33,7 +33,7 @@ pub(super) async fn request<S: Sql>(
 }
 
 /// See [`crate::Store::answer_friend_request`].
-pub(super) async fn answer<S: Sql>(
+pub(super) async fn answer<S: SocialSql>(
     conn: &mut S::Conn,
     recipient: UserId,
     id: FriendRequestId,
@@ -54,7 +54,7 @@ pub(super) async fn answer<S: Sql>(
 }
 
 /// See [`crate::Store::cancel_friend_request`].
-pub(super) async fn cancel<S: Sql>(
+pub(super) async fn cancel<S: SocialSql>(
     conn: &mut S::Conn,
     sender: UserId,
     id: FriendRequestId,
@@ -67,7 +67,7 @@ pub(super) async fn cancel<S: Sql>(
 }
 
 /// See [`crate::Store::block`].
-pub(super) async fn block<S: Sql>(
+pub(super) async fn block<S: SocialSql>(
     conn: &mut S::Conn,
     user: UserId,
     blocked: UserId,
@@ -81,7 +81,7 @@ pub(super) async fn block<S: Sql>(
 
 /// Locks a pending request and returns its sender, checked to be pending and visible to
 /// `party` on the given side. Requests of other users are `NotFound`, not `Forbidden`.
-async fn pending_request<S: Sql>(
+async fn pending_request<S: SocialSql>(
     conn: &mut S::Conn,
     id: FriendRequestId,
     party: UserId,
@@ -105,7 +105,7 @@ async fn pending_request<S: Sql>(
 /// Locks the rows of `user` and `other` for the rest of the transaction, which serializes
 /// every change to what is between the two; fails with `NotFound` if `other` does not
 /// exist and `Blocked` if either blocked the other.
-pub(super) async fn lock_unblocked_pair<S: Sql>(
+pub(super) async fn lock_unblocked_pair<S: SocialSql>(
     conn: &mut S::Conn,
     user: UserId,
     other: UserId,

@@ -7,8 +7,8 @@ use std::collections::{HashMap, HashSet};
 use banter_protocol::model::{Role, UserProfile};
 use banter_protocol::{ConversationId, UserId};
 
-use super::Sql;
 use crate::row::{direct_key, username_key, NewMember};
+use crate::sql::{ConversationSql, SeedSql};
 use crate::{NewSession, SeedUser, StoreError, StoreResult};
 
 /// How many offending names or ids an error message lists before it says "and N more".
@@ -58,7 +58,7 @@ pub(super) fn check_pairs(pairs: &[[UserId; 2]]) -> StoreResult<()> {
 }
 
 /// `InvalidInput` naming the ids in `ids` that are not users.
-pub(super) async fn ensure_users_exist<S: Sql>(
+pub(super) async fn ensure_users_exist<S: SeedSql>(
     conn: &mut S::Conn,
     ids: &[UserId],
 ) -> StoreResult<()> {
@@ -85,7 +85,7 @@ pub(super) async fn ensure_users_exist<S: Sql>(
 }
 
 /// See [`crate::Store::seed_users`]; `keys` are the users' username keys, in order.
-pub(super) async fn users<S: Sql>(
+pub(super) async fn users<S: SeedSql>(
     conn: &mut S::Conn,
     password_hash: &str,
     users: &[SeedUser],
@@ -139,7 +139,7 @@ pub(super) async fn users<S: Sql>(
 
 /// See [`crate::Store::seed_friendships`]. Direct conversations that exist are reused and
 /// the others created, with the same key and members `open_direct` gives them.
-pub(super) async fn friendships<S: Sql>(
+pub(super) async fn friendships<S: SeedSql + ConversationSql>(
     conn: &mut S::Conn,
     pairs: &[[UserId; 2]],
     now_ms: i64,

@@ -10,6 +10,7 @@ use banter_protocol::{ConversationId, MessageId, UserId};
 
 use super::Sql;
 use crate::row::{Body, Draft, NewEntry, Refusal};
+use crate::sql::Seek;
 use crate::{Appended, NewMessage, Page, ReadMark, SendPolicy, StoreError, StoreResult};
 
 /// Appends `entries` (to any number of conversations) inside the caller's transaction and
@@ -375,34 +376,26 @@ pub(super) async fn recall<S: Sql>(
     })
 }
 
-/// Entries with seq > `after_seq`, oldest first; the caller has checked membership.
-pub(super) async fn page_after<S: Sql>(
+/// Up to `limit` entries of a conversation `user` is in, from `seek`, returned oldest first.
+pub(super) async fn page<S: Sql>(
     conn: &mut S::Conn,
+    user: UserId,
     conversation: ConversationId,
-    after_seq: i64,
+    seek: Seek,
     limit: u32,
 ) -> StoreResult<Page> {
+    if S::membership(conn, user, conversation).await?.is_none() {
+        return Err(StoreError::NotFound);
+    }
     // One row past the limit tells whether there is more without a COUNT.
-    let mut messages =
-        S::entries_after(conn, conversation, after_seq, i64::from(limit) + 1).await?;
+    let fetch = i64::from(limit) + 1;
+    let mut messages = S::entries(conn, conversation, seek, fetch).await?;
     let has_more = messages.len() > limit as usize;
     messages.truncate(limit as usize);
-    Ok(Page { messages, has_more })
-}
-
-/// Entries with seq < `before_seq`, returned oldest first; the caller has checked
-/// membership.
-pub(super) async fn page_before<S: Sql>(
-    conn: &mut S::Conn,
-    conversation: ConversationId,
-    before_seq: i64,
-    limit: u32,
-) -> StoreResult<Page> {
-    let mut messages =
-        S::entries_before(conn, conversation, before_seq, i64::from(limit) + 1).await?;
-    let has_more = messages.len() > limit as usize;
-    messages.truncate(limit as usize);
-    messages.reverse();
+    if let Seek::Before(_) = seek {
+        // Fetched newest first, from the seq backwards.
+        messages.reverse();
+    }
     Ok(Page { messages, has_more })
 }
 
