@@ -51,9 +51,12 @@ impl Server {
             durability: config.durability,
             connections_max: config.limits.database_connections_max,
         };
-        let store = banter_store::open(&config.database_url, &options)
+        let database = banter_store::open(&config.database_url, &options)
             .await
             .context("opening the database")?;
+        let seeding: Option<Arc<dyn banter_store::Seeding>> =
+            config.admin_token.is_some().then(|| database.clone() as _);
+        let store: Arc<dyn banter_store::Store> = database;
         let hub = Arc::new(Hub::default());
         let bus: Arc<dyn fanout::Bus> = Arc::new(LocalBus::new(hub.clone()));
         let broadcast = fanout::Broadcaster::new(bus);
@@ -118,6 +121,7 @@ impl Server {
             rate_limits: Arc::new(ratelimit::RateLimits::new(&config.limits)),
             config: Arc::new(config),
             store,
+            seeding,
             hub,
             broadcast,
             presence: Arc::new(presence::LocalPresence::default()),

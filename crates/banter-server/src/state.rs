@@ -8,7 +8,7 @@ use crate::gateway::hub::Hub;
 use crate::presence::Presence;
 use crate::ratelimit::RateLimits;
 use crate::writer::Writer;
-use banter_store::Store;
+use banter_store::{Seeding, Store};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -18,6 +18,8 @@ use tokio_util::task::TaskTracker;
 pub struct AppState {
     pub config: Arc<Config>,
     pub store: Arc<dyn Store>,
+    /// Bulk seeding, only when the admin API is enabled.
+    pub seeding: Option<Arc<dyn Seeding>>,
     /// This node's live connections; only the gateway registers with it, and only the
     /// bus delivers to it.
     pub hub: Arc<Hub>,

@@ -30,7 +30,7 @@ use crate::row::{batch_failure, is_row_refusal, now_ms, with_retries, Retry};
 use crate::sql::{Seek, Sql, Statements};
 use crate::{
     Appended, CreatedGroup, Credentials, GroupChange, NewMessage, NewSession, NewUser, Page,
-    ProfileUpdate, ReadMark, SeedUser, SendPolicy, Session, SessionId, Store, StoreError,
+    ProfileUpdate, ReadMark, SeedUser, Seeding, SendPolicy, Session, SessionId, Store, StoreError,
     StoreResult,
 };
 
@@ -456,7 +456,10 @@ impl<S: Sql> Store for Engine<S> {
         })
         .await
     }
+}
 
+#[async_trait]
+impl<S: Sql> Seeding for Engine<S> {
     async fn seed_users(
         &self,
         password_hash: String,

@@ -32,7 +32,10 @@ pub use row::username_key;
 
 /// Opens the backend named by a database URL (`sqlite://…`, `postgres://…` or
 /// `postgresql://…`, `mysql://…` or `mariadb://…`) and runs its migrations.
-pub async fn open(url: &str, options: &OpenOptions) -> StoreResult<std::sync::Arc<dyn Store>> {
+/// Opens the database at `url`. The answer is both the production seam ([`Store`]) and
+/// bulk seeding ([`Seeding`]); a caller keeps only the part it needs (an
+/// `Arc<dyn Database>` coerces to either).
+pub async fn open(url: &str, options: &OpenOptions) -> StoreResult<std::sync::Arc<dyn Database>> {
     let scheme = url.split(':').next().unwrap_or("");
     match scheme {
         "sqlite" => Ok(std::sync::Arc::new(
@@ -211,12 +214,15 @@ pub trait Store: Send + Sync + 'static {
     /// Moves the user's read pointer forward to `seq`, clamped to the conversation's last
     /// seq; never backwards. Returns the pointer after the update and the members to tell.
     async fn mark_read(&self, user: UserId, id: ConversationId, seq: i64) -> StoreResult<ReadMark>;
+}
 
-    // ---- seeding in bulk (the admin API) ----
-    //
-    // Each runs as ONE transaction with multi-row inserts, so seeding thousands of rows costs
-    // one commit (one fsync) instead of one per row, and a refusal writes nothing at all.
-
+/// Seeding in bulk, for the admin API (test and benchmark accounts): not part of the
+/// production seam, and reachable only where the admin API is enabled.
+///
+/// Each runs as ONE transaction with multi-row inserts, so seeding thousands of rows costs
+/// one commit (one fsync) instead of one per row, and a refusal writes nothing at all.
+#[async_trait]
+pub trait Seeding: Send + Sync + 'static {
     /// Creates every user, each with one session, all sharing `password_hash`. Returns the
     /// profiles in the order given. Fails with [`StoreError::UsernamesTaken`], naming them,
     /// if any username exists in any letter case or appears twice in `users`.
@@ -239,6 +245,11 @@ pub trait Store: Send + Sync + 'static {
         members: Vec<UserId>,
     ) -> StoreResult<CreatedGroup>;
 }
+
+/// A whole database: the production seam and seeding, as [`open`] returns it.
+pub trait Database: Store + Seeding {}
+
+impl<T: Store + Seeding> Database for T {}
 
 /// Convenience checks shared by backends.
 pub fn ensure_admin(role: Role) -> StoreResult<()> {

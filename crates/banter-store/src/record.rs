@@ -38,7 +38,7 @@ pub struct NewSession {
 }
 
 /// A user the admin API seeds, with the session it is created logged in with (see
-/// [`crate::Store::seed_users`]). The password hash is given once for the whole batch.
+/// [`crate::Seeding::seed_users`]). The password hash is given once for the whole batch.
 #[derive(Debug, Clone)]
 pub struct SeedUser {
     pub username: String,

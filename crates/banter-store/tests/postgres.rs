@@ -10,7 +10,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use banter_store::{Durability, OpenOptions, Store, StoreError};
+use banter_store::{Database, Durability, OpenOptions, StoreError};
 use scratch::{ScratchDatabase, Server};
 use sqlx::{Connection, PgConnection};
 
@@ -20,7 +20,7 @@ struct PostgresBackend {
 }
 
 impl conformance::Backend for PostgresBackend {
-    fn open(&self) -> Pin<Box<dyn Future<Output = Arc<dyn Store>> + Send + '_>> {
+    fn open(&self) -> Pin<Box<dyn Future<Output = Arc<dyn Database>> + Send + '_>> {
         Box::pin(async move {
             banter_store::open(&self.database.url, &self.options)
                 .await

@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use banter_store::sqlite::SqliteStore;
-use banter_store::{Durability, OpenOptions, Store, StoreError};
+use banter_store::{Database, Durability, OpenOptions, StoreError};
 use tempfile::TempDir;
 
 /// A database file in a directory that is deleted when the test ends.
@@ -20,7 +20,7 @@ struct SqliteBackend {
 }
 
 impl conformance::Backend for SqliteBackend {
-    fn open(&self) -> Pin<Box<dyn Future<Output = Arc<dyn Store>> + Send + '_>> {
+    fn open(&self) -> Pin<Box<dyn Future<Output = Arc<dyn Database>> + Send + '_>> {
         Box::pin(async move {
             banter_store::open(&self.url, &self.options)
                 .await

@@ -23,7 +23,7 @@ use banter_protocol::api::{
 };
 use banter_protocol::model::ConversationSummary;
 use banter_protocol::{ErrorBody, ErrorCode};
-use banter_store::SeedUser;
+use banter_store::{SeedUser, Seeding};
 
 use super::accounts::DEVICE_NAME_CHARS_MAX;
 
@@ -61,6 +61,11 @@ impl FromRequestParts<AppState> for AdminAuth {
 }
 
 /// Refuses a list longer than [`ADMIN_BATCH_MAX`].
+/// The seeding seam, present whenever the admin API is (both need `admin_token`).
+fn seeding(state: &AppState) -> ApiResult<&dyn Seeding> {
+    state.seeding.as_deref().ok_or_else(ApiError::internal)
+}
+
 fn check_batch(field: &str, len: usize) -> ApiResult<()> {
     if len > ADMIN_BATCH_MAX {
         return Err(ApiError::invalid_input(format!(
@@ -125,7 +130,7 @@ pub async fn create_users(
             }
         })
         .collect();
-    let profiles = state.store.seed_users(password_hash, seeds).await?;
+    let profiles = seeding(&state)?.seed_users(password_hash, seeds).await?;
     tracing::info!(users = profiles.len(), "admin API created users");
     let users = profiles
         .into_iter()
@@ -157,7 +162,7 @@ pub async fn create_friendships(
 ) -> ApiResult<Json<AdminCreateFriendshipsResponse>> {
     check_batch("pairs", req.pairs.len())?;
     let pairs = req.pairs.len();
-    let direct_conversation_ids = state.store.seed_friendships(req.pairs).await?;
+    let direct_conversation_ids = seeding(&state)?.seed_friendships(req.pairs).await?;
     tracing::info!(pairs, "admin API created friendships");
     Ok(Json(AdminCreateFriendshipsResponse {
         direct_conversation_ids,
@@ -179,8 +184,7 @@ pub async fn create_group(
 ) -> ApiResult<(StatusCode, Json<ConversationSummary>)> {
     let name = check_name(&req.name)?;
     check_batch("member_ids", req.member_ids.len())?;
-    let created = state
-        .store
+    let created = seeding(&state)?
         .seed_group(req.owner_id, name, req.member_ids)
         .await?;
     tracing::info!(members = created.members.len(), "admin API created a group");

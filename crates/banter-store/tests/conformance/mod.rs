@@ -1,7 +1,7 @@
 //! The conformance suite: what every backend of [`Store`] must do, because the server
 //! relies on it.
 //!
-//! Each test is an async function taking a fresh `Arc<dyn Store>` (one takes a [`Backend`],
+//! Each test is an async function taking a fresh `Arc<dyn Database>` (one takes a [`Backend`],
 //! to reopen the database). A backend's test file declares `#[macro_use] mod conformance;`
 //! and calls `conformance_tests!(factory)` with an async fn returning its [`Backend`]; the
 //! macro expands one `#[tokio::test]` per function, so a new test added here runs on every
@@ -20,8 +20,8 @@ use banter_protocol::model::{
 };
 use banter_protocol::{ConversationId, MessageId, UserId};
 use banter_store::{
-    Appended, GroupChange, NewMessage, NewSession, NewUser, ProfileUpdate, SeedUser, SendPolicy,
-    Store, StoreError,
+    Appended, Database, GroupChange, NewMessage, NewSession, NewUser, ProfileUpdate, SeedUser,
+    SendPolicy, StoreError,
 };
 
 /// Expands one `#[tokio::test]` per conformance test for the backend that `$factory` (an
@@ -92,7 +92,7 @@ macro_rules! assert_err {
 
 /// A database the suite can open, and open again to check what survived.
 pub trait Backend: Send + Sync {
-    fn open(&self) -> Pin<Box<dyn Future<Output = Arc<dyn Store>> + Send + '_>>;
+    fn open(&self) -> Pin<Box<dyn Future<Output = Arc<dyn Database>> + Send + '_>>;
 }
 
 /// What a backend factory returns: a [`Backend`], or `None` when the backend's database
@@ -151,14 +151,14 @@ fn new_user(username: &str) -> NewUser {
     }
 }
 
-async fn user(store: &Arc<dyn Store>, prefix: &str) -> UserProfile {
+async fn user(store: &Arc<dyn Database>, prefix: &str) -> UserProfile {
     store
         .create_user(new_user(&unique(prefix)))
         .await
         .expect("create user")
 }
 
-async fn befriend(store: &Arc<dyn Store>, a: &UserProfile, b: &UserProfile) {
+async fn befriend(store: &Arc<dyn Database>, a: &UserProfile, b: &UserProfile) {
     let request = store
         .create_friend_request(a.id, b.id, None)
         .await
@@ -179,7 +179,7 @@ fn text(sender: UserId, conversation: ConversationId, client_id: &str, text: &st
 }
 
 async fn send_with(
-    store: &Arc<dyn Store>,
+    store: &Arc<dyn Database>,
     sender: UserId,
     conversation: ConversationId,
     words: &str,
@@ -192,7 +192,7 @@ async fn send_with(
 }
 
 async fn send(
-    store: &Arc<dyn Store>,
+    store: &Arc<dyn Database>,
     sender: UserId,
     conversation: ConversationId,
     words: &str,
@@ -204,7 +204,7 @@ async fn send(
 }
 
 async fn summary(
-    store: &Arc<dyn Store>,
+    store: &Arc<dyn Database>,
     user: UserId,
     conversation: ConversationId,
 ) -> ConversationSummary {
@@ -238,7 +238,7 @@ fn seqs(messages: &[Message]) -> Vec<i64> {
     messages.iter().map(|m| m.seq).collect()
 }
 
-pub async fn usernames_are_unique_regardless_of_case(store: Arc<dyn Store>) {
+pub async fn usernames_are_unique_regardless_of_case(store: Arc<dyn Database>) {
     let name = unique("Alice");
     let alice = store.create_user(new_user(&name)).await.expect("create");
     assert_eq!(alice.username, name, "case is preserved");
@@ -279,7 +279,7 @@ pub async fn usernames_are_unique_regardless_of_case(store: Arc<dyn Store>) {
     );
 }
 
-pub async fn profiles_update_and_clear(store: Arc<dyn Store>) {
+pub async fn profiles_update_and_clear(store: Arc<dyn Database>) {
     let pat = user(&store, "pat").await;
     let updated = store
         .update_profile(
@@ -323,7 +323,7 @@ pub async fn profiles_update_and_clear(store: Arc<dyn Store>) {
     );
 }
 
-pub async fn sessions_expire_and_are_revoked(store: Arc<dyn Store>) {
+pub async fn sessions_expire_and_are_revoked(store: Arc<dyn Database>) {
     let sam = user(&store, "sam").await;
     let now_ms = 1_700_000_000_000;
     let token = |name: &str| unique(name).into_bytes();
@@ -397,7 +397,7 @@ pub async fn sessions_expire_and_are_revoked(store: Arc<dyn Store>) {
     );
 }
 
-pub async fn friend_request_lifecycle(store: Arc<dyn Store>) {
+pub async fn friend_request_lifecycle(store: Arc<dyn Database>) {
     let ann = user(&store, "ann").await;
     let bob = user(&store, "bob").await;
 
@@ -502,7 +502,7 @@ pub async fn friend_request_lifecycle(store: Arc<dyn Store>) {
     );
 }
 
-pub async fn blocks_stop_requests_and_drop_pending_ones(store: Arc<dyn Store>) {
+pub async fn blocks_stop_requests_and_drop_pending_ones(store: Arc<dyn Database>) {
     let ann = user(&store, "ann").await;
     let bob = user(&store, "bob").await;
     store
@@ -547,7 +547,7 @@ pub async fn blocks_stop_requests_and_drop_pending_ones(store: Arc<dyn Store>) {
         .unwrap();
 }
 
-pub async fn direct_conversations_need_friendship_and_no_block(store: Arc<dyn Store>) {
+pub async fn direct_conversations_need_friendship_and_no_block(store: Arc<dyn Database>) {
     let ann = user(&store, "ann").await;
     let bob = user(&store, "bob").await;
 
@@ -618,7 +618,7 @@ pub async fn direct_conversations_need_friendship_and_no_block(store: Arc<dyn St
     );
 }
 
-pub async fn group_roles_and_changes(store: Arc<dyn Store>) {
+pub async fn group_roles_and_changes(store: Arc<dyn Database>) {
     let owner = user(&store, "owner").await;
     let admin = user(&store, "admin").await;
     let mia = user(&store, "mia").await;
@@ -857,7 +857,7 @@ pub async fn group_roles_and_changes(store: Arc<dyn Store>) {
     assert_eq!(notices, [1, 2, 4, 7, 8, 9, 10]);
 }
 
-pub async fn appends_are_idempotent(store: Arc<dyn Store>) {
+pub async fn appends_are_idempotent(store: Arc<dyn Database>) {
     let ann = user(&store, "ann").await;
     let bob = user(&store, "bob").await;
     befriend(&store, &ann, &bob).await;
@@ -904,7 +904,7 @@ pub async fn appends_are_idempotent(store: Arc<dyn Store>) {
     assert_eq!(seqs(&page.messages), vec![1, 2, 3]);
 }
 
-pub async fn refused_sends_do_not_fail_the_batch(store: Arc<dyn Store>) {
+pub async fn refused_sends_do_not_fail_the_batch(store: Arc<dyn Database>) {
     let ann = user(&store, "ann").await;
     let bob = user(&store, "bob").await;
     let eve = user(&store, "eve").await;
@@ -945,7 +945,7 @@ pub async fn refused_sends_do_not_fail_the_batch(store: Arc<dyn Store>) {
 /// slip through. PostgreSQL cannot store U+0000 in text; MariaDB's `_bin` collation calls
 /// `k ` a duplicate of `k`. SQLite stores both, and so may the others: then the send is
 /// simply accepted. Either way it is never an error that fails its neighbours.
-pub async fn a_row_the_database_refuses_fails_alone(store: Arc<dyn Store>) {
+pub async fn a_row_the_database_refuses_fails_alone(store: Arc<dyn Database>) {
     let ann = user(&store, "ann").await;
     let bob = user(&store, "bob").await;
     befriend(&store, &ann, &bob).await;
@@ -1005,7 +1005,7 @@ pub async fn a_row_the_database_refuses_fails_alone(store: Arc<dyn Store>) {
 /// friends, not a member, no such conversation), resends of stored messages and repeats
 /// inside the batch scattered through it: every answer belongs to its own send, and each
 /// conversation's new seqs follow on from its last one, without gaps, in batch order.
-pub async fn mixed_batches_answer_each_send_in_order(store: Arc<dyn Store>) {
+pub async fn mixed_batches_answer_each_send_in_order(store: Arc<dyn Database>) {
     let ann = user(&store, "ann").await;
     let bob = user(&store, "bob").await;
     let cat = user(&store, "cat").await;
@@ -1255,7 +1255,7 @@ pub async fn mixed_batches_answer_each_send_in_order(store: Arc<dyn Store>) {
 /// parameters, MySQL 65535 and IN lists are kept under 1000 values there), over more
 /// conversations than one IN list holds: the set-based path splits it and still answers
 /// every send, in order, and finds all of it again when the whole batch is resent.
-pub async fn large_batches_are_split_but_answered_whole(store: Arc<dyn Store>) {
+pub async fn large_batches_are_split_but_answered_whole(store: Arc<dyn Database>) {
     const CONVERSATIONS: usize = 1_100;
     const ROUNDS: usize = 5;
     let users = seed_users(&store, "big", CONVERSATIONS * 2).await;
@@ -1310,7 +1310,7 @@ pub async fn large_batches_are_split_but_answered_whole(store: Arc<dyn Store>) {
     );
 }
 
-pub async fn seqs_are_gapless_under_concurrency(store: Arc<dyn Store>) {
+pub async fn seqs_are_gapless_under_concurrency(store: Arc<dyn Database>) {
     const TASKS: usize = 20;
     const SENDS_PER_TASK: usize = 50;
     let owner = user(&store, "owner").await;
@@ -1384,7 +1384,7 @@ pub async fn seqs_are_gapless_under_concurrency(store: Arc<dyn Store>) {
     assert_eq!(summary(&store, owner.id, group).await.last_seq, total);
 }
 
-pub async fn unread_counts_and_read_pointers(store: Arc<dyn Store>) {
+pub async fn unread_counts_and_read_pointers(store: Arc<dyn Database>) {
     let ann = user(&store, "ann").await;
     let bob = user(&store, "bob").await;
     let eve = user(&store, "eve").await;
@@ -1446,7 +1446,7 @@ pub async fn unread_counts_and_read_pointers(store: Arc<dyn Store>) {
     assert_eq!(summary(&store, bob.id, group).await.unread_count, 0);
 }
 
-pub async fn recall_rules(store: Arc<dyn Store>) {
+pub async fn recall_rules(store: Arc<dyn Database>) {
     let owner = user(&store, "owner").await;
     let admin = user(&store, "admin").await;
     let cat = user(&store, "cat").await;
@@ -1565,7 +1565,7 @@ pub async fn recall_rules(store: Arc<dyn Store>) {
     );
 }
 
-pub async fn paging_after_and_before(store: Arc<dyn Store>) {
+pub async fn paging_after_and_before(store: Arc<dyn Database>) {
     let ann = user(&store, "ann").await;
     let bob = user(&store, "bob").await;
     let eve = user(&store, "eve").await;
@@ -1626,7 +1626,7 @@ pub async fn paging_after_and_before(store: Arc<dyn Store>) {
     );
 }
 
-pub async fn utf8_round_trips(store: Arc<dyn Store>) {
+pub async fn utf8_round_trips(store: Arc<dyn Database>) {
     // Unicode case folding decides username uniqueness, not just ASCII.
     let name = unique("Émile");
     let emile = store.create_user(new_user(&name)).await.unwrap();
@@ -1688,7 +1688,7 @@ pub async fn utf8_round_trips(store: Arc<dyn Store>) {
     assert_eq!(text_of(&last).0, texts[texts.len() - 1]);
 }
 
-pub async fn conversation_list_and_detail(store: Arc<dyn Store>) {
+pub async fn conversation_list_and_detail(store: Arc<dyn Database>) {
     let ann = user(&store, "ann").await;
     let bob = user(&store, "bob").await;
     let cal = user(&store, "cal").await;
@@ -1941,7 +1941,7 @@ fn seed(username: &str, expires_at_ms: i64) -> SeedUser {
     }
 }
 
-async fn seed_users(store: &Arc<dyn Store>, prefix: &str, n: usize) -> Vec<UserProfile> {
+async fn seed_users(store: &Arc<dyn Database>, prefix: &str, n: usize) -> Vec<UserProfile> {
     let seeds = (0..n).map(|_| seed(&unique(prefix), i64::MAX)).collect();
     store
         .seed_users("$argon2id$v=19$shared".into(), seeds)
@@ -1949,7 +1949,7 @@ async fn seed_users(store: &Arc<dyn Store>, prefix: &str, n: usize) -> Vec<UserP
         .expect("seed users")
 }
 
-pub async fn seeded_users_are_logged_in_and_all_or_nothing(store: Arc<dyn Store>) {
+pub async fn seeded_users_are_logged_in_and_all_or_nothing(store: Arc<dyn Database>) {
     let now_ms = 1_700_000_000_000;
     let hash = "$argon2id$v=19$shared-by-the-batch";
     let seeds: Vec<SeedUser> = (0..SEED_USERS_MANY)
@@ -2025,7 +2025,7 @@ pub async fn seeded_users_are_logged_in_and_all_or_nothing(store: Arc<dyn Store>
         .is_empty());
 }
 
-pub async fn seeded_friendships_open_the_direct_conversation(store: Arc<dyn Store>) {
+pub async fn seeded_friendships_open_the_direct_conversation(store: Arc<dyn Database>) {
     let users = seed_users(&store, "pal", 5).await;
     let [a, b, c, d, e] = [0, 1, 2, 3, 4].map(|i| users[i].id);
     // a and c are friends already, with a direct conversation holding a message.
@@ -2093,7 +2093,7 @@ pub async fn seeded_friendships_open_the_direct_conversation(store: Arc<dyn Stor
     assert_eq!(store.open_direct(y, x, true).await.unwrap(), direct[last]);
 }
 
-pub async fn seeded_groups_need_no_friendship(store: Arc<dyn Store>) {
+pub async fn seeded_groups_need_no_friendship(store: Arc<dyn Database>) {
     let users = seed_users(&store, "crew", 4).await;
     let owner = users[0].id;
     let members = vec![users[1].id, users[2].id, users[3].id, users[1].id, owner];
