@@ -225,6 +225,25 @@ describe('web client', { timeout: TEST_TIMEOUT_MS }, () => {
     await expectMessages(bob.page, shown);
   }, { env: { BANTER_LIMITS__MESSAGES_PER_USER_PER_SECOND_MAX: '1' } }));
 
+  test('the recall option follows the recall window the server announces in hello', () => withServer(async ({ open }) => {
+    const { alice, bobName } = await twoFriends(open);
+    await openDirectChat(alice.page, bobName);
+    const input = alice.page.getByTestId('composer-input');
+    await input.fill('short-lived');
+    await input.press('Enter');
+    await waitForMessage(alice.page, 'short-lived', { status: 'sent' });
+    const message = alice.page.getByTestId('message').filter({ hasText: 'short-lived' });
+    await message.hover();
+    await message.getByTestId('message-menu').click();
+    assert.equal(await alice.page.getByTestId('recall-message').isEnabled(), true);
+    await alice.page.keyboard.press('Escape');
+    // The server's window is 2 s, not the usual 2 minutes: past it, recall is not offered.
+    await alice.page.waitForTimeout(2_500);
+    await message.hover();
+    await message.getByTestId('message-menu').click();
+    assert.equal(await alice.page.getByTestId('recall-message').isDisabled(), true);
+  }, { env: { BANTER_LIMITS__RECALL_WINDOW_SECS: '2' } }));
+
   test('friends see each other come online and go offline', () => withServer(async ({ open }) => {
     let { alice, bob, aliceName, bobName } = await twoFriends(open);
     const bobRow = alice.page.locator(`[data-testid=friend][data-username="${bobName}"]`);

@@ -35,7 +35,8 @@ const TRANSIENT_RESEND_MS = 1_000;
 /** Transient refusals of one message in a row after which it is shown as failed (with its
  *  retry button) instead of being resent again: a server failing for longer is broken. */
 const TRANSIENT_RESENDS_MAX = 5;
-/** The server drops typing frames sent more often than this per conversation. */
+/** The server drops typing frames sent more often than this per conversation; used
+ *  until `hello` says (typing_interval_ms). */
 const TYPING_SEND_INTERVAL_MS = 2_000;
 /** Used until `hello` tells us the server's heartbeat interval. */
 const DEFAULT_HEARTBEAT_SECS = 30;
@@ -56,6 +57,7 @@ export class Connection {
    */
   constructor({ token, onSessionEnded, onLiveMessage, onRequestError, onResynced }) {
     this.token = token;
+    this.typingIntervalMs = TYPING_SEND_INTERVAL_MS;
     this.onSessionEnded = onSessionEnded;
     this.onLiveMessage = onLiveMessage ?? (() => {});
     this.onRequestError = onRequestError ?? (() => {});
@@ -266,6 +268,8 @@ export class Connection {
         this.attempt = 0;
         this.heartbeatMs = (frame.heartbeat_interval_secs || DEFAULT_HEARTBEAT_SECS) * 1000;
         if (frame.message_bytes_max) this.messageBytesMax = frame.message_bytes_max;
+        if (Number.isFinite(frame.typing_interval_ms)) this.typingIntervalMs = frame.typing_interval_ms;
+        if (Number.isFinite(frame.recall_window_secs)) store.recallWindowMs = frame.recall_window_secs * 1000;
         this.#startHeartbeat();
         store.setConnection({ state: 'open', everConnected: true });
         this.#resync(this.generation);
@@ -571,7 +575,7 @@ export class Connection {
   typing(conversationId) {
     if (!this.ready) return;
     const now = Date.now();
-    if (now - (this.lastTypingSentMs.get(conversationId) ?? 0) < TYPING_SEND_INTERVAL_MS) return;
+    if (now - (this.lastTypingSentMs.get(conversationId) ?? 0) < this.typingIntervalMs) return;
     this.lastTypingSentMs.set(conversationId, now);
     this.#send({ type: 'typing', conversation_id: conversationId });
   }

@@ -47,6 +47,8 @@ class Store {
 
   reset() {
     this.me = null;
+    /** How long one may recall one's own message; `hello` says (recall_window_secs). */
+    this.recallWindowMs = 2 * 60 * 1000;
     this.conversations = new Map();
     this.friends = new Map(); // userId -> Friend
     this.requests = { incoming: [], outgoing: [] };

@@ -63,7 +63,7 @@ export default {
 
   'message.actions': 'Message actions',
   'message.recall': 'Recall',
-  'message.recallExpired': 'Too late to recall (2 minutes)',
+  'message.recallExpired': 'Too late to recall ({minutes} minutes)',
   'message.copy': 'Copy',
   'message.sending': 'Sending…',
   'message.failed': 'Not sent',
@@ -183,7 +183,7 @@ export default {
   'error.conflict': 'That is no longer possible (it may have changed meanwhile).',
   'error.blocked': 'You cannot message this user.',
   'error.not_friends': 'You can only message friends.',
-  'error.recall_window_expired': 'Messages can only be recalled within 2 minutes.',
+  'error.recall_window_expired': 'Messages can only be recalled within {minutes} minutes.',
   'error.rate_limited': 'Too many requests. Wait a moment and try again.',
   'error.shutting_down': 'The server is restarting. Try again in a moment.',
   'error.internal': 'Something went wrong on the server.',

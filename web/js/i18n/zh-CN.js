@@ -62,7 +62,7 @@ export default {
 
   'message.actions': '消息操作',
   'message.recall': '撤回',
-  'message.recallExpired': '已超过 2 分钟，无法撤回',
+  'message.recallExpired': '已超过 {minutes} 分钟，无法撤回',
   'message.copy': '复制',
   'message.sending': '发送中…',
   'message.failed': '发送失败',
@@ -182,7 +182,7 @@ export default {
   'error.conflict': '操作无法完成（状态可能已改变）。',
   'error.blocked': '无法给该用户发消息。',
   'error.not_friends': '只能给好友发消息。',
-  'error.recall_window_expired': '只能撤回 2 分钟内的消息。',
+  'error.recall_window_expired': '只能撤回 {minutes} 分钟内的消息。',
   'error.rate_limited': '操作太频繁，请稍后再试。',
   'error.shutting_down': '服务器正在重启，请稍后再试。',
   'error.internal': '服务器出错了。',

@@ -15,14 +15,12 @@ import { store } from '../store.js';
 import { formatClock, sameDay } from '../util.js';
 import {
   avatar, conversationAvatar, conversationTitle, daySeparatorText, displayName, errorText,
-  noticeText, presenceText, recalledText, toast,
+  noticeText, presenceText, recallMinutes, recalledText, toast,
 } from './common.js';
 import { icon } from './icons.js';
 import { InfoPanel } from './info.js';
 
 const HISTORY_PAGE_SIZE = 50;
-/** Own messages may be recalled this long after sending (group admins: always). */
-const RECALL_WINDOW_MS = 2 * 60 * 1000;
 /** Within this many pixels of the end counts as "at the bottom". */
 const NEAR_BOTTOM_PX = 48;
 /** Older history is fetched when the user scrolls this close to the top. */
@@ -377,17 +375,17 @@ export class ChatView {
 
   openMenu(button, message, { admin }) {
     this.closeMenu();
-    const ownWithinWindow = message.sender_id === store.me?.id && Date.now() - message.created_at_ms < RECALL_WINDOW_MS;
+    const ownWithinWindow = message.sender_id === store.me?.id && Date.now() - message.created_at_ms < store.recallWindowMs;
     const canRecall = ownWithinWindow || admin;
     this.menu = h('div', { class: 'msg-menu', testid: 'message-menu-popup', role: 'menu' },
       h('button', {
         type: 'button', role: 'menuitem', testid: 'recall-message', disabled: !canRecall,
-        title: canRecall ? null : t('message.recallExpired'),
+        title: canRecall ? null : t('message.recallExpired', { minutes: recallMinutes() }),
         onClick: () => {
           this.closeMenu();
           this.connection.recall(this.id, message.id);
         },
-      }, canRecall ? t('message.recall') : t('message.recallExpired')),
+      }, canRecall ? t('message.recall') : t('message.recallExpired', { minutes: recallMinutes() })),
       h('button', {
         type: 'button', role: 'menuitem', testid: 'copy-message',
         onClick: () => {

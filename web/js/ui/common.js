@@ -119,11 +119,16 @@ export function daySeparatorText(ms) {
   return formatDate(ms);
 }
 
+/** The server's recall window in whole minutes (at least 1), for the messages that name it. */
+export function recallMinutes() {
+  return Math.max(1, Math.round(store.recallWindowMs / 60_000));
+}
+
 /** Human words for an error code from the API or a WebSocket error frame. */
 export function errorText(err) {
   const code = typeof err === 'string' ? err : err?.code;
   const key = `error.${code}`;
-  const text = t(key);
+  const text = t(key, { minutes: recallMinutes() });
   return text === key ? t('error.internal') : text;
 }
 
