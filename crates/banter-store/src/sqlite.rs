@@ -40,7 +40,12 @@ pub type SqliteStore = Engine<SqliteDialect>;
 /// SQLite's dialect of the store's queries.
 #[derive(Debug, Clone)]
 pub struct SqliteDialect {
+    /// Reads, and writes outside a transaction.
     pool: SqlitePool,
+    /// Write transactions: one connection, because SQLite has one writer at a time anyway.
+    /// Writers then queue in the pool instead of polling the file lock on `busy_timeout`,
+    /// and every write runs on the same connection, whose page cache stays warm.
+    writer: SqlitePool,
 }
 
 /// Rows the connection's worker thread may hand over before the reader takes them. sqlx's
@@ -76,22 +81,32 @@ impl SqliteStore {
         // `min_connections` is set (its maintenance task races `connect_with`): seen once
         // in CI as "database is locked" at start-up. One lone connection makes the switch
         // first; for the pool's connections WAL is then already set.
-        if !url.contains(":memory:") && !url.contains("mode=memory") {
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !in_memory {
             let lone = <SqliteConnection as sqlx::Connection>::connect_with(&connect).await?;
             sqlx::Connection::close(lone).await?;
         }
         // One connection stays open for the store's lifetime: an in-memory database lives
         // only as long as some connection to it does, and a file database is spared
         // reconnecting after idle periods.
-        let pool = SqlitePoolOptions::new()
-            .max_connections(options.connections_max)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(connect)
+        let pool_of = |connections| {
+            SqlitePoolOptions::new()
+                .max_connections(connections)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        };
+        let pool = pool_of(options.connections_max)
+            .connect_with(connect.clone())
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(Engine::new(SqliteDialect { pool }))
+        // An in-memory database exists once per pool: there the writer must share it.
+        let writer = if in_memory {
+            pool.clone()
+        } else {
+            pool_of(1).connect_with(connect).await?
+        };
+        Ok(Engine::new(SqliteDialect { pool, writer }))
     }
 }
 
@@ -141,7 +156,7 @@ impl Dialect for SqliteDialect {
     /// `BEGIN IMMEDIATE` takes the database's write lock at the start, so two writers queue
     /// on `busy_timeout` instead of deadlocking when a read transaction tries to upgrade.
     async fn begin_write(&self) -> Result<Self::Tx, sqlx::Error> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await
+        self.writer.begin_with("BEGIN IMMEDIATE").await
     }
 
     /// A deferred transaction: in WAL mode, one snapshot that never waits for the writer.
