@@ -111,7 +111,7 @@ pub async fn run(
     }
     // Counted online only now that the session is confirmed, so a connection refused
     // above never shows its user online (nor takes the "first device" from another).
-    let (friends, online_friends) = presence::connected(&state, user).await;
+    let (online, online_friends) = presence::connected(&state, user).await;
     let mut conn = Connection::new(state.clone(), user);
     // Encoded at once: every value held across an await lives inline in this task's
     // future, which every idle connection pays for, and a ServerEvent is large.
@@ -217,7 +217,7 @@ pub async fn run(
         .await;
     }
     drop(guard);
-    presence::disconnected(&state, user, friends).await;
+    online.end().await;
 }
 
 fn close(code: u16, reason: &'static str) -> WsMessage {

@@ -5,9 +5,37 @@ use crate::state::AppState;
 use banter_protocol::model::{ConversationKind, ConversationSummary};
 use banter_protocol::{ServerEvent, UserId};
 
-/// A connection of `user` is up: tells their friends if it is the first, and returns
-/// the friends with those of them online now, for the connection's snapshot.
-pub async fn connected(state: &AppState, user: UserId) -> (Vec<UserId>, Vec<UserId>) {
+/// A connection counted online by [`connected`]. Give it back with [`Online::end`]; if it
+/// is dropped instead (the connection task panicked), it ends itself in a task of its
+/// own, so a crashed connection never leaves its user online for good.
+pub struct Online {
+    state: Option<AppState>,
+    user: UserId,
+    friends: Vec<UserId>,
+}
+
+impl Online {
+    /// The connection is gone: tells today's friends if it was the user's last.
+    pub async fn end(mut self) {
+        if let Some(state) = self.state.take() {
+            let friends = std::mem::take(&mut self.friends);
+            disconnected(&state, self.user, friends).await;
+        }
+    }
+}
+
+impl Drop for Online {
+    fn drop(&mut self) {
+        if let Some(state) = self.state.take() {
+            let (user, friends) = (self.user, std::mem::take(&mut self.friends));
+            tokio::spawn(async move { disconnected(&state, user, friends).await });
+        }
+    }
+}
+
+/// A connection of `user` is up: tells their friends if it is the first. Returns the
+/// lease to end when the connection ends, and the friends online now for its snapshot.
+pub async fn connected(state: &AppState, user: UserId) -> (Online, Vec<UserId>) {
     let friends = state.store.friend_ids(user).await.unwrap_or_else(|err| {
         tracing::warn!(error = %err, "could not load friends for presence");
         Vec::new()
@@ -20,11 +48,16 @@ pub async fn connected(state: &AppState, user: UserId) -> (Vec<UserId>, Vec<User
         state.broadcast.send(friends.clone(), &event).await;
     }
     let online = state.presence.online_among(&friends).await;
-    (friends, online)
+    let lease = Online {
+        state: Some(state.clone()),
+        user,
+        friends,
+    };
+    (lease, online)
 }
 
 /// A connection of `user` is gone: tells today's friends if it was the last.
-pub async fn disconnected(state: &AppState, user: UserId, friends_at_connect: Vec<UserId>) {
+async fn disconnected(state: &AppState, user: UserId, friends_at_connect: Vec<UserId>) {
     if state.presence.disconnected(user).await {
         // Friendships may have changed while connected.
         let friends = state
