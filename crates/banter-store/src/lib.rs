@@ -19,6 +19,7 @@ mod record;
 mod row;
 mod sql;
 pub mod sqlite;
+mod stored;
 
 use async_trait::async_trait;
 use banter_protocol::model::{

@@ -3,6 +3,39 @@
 use banter_protocol::model::{Message, Role};
 use banter_protocol::{ConversationId, UserId};
 
+/// What happened to a group, recorded in its stream. Stored in the store's own encoding
+/// (`stored.rs`, docs/storage.md), never as a serialized wire type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    MembersAdded {
+        by: UserId,
+        user_ids: Vec<UserId>,
+    },
+    MemberRemoved {
+        by: UserId,
+        user_id: UserId,
+    },
+    MemberLeft {
+        user_id: UserId,
+    },
+    Renamed {
+        by: UserId,
+        name: String,
+    },
+    RoleChanged {
+        by: UserId,
+        user_id: UserId,
+        role: Role,
+    },
+    OwnershipTransferred {
+        from: UserId,
+        to: UserId,
+    },
+    Disbanded {
+        by: UserId,
+    },
+}
+
 /// A device's login. Internal to the server: clients only ever see their token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionId(pub i64);

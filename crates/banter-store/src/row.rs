@@ -23,7 +23,8 @@ use sqlx::error::BoxDynError;
 use sqlx::mysql::{MySqlTypeInfo, MySqlValueRef};
 use sqlx::{Decode, MySql, Row, Type};
 
-use crate::{StoreError, StoreResult};
+use crate::stored::{decode_notice, decode_recall, encode_notice, encode_recall};
+use crate::{Notice, StoreError, StoreResult};
 
 /// How many times a transaction that hit a deadlock, a serialization failure or a lost
 /// insert race is run in all. Each retry starts from scratch, so a later attempt sees the
@@ -157,8 +158,23 @@ pub(crate) fn role_at(row: &impl Columns, at: usize) -> Result<Role, sqlx::Error
     parse_role(&row.text(at)?)
 }
 
+/// How a role is stored (the `members.role` column, and inside notices); [`parse_role`]
+/// reads it back. The store's own spelling, whatever the protocol's is.
+pub(crate) fn role_str(role: Role) -> &'static str {
+    match role {
+        Role::Member => "member",
+        Role::Admin => "admin",
+        Role::Owner => "owner",
+    }
+}
+
 pub(crate) fn parse_role(text: &str) -> Result<Role, sqlx::Error> {
-    Role::parse(text).ok_or_else(|| decode_error(format!("unknown member role {text:?}")))
+    match text {
+        "member" => Ok(Role::Member),
+        "admin" => Ok(Role::Admin),
+        "owner" => Ok(Role::Owner),
+        other => Err(decode_error(format!("unknown member role {other:?}"))),
+    }
 }
 
 pub(crate) fn parse_kind(kind: &str) -> StoreResult<ConversationKind> {
@@ -243,11 +259,12 @@ pub(crate) fn friend_request_at(row: &impl Columns) -> Result<FriendRequest, sql
     })
 }
 
-/// How a stream entry is stored: its `kind` column and its `body` column.
+/// A stream entry's body about to be stored: its `kind` column and its `body` column, the
+/// latter in the stored encoding of `stored.rs` for recalls and notices.
 pub enum Body {
     Text(String),
     Recall(MessageId),
-    System(SystemNotice),
+    System(Notice),
 }
 
 impl Body {
@@ -262,10 +279,8 @@ impl Body {
     pub(crate) fn encode(&self) -> Result<String, sqlx::Error> {
         match self {
             Body::Text(text) => Ok(text.clone()),
-            Body::Recall(target) => Ok(serde_json::json!({ "target_id": target.0 }).to_string()),
-            Body::System(notice) => {
-                serde_json::to_string(notice).map_err(|e| sqlx::Error::Encode(Box::new(e)))
-            }
+            Body::Recall(target) => encode_recall(*target),
+            Body::System(notice) => encode_notice(notice),
         }
     }
 
@@ -277,7 +292,9 @@ impl Body {
                 recalled: false,
             },
             Body::Recall(target_id) => MessageContent::Recall { target_id },
-            Body::System(notice) => MessageContent::System { notice },
+            Body::System(notice) => MessageContent::System {
+                notice: system_notice(notice),
+            },
         }
     }
 }
@@ -291,7 +308,7 @@ pub struct Draft {
 
 impl Draft {
     /// A system notice made by `by`.
-    pub(crate) fn notice(by: UserId, notice: SystemNotice) -> Draft {
+    pub(crate) fn notice(by: UserId, notice: Notice) -> Draft {
         Draft {
             sender: by,
             client_msg_id: None,
@@ -309,19 +326,11 @@ pub(crate) fn message_at(row: &impl Columns, at: usize) -> Result<Message, sqlx:
             text: body,
             recalled: row.flag(at + 7)?,
         },
-        "recall" => {
-            let value: serde_json::Value =
-                serde_json::from_str(&body).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-            let target = value
-                .get("target_id")
-                .and_then(serde_json::Value::as_i64)
-                .ok_or_else(|| decode_error(format!("recall entry without target: {body}")))?;
-            MessageContent::Recall {
-                target_id: MessageId(target),
-            }
-        }
+        "recall" => MessageContent::Recall {
+            target_id: decode_recall(&body)?,
+        },
         "system" => MessageContent::System {
-            notice: serde_json::from_str(&body).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+            notice: system_notice(decode_notice(&body)?),
         },
         other => return Err(decode_error(format!("unknown message kind {other:?}"))),
     };
@@ -334,6 +343,24 @@ pub(crate) fn message_at(row: &impl Columns, at: usize) -> Result<Message, sqlx:
         created_at_ms: row.int(at + 8)?,
         content,
     })
+}
+
+/// A stored notice as the protocol shows it. (The store still returns wire types; its
+/// records and the server's mapping replace this.)
+fn system_notice(notice: Notice) -> SystemNotice {
+    match notice {
+        Notice::MembersAdded { by, user_ids } => SystemNotice::MembersAdded { by, user_ids },
+        Notice::MemberRemoved { by, user_id } => SystemNotice::MemberRemoved { by, user_id },
+        Notice::MemberLeft { user_id } => SystemNotice::MemberLeft { user_id },
+        Notice::Renamed { by, name } => SystemNotice::Renamed { by, name },
+        Notice::RoleChanged { by, user_id, role } => {
+            SystemNotice::RoleChanged { by, user_id, role }
+        }
+        Notice::OwnershipTransferred { from, to } => {
+            SystemNotice::OwnershipTransferred { from, to }
+        }
+        Notice::Disbanded { by } => SystemNotice::Disbanded { by },
+    }
 }
 
 /// SQL selecting conversation summaries `c` of member `m`, followed by `$where` (a WHERE

@@ -6,8 +6,8 @@ use banter_protocol::{ConversationId, UserId};
 
 use super::{args, ids, sql, values, Arg, Dialect};
 use crate::row::{
-    kind_str, member_at, parse_kind, parse_role, rows_per_statement, summary_at, summary_sql,
-    Columns, NewMember,
+    kind_str, member_at, parse_kind, parse_role, role_str, rows_per_statement, summary_at,
+    summary_sql, Columns, NewMember,
 };
 use crate::StoreResult;
 
@@ -176,7 +176,7 @@ pub trait ConversationSql: Dialect {
                 "INSERT INTO members (conversation_id, user_id, role, read_seq, joined_at_ms) \
                  VALUES (?, ?, ?, ?, ?)"
             ),
-            args![conversation, user, role.as_str(), read_seq, now_ms],
+            args![conversation, user, role_str(role), read_seq, now_ms],
         )
         .await?;
         Ok(())
@@ -196,7 +196,7 @@ pub trait ConversationSql: Dialect {
                 bound.extend_from_slice(args![
                     member.conversation,
                     member.user,
-                    member.role.as_str(),
+                    role_str(member.role),
                     member.read_seq,
                     now_ms
                 ]);
@@ -246,7 +246,7 @@ pub trait ConversationSql: Dialect {
         Self::execute(
             conn,
             sql!("UPDATE members SET role = ? WHERE conversation_id = ? AND user_id = ?"),
-            args![role.as_str(), conversation, user],
+            args![role_str(role), conversation, user],
         )
         .await?;
         Ok(())

@@ -52,7 +52,11 @@ macro_rules! conformance_tests {
             seeded_friendships_open_the_direct_conversation,
             seeded_groups_need_no_friendship,
         );
-        conformance_tests!(@backend $factory; data_survives_reopen, seqs_are_gapless_across_stores);
+        conformance_tests!(@backend $factory;
+            data_survives_reopen,
+            seqs_are_gapless_across_stores,
+            old_rows_still_read,
+        );
     };
     (@store $factory:path; $($name:ident),+ $(,)?) => {
         $(
@@ -93,6 +97,9 @@ macro_rules! assert_err {
 /// A database the suite can open, and open again to check what survived.
 pub trait Backend: Send + Sync {
     fn open(&self) -> Pin<Box<dyn Future<Output = Arc<dyn Store>> + Send + '_>>;
+    /// Runs one SQL statement on the database directly, past the store: how a test writes
+    /// rows exactly as an earlier version of Banter wrote them.
+    fn execute<'a>(&'a self, sql: &'a str) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 }
 
 /// What a backend factory returns: a [`Backend`], or `None` when the backend's database
@@ -1824,6 +1831,170 @@ pub async fn data_survives_reopen(backend: &dyn Backend) {
     assert_eq!((bobs.read_seq, bobs.unread_count, bobs.last_seq), (2, 1, 3));
     // The seq counter survived too.
     assert_eq!(send(&store, bob.id, direct, "four").await.seq, 4);
+}
+
+/// Rows written before the store had an encoding of its own (when a notice was the
+/// protocol's `SystemNotice` serialized) still read, on every backend: each statement below
+/// writes a row byte for byte as that code did. `stored.rs` pins the same bytes for
+/// writing; this pins them for reading, through each backend's column types.
+pub async fn old_rows_still_read(backend: &dyn Backend) {
+    let store = backend.open().await;
+    let ann = user(&store, "ann").await;
+    let bob = user(&store, "bob").await;
+    let cat = user(&store, "cat").await;
+    befriend(&store, &ann, &bob).await;
+    befriend(&store, &ann, &cat).await;
+    let group = store
+        .create_group(ann.id, "Old".into(), vec![bob.id, cat.id])
+        .await
+        .expect("group")
+        .conversation_id;
+    let (a, b, c) = (ann.id.0, bob.id.0, cat.id.0);
+    let insert = |seq: i64, sender: i64, client: &str, kind: &str, body: &str, recalled: bool| {
+        format!(
+            "INSERT INTO messages \
+             (conversation_id, seq, sender_id, client_msg_id, kind, body, recalled, created_at_ms) \
+             VALUES ({}, {seq}, {sender}, {client}, '{kind}', '{body}', {}, {})",
+            group.0,
+            if recalled { "TRUE" } else { "FALSE" },
+            1_000 + seq
+        )
+    };
+    backend
+        .execute(&insert(1, b, "'old-1'", "text", "hello from before", false))
+        .await;
+    backend
+        .execute(&insert(2, b, "'old-2'", "text", "", true))
+        .await;
+    let oops = store
+        .messages_after(ann.id, group, 1, 1)
+        .await
+        .expect("the recalled row")
+        .messages[0]
+        .id;
+    let recall = format!(r#"{{"target_id":{}}}"#, oops.0);
+    let notices = [
+        (
+            a,
+            format!(r#"{{"event":"members_added","by":{a},"user_ids":[{b},{c}]}}"#),
+        ),
+        (
+            a,
+            format!(r#"{{"event":"member_removed","by":{a},"user_id":{c}}}"#),
+        ),
+        (b, format!(r#"{{"event":"member_left","user_id":{b}}}"#)),
+        (
+            a,
+            format!(r#"{{"event":"renamed","by":{a},"name":"Old times"}}"#),
+        ),
+        (
+            a,
+            format!(r#"{{"event":"role_changed","by":{a},"user_id":{b},"role":"admin"}}"#),
+        ),
+        (
+            a,
+            format!(r#"{{"event":"ownership_transferred","from":{a},"to":{b}}}"#),
+        ),
+        (a, format!(r#"{{"event":"disbanded","by":{a}}}"#)),
+    ];
+    backend
+        .execute(&insert(3, b, "NULL", "recall", &recall, false))
+        .await;
+    for (at, (sender, body)) in notices.iter().enumerate() {
+        let seq = 4 + at as i64;
+        backend
+            .execute(&insert(seq, *sender, "NULL", "system", body, false))
+            .await;
+    }
+    let last_seq = 3 + notices.len() as i64;
+    backend
+        .execute(&format!(
+            "UPDATE conversations SET last_seq = {last_seq} WHERE id = {}",
+            group.0
+        ))
+        .await;
+
+    let page = store
+        .messages_after(ann.id, group, 0, 50)
+        .await
+        .expect("old rows read");
+    let bodies: Vec<MessageContent> = page.messages.iter().map(|m| m.content.clone()).collect();
+    assert_eq!(
+        bodies,
+        vec![
+            MessageContent::Text {
+                text: "hello from before".into(),
+                recalled: false
+            },
+            MessageContent::Text {
+                text: String::new(),
+                recalled: true
+            },
+            MessageContent::Recall { target_id: oops },
+            MessageContent::System {
+                notice: SystemNotice::MembersAdded {
+                    by: ann.id,
+                    user_ids: vec![bob.id, cat.id]
+                }
+            },
+            MessageContent::System {
+                notice: SystemNotice::MemberRemoved {
+                    by: ann.id,
+                    user_id: cat.id
+                }
+            },
+            MessageContent::System {
+                notice: SystemNotice::MemberLeft { user_id: bob.id }
+            },
+            MessageContent::System {
+                notice: SystemNotice::Renamed {
+                    by: ann.id,
+                    name: "Old times".into()
+                }
+            },
+            MessageContent::System {
+                notice: SystemNotice::RoleChanged {
+                    by: ann.id,
+                    user_id: bob.id,
+                    role: Role::Admin
+                }
+            },
+            MessageContent::System {
+                notice: SystemNotice::OwnershipTransferred {
+                    from: ann.id,
+                    to: bob.id
+                }
+            },
+            MessageContent::System {
+                notice: SystemNotice::Disbanded { by: ann.id }
+            },
+        ]
+    );
+    let first = &page.messages[0];
+    assert_eq!(
+        (first.seq, first.sender_id, first.client_msg_id.as_deref()),
+        (1, bob.id, Some("old-1"))
+    );
+    assert_eq!(first.created_at_ms, 1_001);
+    let recall_entry = &page.messages[2];
+    assert_eq!(
+        (
+            recall_entry.sender_id,
+            recall_entry.client_msg_id.as_deref()
+        ),
+        (bob.id, None)
+    );
+    assert_eq!(seqs(&page.messages), (1..=last_seq).collect::<Vec<_>>());
+    // The conversation list decodes its last entry from the same rows.
+    assert_eq!(
+        summary(&store, ann.id, group).await.last_message.as_ref(),
+        page.messages.last()
+    );
+    // New entries follow the old ones.
+    assert_eq!(
+        send(&store, ann.id, group, "and now").await.seq,
+        last_seq + 1
+    );
 }
 
 /// Two stores on one database, as two server processes would have: batches that span two
