@@ -233,20 +233,20 @@ pub(super) async fn change<S: Sql>(
             // The notice is appended first so that it is the group's last entry; with no
             // members left, nobody can read or write the group afterwards.
             let notice = Notice::Disbanded { by: actor };
-            let message =
+            let entry =
                 append_one::<S>(conn, conversation, Draft::notice(actor, notice), now_ms).await?;
             S::delete_members(conn, conversation).await?;
             return Ok(Appended {
-                message,
+                entry,
                 recipients: before,
                 duplicate: false,
             });
         }
     };
 
-    let message = append_one::<S>(conn, conversation, Draft::notice(actor, notice), now_ms).await?;
+    let entry = append_one::<S>(conn, conversation, Draft::notice(actor, notice), now_ms).await?;
     Ok(Appended {
-        message,
+        entry,
         recipients,
         duplicate: false,
     })
