@@ -15,6 +15,7 @@ pub mod ratelimit;
 pub mod service;
 pub mod state;
 pub mod web;
+pub mod wire;
 pub mod writer;
 
 use anyhow::Context;

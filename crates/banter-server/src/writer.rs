@@ -17,6 +17,7 @@
 //! it exits.
 
 use crate::fanout::Broadcaster;
+use crate::wire;
 use banter_protocol::{ConversationId, MessageId, ServerEvent, UserId};
 use banter_store::{Appended, GroupChange, NewMessage, SendPolicy, Store, StoreResult};
 use std::sync::Arc;
@@ -205,8 +206,10 @@ async fn publish(mut batches: mpsc::Receiver<Vec<Outcome>>, broadcast: Broadcast
                     } else {
                         std::mem::take(&mut appended.recipients)
                     };
+                    // The submitter keeps the entry for its ack: one copy to serialize,
+                    // once, for every recipient.
                     let event = ServerEvent::MessageCreated {
-                        message: appended.message.clone(),
+                        message: wire::message(appended.entry.clone()),
                     };
                     broadcast.send(recipients, &event).await;
                 }

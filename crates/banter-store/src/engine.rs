@@ -23,15 +23,15 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 
 use async_trait::async_trait;
-use banter_protocol::model::{ConversationDetail, ConversationSummary, FriendRequest, UserProfile};
 use banter_protocol::{ConversationId, FriendRequestId, MessageId, UserId};
 
 use crate::row::{batch_failure, is_row_refusal, now_ms, with_retries, Retry};
 use crate::sql::{Seek, Sql, Statements};
 use crate::{
-    Appended, CreatedGroup, Credentials, GroupChange, NewMessage, NewSession, NewUser, Page,
-    ProfileUpdate, ReadMark, SeedUser, Seeding, SendPolicy, Session, SessionId, Store, StoreError,
-    StoreResult,
+    Appended, ConversationRecord, ConversationWithMembers, CreatedGroup, Credentials,
+    FriendRequestRecord, GroupChange, NewMessage, NewSession, NewUser, Page, ProfileUpdate,
+    ReadMark, SeedUser, Seeding, SendPolicy, Session, SessionId, Store, StoreError, StoreResult,
+    UserRecord,
 };
 
 /// What [`Engine::write`] and [`Engine::read`] run inside their transaction: a closure
@@ -122,7 +122,7 @@ impl<S: Sql> Engine<S> {
 
 #[async_trait]
 impl<S: Sql> Store for Engine<S> {
-    async fn create_user(&self, user: NewUser) -> StoreResult<UserProfile> {
+    async fn create_user(&self, user: NewUser) -> StoreResult<UserRecord> {
         self.sql
             .insert_user(&user, now_ms())
             .await
@@ -135,11 +135,11 @@ impl<S: Sql> Store for Engine<S> {
             })
     }
 
-    async fn user(&self, id: UserId) -> StoreResult<UserProfile> {
+    async fn user(&self, id: UserId) -> StoreResult<UserRecord> {
         self.sql.user(id).await?.ok_or(StoreError::NotFound)
     }
 
-    async fn user_by_username(&self, username: &str) -> StoreResult<UserProfile> {
+    async fn user_by_username(&self, username: &str) -> StoreResult<UserRecord> {
         let key = crate::row::username_key(username);
         self.sql
             .user_by_username_key(&key)
@@ -162,7 +162,7 @@ impl<S: Sql> Store for Engine<S> {
             .ok_or(StoreError::NotFound)
     }
 
-    async fn update_profile(&self, id: UserId, update: ProfileUpdate) -> StoreResult<UserProfile> {
+    async fn update_profile(&self, id: UserId, update: ProfileUpdate) -> StoreResult<UserRecord> {
         self.sql
             .update_profile(id, update)
             .await?
@@ -203,7 +203,7 @@ impl<S: Sql> Store for Engine<S> {
         from: UserId,
         to: UserId,
         greeting: Option<String>,
-    ) -> StoreResult<FriendRequest> {
+    ) -> StoreResult<FriendRequestRecord> {
         if from == to {
             return Err(StoreError::InvalidInput(
                 "you cannot send a friend request to yourself".into(),
@@ -220,7 +220,7 @@ impl<S: Sql> Store for Engine<S> {
     async fn friend_requests(
         &self,
         user: UserId,
-    ) -> StoreResult<(Vec<FriendRequest>, Vec<FriendRequest>)> {
+    ) -> StoreResult<(Vec<FriendRequestRecord>, Vec<FriendRequestRecord>)> {
         self.read(&move |conn, _| Box::pin(S::pending_requests(conn, user)))
             .await
     }
@@ -230,7 +230,7 @@ impl<S: Sql> Store for Engine<S> {
         recipient: UserId,
         id: FriendRequestId,
         accept: bool,
-    ) -> StoreResult<FriendRequest> {
+    ) -> StoreResult<FriendRequestRecord> {
         self.write(Retry::Conflicts, &move |conn, _| {
             Box::pin(friend::answer::<S>(conn, recipient, id, accept))
         })
@@ -241,14 +241,14 @@ impl<S: Sql> Store for Engine<S> {
         &self,
         sender: UserId,
         id: FriendRequestId,
-    ) -> StoreResult<FriendRequest> {
+    ) -> StoreResult<FriendRequestRecord> {
         self.write(Retry::Conflicts, &move |conn, _| {
             Box::pin(friend::cancel::<S>(conn, sender, id))
         })
         .await
     }
 
-    async fn friends(&self, user: UserId) -> StoreResult<Vec<(UserProfile, i64)>> {
+    async fn friends(&self, user: UserId) -> StoreResult<Vec<(UserRecord, i64)>> {
         self.sql.friends(user).await
     }
 
@@ -285,7 +285,7 @@ impl<S: Sql> Store for Engine<S> {
         self.sql.delete_block(user, blocked).await
     }
 
-    async fn blocked_users(&self, user: UserId) -> StoreResult<Vec<UserProfile>> {
+    async fn blocked_users(&self, user: UserId) -> StoreResult<Vec<UserRecord>> {
         self.sql.blocked_users(user).await
     }
 
@@ -320,7 +320,7 @@ impl<S: Sql> Store for Engine<S> {
         self.new_group(owner, &name, &members, true).await
     }
 
-    async fn conversations(&self, user: UserId) -> StoreResult<Vec<ConversationSummary>> {
+    async fn conversations(&self, user: UserId) -> StoreResult<Vec<ConversationRecord>> {
         self.sql.summaries(user).await
     }
 
@@ -329,14 +329,17 @@ impl<S: Sql> Store for Engine<S> {
         &self,
         user: UserId,
         id: ConversationId,
-    ) -> StoreResult<ConversationDetail> {
+    ) -> StoreResult<ConversationWithMembers> {
         self.read(&move |conn, _| {
             Box::pin(async move {
-                let summary = S::summary(conn, user, id)
+                let conversation = S::summary(conn, user, id)
                     .await?
                     .ok_or(StoreError::NotFound)?;
                 let members = S::members(conn, id).await?;
-                Ok(ConversationDetail { summary, members })
+                Ok(ConversationWithMembers {
+                    conversation,
+                    members,
+                })
             })
         })
         .await
@@ -346,7 +349,7 @@ impl<S: Sql> Store for Engine<S> {
         &self,
         user: UserId,
         id: ConversationId,
-    ) -> StoreResult<ConversationSummary> {
+    ) -> StoreResult<ConversationRecord> {
         self.read(&move |conn, _| {
             Box::pin(async move {
                 S::summary(conn, user, id)
@@ -464,7 +467,7 @@ impl<S: Sql> Seeding for Engine<S> {
         &self,
         password_hash: String,
         users: Vec<SeedUser>,
-    ) -> StoreResult<Vec<UserProfile>> {
+    ) -> StoreResult<Vec<UserRecord>> {
         let keys = seed::check_usernames(&users)?;
         let (hash, users, keys) = (password_hash.as_str(), users.as_slice(), keys.as_slice());
         // A unique violation means another writer took a name between the check and the

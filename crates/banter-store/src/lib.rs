@@ -10,6 +10,9 @@
 //! Business rules that must hold atomically (membership, friendship, blocks, gapless
 //! seqs, idempotent sends) are enforced once, in the engine, inside the transaction that
 //! writes; the backends only answer its queries.
+//!
+//! The store returns its own records (`record.rs`), not wire types, and what it writes has
+//! its own stable encoding (`stored.rs`): the protocol can change without touching a row.
 
 mod engine;
 mod error;
@@ -19,11 +22,10 @@ mod record;
 mod row;
 mod sql;
 pub mod sqlite;
+mod stored;
 
 use async_trait::async_trait;
-use banter_protocol::model::{
-    ConversationDetail, ConversationSummary, FriendRequest, Role, UserProfile,
-};
+use banter_protocol::model::Role;
 use banter_protocol::{ConversationId, FriendRequestId, MessageId, UserId};
 
 pub use error::{StoreError, StoreResult};
@@ -56,6 +58,9 @@ pub async fn open(url: &str, options: &OpenOptions) -> StoreResult<std::sync::Ar
 /// Everything Banter keeps. Implementations are cheap to share (`Arc<dyn Store>`) and
 /// safe to call from many tasks at once; no method blocks the async runtime.
 ///
+/// Methods return the store's own records ([`Entry`], [`UserRecord`],
+/// [`ConversationRecord`], ...), never wire types: the server maps them to the protocol's.
+///
 /// Methods that act on a conversation on behalf of a user return
 /// [`StoreError::NotFound`] both when the conversation does not exist and when the user
 /// is not a member, so ids cannot be probed.
@@ -64,14 +69,14 @@ pub trait Store: Send + Sync + 'static {
     // ---- accounts and sessions ----
 
     /// Fails with [`StoreError::UsernameTaken`] if the username exists in any letter case.
-    async fn create_user(&self, user: NewUser) -> StoreResult<UserProfile>;
-    async fn user(&self, id: UserId) -> StoreResult<UserProfile>;
+    async fn create_user(&self, user: NewUser) -> StoreResult<UserRecord>;
+    async fn user(&self, id: UserId) -> StoreResult<UserRecord>;
     /// Looks a user up by username, regardless of case.
-    async fn user_by_username(&self, username: &str) -> StoreResult<UserProfile>;
+    async fn user_by_username(&self, username: &str) -> StoreResult<UserRecord>;
     /// The stored password hash (a PHC string) and the user, by username regardless of case.
     async fn credentials(&self, username: &str) -> StoreResult<Credentials>;
     async fn password_hash(&self, id: UserId) -> StoreResult<String>;
-    async fn update_profile(&self, id: UserId, update: ProfileUpdate) -> StoreResult<UserProfile>;
+    async fn update_profile(&self, id: UserId, update: ProfileUpdate) -> StoreResult<UserRecord>;
     /// Replaces the password hash and revokes every session of the user but `keep`.
     /// Returns the revoked sessions so that their live connections can be closed.
     async fn change_password(
@@ -95,33 +100,33 @@ pub trait Store: Send + Sync + 'static {
         from: UserId,
         to: UserId,
         greeting: Option<String>,
-    ) -> StoreResult<FriendRequest>;
+    ) -> StoreResult<FriendRequestRecord>;
     /// Pending requests: (incoming, outgoing).
     async fn friend_requests(
         &self,
         user: UserId,
-    ) -> StoreResult<(Vec<FriendRequest>, Vec<FriendRequest>)>;
+    ) -> StoreResult<(Vec<FriendRequestRecord>, Vec<FriendRequestRecord>)>;
     /// The recipient accepts or rejects a pending request. Accepting makes both friends.
     async fn answer_friend_request(
         &self,
         recipient: UserId,
         id: FriendRequestId,
         accept: bool,
-    ) -> StoreResult<FriendRequest>;
+    ) -> StoreResult<FriendRequestRecord>;
     /// The sender withdraws a pending request.
     async fn cancel_friend_request(
         &self,
         sender: UserId,
         id: FriendRequestId,
-    ) -> StoreResult<FriendRequest>;
+    ) -> StoreResult<FriendRequestRecord>;
     /// Friends with the time the friendship began, oldest first.
-    async fn friends(&self, user: UserId) -> StoreResult<Vec<(UserProfile, i64)>>;
+    async fn friends(&self, user: UserId) -> StoreResult<Vec<(UserRecord, i64)>>;
     async fn friend_ids(&self, user: UserId) -> StoreResult<Vec<UserId>>;
     async fn remove_friend(&self, user: UserId, friend: UserId) -> StoreResult<()>;
     /// Blocking also drops pending requests between the two. Blocking twice is a no-op.
     async fn block(&self, user: UserId, blocked: UserId) -> StoreResult<()>;
     async fn unblock(&self, user: UserId, blocked: UserId) -> StoreResult<()>;
-    async fn blocked_users(&self, user: UserId) -> StoreResult<Vec<UserProfile>>;
+    async fn blocked_users(&self, user: UserId) -> StoreResult<Vec<UserRecord>>;
 
     // ---- conversations ----
 
@@ -142,21 +147,21 @@ pub trait Store: Send + Sync + 'static {
         name: String,
         members: Vec<UserId>,
     ) -> StoreResult<CreatedGroup>;
-    /// The caller's conversations, newest activity first. `peer_online` is left `None`:
-    /// presence is not the store's to know.
-    async fn conversations(&self, user: UserId) -> StoreResult<Vec<ConversationSummary>>;
+    /// The caller's conversations, newest activity first. Presence is not the store's to
+    /// know: the server adds it.
+    async fn conversations(&self, user: UserId) -> StoreResult<Vec<ConversationRecord>>;
     async fn conversation(
         &self,
         user: UserId,
         id: ConversationId,
-    ) -> StoreResult<ConversationDetail>;
+    ) -> StoreResult<ConversationWithMembers>;
     /// The summary alone of [`Store::conversation`], without the member list: cheap enough
     /// to call once per member of a large group.
     async fn conversation_summary(
         &self,
         user: UserId,
         id: ConversationId,
-    ) -> StoreResult<ConversationSummary>;
+    ) -> StoreResult<ConversationRecord>;
     /// Whether `user` is a member.
     async fn is_member(&self, user: UserId, id: ConversationId) -> StoreResult<bool>;
     /// The ids of the members of a conversation `user` is in, ascending; `NotFound` if
@@ -230,7 +235,7 @@ pub trait Seeding: Send + Sync + 'static {
         &self,
         password_hash: String,
         users: Vec<SeedUser>,
-    ) -> StoreResult<Vec<UserProfile>>;
+    ) -> StoreResult<Vec<UserRecord>>;
     /// Makes each pair friends (a pair that already is stays so) and opens their direct
     /// conversation, the one [`Store::open_direct`] returns. Returns the direct conversation
     /// of each pair, in order. Fails with `InvalidInput` for a pair of one user or an

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use banter_protocol::model::{ConversationKind, Message, UserProfile};
+use banter_protocol::model::ConversationKind;
 use banter_protocol::{ConversationId, MessageId, UserId};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlRow};
 use sqlx::pool::PoolConnection;
@@ -26,14 +26,14 @@ use sqlx::{Executor, MySql, MySqlConnection, MySqlPool, QueryBuilder, Transactio
 
 use crate::engine::Engine;
 use crate::row::{
-    clearable, ids_in_order, message_at, message_sql, parse_kind, rows_per_statement, with_retries,
+    clearable, entry_at, ids_in_order, message_sql, parse_kind, rows_per_statement, with_retries,
     NewEntry, Retry, Text,
 };
 use crate::sql::{
     args, ids, sql, statements_on, AccountSql, Arg, ConversationSql, Dialect, Flavor, SeedSql,
     SocialSql, Statement, Statements, StreamSql,
 };
-use crate::{OpenOptions, ProfileUpdate, SessionId, StoreError, StoreResult};
+use crate::{Entry, OpenOptions, ProfileUpdate, SessionId, StoreError, StoreResult, UserRecord};
 
 /// The store on one MySQL or MariaDB database.
 pub type MySqlStore = Engine<MySqlDialect>;
@@ -94,10 +94,10 @@ impl MySqlStore {
     }
 }
 
-fn messages(rows: &[MySqlRow]) -> StoreResult<Vec<Message>> {
+fn entries(rows: &[MySqlRow]) -> StoreResult<Vec<Entry>> {
     Ok(rows
         .iter()
-        .map(|row| message_at(row, 0))
+        .map(|row| entry_at(row, 0))
         .collect::<Result<_, _>>()?)
 }
 
@@ -177,7 +177,7 @@ impl AccountSql for MySqlDialect {
         &self,
         id: UserId,
         update: ProfileUpdate,
-    ) -> StoreResult<Option<UserProfile>> {
+    ) -> StoreResult<Option<UserRecord>> {
         let (set_avatar, avatar_url) = clearable(update.avatar_url);
         let (set_signature, signature) = clearable(update.signature);
         let nickname = update.nickname;
@@ -322,7 +322,7 @@ impl StreamSql for MySqlDialect {
     async fn messages_by_client_ids(
         conn: &mut MySqlConnection,
         keys: &[(ConversationId, UserId, &str)],
-    ) -> StoreResult<Vec<Message>> {
+    ) -> StoreResult<Vec<Entry>> {
         let mut found = Vec::new();
         for chunk in keys.chunks(IN_LIST_MAX) {
             let mut select = QueryBuilder::<MySql>::new(message_sql!(
@@ -338,7 +338,7 @@ impl StreamSql for MySqlDialect {
                 .persistent(false)
                 .fetch_all(&mut *conn)
                 .await?;
-            found.extend(messages(&rows)?);
+            found.extend(entries(&rows)?);
         }
         Ok(found)
     }

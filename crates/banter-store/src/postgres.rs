@@ -17,18 +17,18 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use banter_protocol::model::{ConversationKind, Message};
+use banter_protocol::model::ConversationKind;
 use banter_protocol::{ConversationId, MessageId, UserId};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
 use crate::engine::Engine;
-use crate::row::{ids_in_order, message_at, message_sql, parse_kind, NewEntry, NewMember};
+use crate::row::{entry_at, ids_in_order, message_sql, parse_kind, NewEntry, NewMember};
 use crate::sql::{
     statements_on, AccountSql, ConversationSql, Dialect, Flavor, SeedSql, SocialSql, StreamSql,
 };
-use crate::{Durability, NewSession, OpenOptions, SeedUser, StoreError, StoreResult};
+use crate::{Durability, Entry, NewSession, OpenOptions, SeedUser, StoreError, StoreResult};
 
 /// The store on one PostgreSQL database.
 pub type PostgresStore = Engine<PostgresDialect>;
@@ -66,10 +66,10 @@ impl PostgresStore {
     }
 }
 
-fn messages(rows: &[PgRow]) -> StoreResult<Vec<Message>> {
+fn entries(rows: &[PgRow]) -> StoreResult<Vec<Entry>> {
     Ok(rows
         .iter()
-        .map(|row| message_at(row, 0))
+        .map(|row| entry_at(row, 0))
         .collect::<Result<_, _>>()?)
 }
 
@@ -238,7 +238,7 @@ impl StreamSql for PostgresDialect {
     async fn messages_by_client_ids(
         conn: &mut PgConnection,
         keys: &[(ConversationId, UserId, &str)],
-    ) -> StoreResult<Vec<Message>> {
+    ) -> StoreResult<Vec<Entry>> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
@@ -255,7 +255,7 @@ impl StreamSql for PostgresDialect {
         .bind(&client_ids)
         .fetch_all(&mut *conn)
         .await?;
-        messages(&rows)
+        entries(&rows)
     }
 
     /// One `UPDATE … FROM UNNEST … RETURNING`. The `= ANY` repeats the join condition so

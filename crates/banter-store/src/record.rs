@@ -1,7 +1,13 @@
-//! Values the store takes and returns that are not part of the wire protocol.
+//! Values the store takes and returns. None of them is a wire type: the store returns its
+//! own records ([`Entry`], [`UserRecord`], [`ConversationRecord`], ...) and the server maps
+//! them to `banter_protocol` types in one place (`banter-server/src/wire.rs`), so the wire
+//! and the database can each change without the other. What the store shares with the
+//! protocol is its vocabulary: the id newtypes and the small enums [`Role`],
+//! [`ConversationKind`] and [`FriendRequestStatus`], whose stored spellings are the
+//! store's own (`row.rs`).
 
-use banter_protocol::model::{Message, Role};
-use banter_protocol::{ConversationId, UserId};
+use banter_protocol::model::{ConversationKind, FriendRequestStatus, Role};
+use banter_protocol::{ConversationId, FriendRequestId, MessageId, UserId};
 
 /// A device's login. Internal to the server: clients only ever see their token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -76,7 +82,7 @@ pub struct SendPolicy {
 /// whose devices must hear of it.
 #[derive(Debug, Clone)]
 pub struct Appended {
-    pub message: Message,
+    pub entry: Entry,
     pub recipients: Vec<UserId>,
     /// True when this was a resend of an existing `client_msg_id`: nothing was written
     /// and nothing needs fanning out again.
@@ -95,7 +101,8 @@ pub struct CreatedGroup {
 
 #[derive(Debug, Clone)]
 pub struct Page {
-    pub messages: Vec<Message>,
+    /// Oldest first.
+    pub entries: Vec<Entry>,
     pub has_more: bool,
 }
 
@@ -105,6 +112,124 @@ pub struct ReadMark {
     /// True if the pointer moved; false if it was already there or beyond.
     pub advanced: bool,
     pub recipients: Vec<UserId>,
+}
+
+/// One entry of a conversation's stream, as the store keeps it. Every entry, whatever its
+/// body, has the next gapless `seq` of its conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
+    pub seq: i64,
+    /// Who wrote it: the sender of a text, who recalled, who changed the group.
+    pub sender: UserId,
+    /// The sender's idempotency key; `None` for entries the server made.
+    pub client_msg_id: Option<String>,
+    pub created_at_ms: i64,
+    pub body: EntryBody,
+}
+
+/// What a stream entry says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryBody {
+    /// A text message. Once recalled, `text` is empty and `recalled` is true.
+    Text { text: String, recalled: bool },
+    /// The entry's sender recalled the text entry `target`.
+    Recall { target: MessageId },
+    /// A change to a group.
+    Notice(Notice),
+}
+
+/// What happened to a group, recorded in its stream. Stored in its own encoding
+/// (`stored.rs`, docs/storage.md), not as any wire type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    MembersAdded {
+        by: UserId,
+        user_ids: Vec<UserId>,
+    },
+    MemberRemoved {
+        by: UserId,
+        user_id: UserId,
+    },
+    MemberLeft {
+        user_id: UserId,
+    },
+    Renamed {
+        by: UserId,
+        name: String,
+    },
+    RoleChanged {
+        by: UserId,
+        user_id: UserId,
+        role: Role,
+    },
+    OwnershipTransferred {
+        from: UserId,
+        to: UserId,
+    },
+    Disbanded {
+        by: UserId,
+    },
+}
+
+/// A user as anyone who knows their username may see them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub id: UserId,
+    /// As registered (case preserved).
+    pub username: String,
+    pub nickname: String,
+    pub avatar_url: Option<String>,
+    pub signature: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FriendRequestRecord {
+    pub id: FriendRequestId,
+    pub from: UserRecord,
+    pub to: UserRecord,
+    pub greeting: Option<String>,
+    pub status: FriendRequestStatus,
+    pub created_at_ms: i64,
+}
+
+/// A conversation as one member sees it: a line of their conversation list. Presence is
+/// not the store's to know; the server adds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationRecord {
+    pub id: ConversationId,
+    pub kind: ConversationKind,
+    /// The group's name; `None` for direct conversations.
+    pub name: Option<String>,
+    /// The other member of a direct conversation.
+    pub peer: Option<UserRecord>,
+    pub my_role: Role,
+    pub member_count: u32,
+    /// The seq of the newest entry (0 when the stream is empty).
+    pub last_seq: i64,
+    /// The member's read pointer.
+    pub read_seq: i64,
+    /// Text entries from others after `read_seq`, not counting recalled ones.
+    pub unread_count: u32,
+    /// The entry at `last_seq`.
+    pub last_entry: Option<Entry>,
+    pub last_activity_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRecord {
+    pub user: UserRecord,
+    pub role: Role,
+    pub read_seq: i64,
+    pub joined_at_ms: i64,
+}
+
+/// A conversation with its members, in the order they joined, read from one snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationWithMembers {
+    pub conversation: ConversationRecord,
+    pub members: Vec<MemberRecord>,
 }
 
 /// A change to a group, made by an actor whose role the store checks.

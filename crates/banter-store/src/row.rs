@@ -1,5 +1,5 @@
-//! Backend-neutral pieces that the queries and the engine share: turning rows into
-//! protocol values, the column lists of the wide selects (`friend_request_sql!`,
+//! Backend-neutral pieces that the queries and the engine share: turning rows into the
+//! store's records, the column lists of the wide selects (`friend_request_sql!`,
 //! `message_sql!`, `summary_sql!`, each followed by the query's own WHERE clause), the
 //! encoding of stream entries, the ids of inserted entries, and the rules for retrying a
 //! transaction that lost a race (every backend's transactions go through
@@ -14,16 +14,17 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use banter_protocol::model::{
-    ConversationKind, ConversationSummary, FriendRequest, FriendRequestStatus, Member, Message,
-    MessageContent, Role, SystemNotice, UserProfile,
-};
+use banter_protocol::model::{ConversationKind, FriendRequestStatus, Role};
 use banter_protocol::{ConversationId, FriendRequestId, MessageId, UserId};
 use sqlx::error::BoxDynError;
 use sqlx::mysql::{MySqlTypeInfo, MySqlValueRef};
 use sqlx::{Decode, MySql, Row, Type};
 
-use crate::{StoreError, StoreResult};
+use crate::stored::{decode_notice, decode_recall, encode_notice, encode_recall};
+use crate::{
+    ConversationRecord, Entry, EntryBody, FriendRequestRecord, MemberRecord, Notice, StoreError,
+    StoreResult, UserRecord,
+};
 
 /// How many times a transaction that hit a deadlock, a serialization failure or a lost
 /// insert race is run in all. Each retry starts from scratch, so a later attempt sees the
@@ -143,8 +144,8 @@ pub(crate) fn decode_error(what: impl Into<String>) -> sqlx::Error {
 }
 
 /// `id, username, nickname, avatar_url, signature`
-pub(crate) fn profile_at(row: &impl Columns, at: usize) -> Result<UserProfile, sqlx::Error> {
-    Ok(UserProfile {
+pub(crate) fn profile_at(row: &impl Columns, at: usize) -> Result<UserRecord, sqlx::Error> {
+    Ok(UserRecord {
         id: UserId(row.int(at)?),
         username: row.text(at + 1)?,
         nickname: row.text(at + 2)?,
@@ -157,8 +158,23 @@ pub(crate) fn role_at(row: &impl Columns, at: usize) -> Result<Role, sqlx::Error
     parse_role(&row.text(at)?)
 }
 
+/// How a role is stored (the `members.role` column, and inside notices); [`parse_role`]
+/// reads it back. The store's own spelling, whatever the protocol's is.
+pub(crate) fn role_str(role: Role) -> &'static str {
+    match role {
+        Role::Member => "member",
+        Role::Admin => "admin",
+        Role::Owner => "owner",
+    }
+}
+
 pub(crate) fn parse_role(text: &str) -> Result<Role, sqlx::Error> {
-    Role::parse(text).ok_or_else(|| decode_error(format!("unknown member role {text:?}")))
+    match text {
+        "member" => Ok(Role::Member),
+        "admin" => Ok(Role::Admin),
+        "owner" => Ok(Role::Owner),
+        other => Err(decode_error(format!("unknown member role {other:?}"))),
+    }
 }
 
 pub(crate) fn parse_kind(kind: &str) -> StoreResult<ConversationKind> {
@@ -219,7 +235,7 @@ macro_rules! friend_request_sql {
 pub(crate) use friend_request_sql;
 
 /// SQL selecting whole `messages` rows (no alias), followed by `$tail`; decode with
-/// [`message_at`].
+/// [`entry_at`].
 macro_rules! message_sql {
     ($tail:literal) => {
         concat!(
@@ -232,8 +248,8 @@ macro_rules! message_sql {
 pub(crate) use message_sql;
 
 /// The columns of [`friend_request_sql`].
-pub(crate) fn friend_request_at(row: &impl Columns) -> Result<FriendRequest, sqlx::Error> {
-    Ok(FriendRequest {
+pub(crate) fn friend_request_at(row: &impl Columns) -> Result<FriendRequestRecord, sqlx::Error> {
+    Ok(FriendRequestRecord {
         id: FriendRequestId(row.int(0)?),
         greeting: row.opt_text(1)?,
         status: parse_status(&row.text(2)?)?,
@@ -243,11 +259,12 @@ pub(crate) fn friend_request_at(row: &impl Columns) -> Result<FriendRequest, sql
     })
 }
 
-/// How a stream entry is stored: its `kind` column and its `body` column.
+/// A stream entry's body about to be stored: its `kind` column and its `body` column, the
+/// latter in the stored encoding of `stored.rs` for recalls and notices.
 pub enum Body {
     Text(String),
     Recall(MessageId),
-    System(SystemNotice),
+    System(Notice),
 }
 
 impl Body {
@@ -262,22 +279,20 @@ impl Body {
     pub(crate) fn encode(&self) -> Result<String, sqlx::Error> {
         match self {
             Body::Text(text) => Ok(text.clone()),
-            Body::Recall(target) => Ok(serde_json::json!({ "target_id": target.0 }).to_string()),
-            Body::System(notice) => {
-                serde_json::to_string(notice).map_err(|e| sqlx::Error::Encode(Box::new(e)))
-            }
+            Body::Recall(target) => encode_recall(*target),
+            Body::System(notice) => encode_notice(notice),
         }
     }
 
-    /// The content a freshly appended entry shows (never recalled yet).
-    pub(crate) fn into_content(self) -> MessageContent {
+    /// The body a freshly appended entry shows (never recalled yet).
+    pub(crate) fn into_entry_body(self) -> EntryBody {
         match self {
-            Body::Text(text) => MessageContent::Text {
+            Body::Text(text) => EntryBody::Text {
                 text,
                 recalled: false,
             },
-            Body::Recall(target_id) => MessageContent::Recall { target_id },
-            Body::System(notice) => MessageContent::System { notice },
+            Body::Recall(target) => EntryBody::Recall { target },
+            Body::System(notice) => EntryBody::Notice(notice),
         }
     }
 }
@@ -291,7 +306,7 @@ pub struct Draft {
 
 impl Draft {
     /// A system notice made by `by`.
-    pub(crate) fn notice(by: UserId, notice: SystemNotice) -> Draft {
+    pub(crate) fn notice(by: UserId, notice: Notice) -> Draft {
         Draft {
             sender: by,
             client_msg_id: None,
@@ -301,38 +316,28 @@ impl Draft {
 }
 
 /// `id, conversation_id, seq, sender_id, client_msg_id, kind, body, recalled, created_at_ms`
-pub(crate) fn message_at(row: &impl Columns, at: usize) -> Result<Message, sqlx::Error> {
+pub(crate) fn entry_at(row: &impl Columns, at: usize) -> Result<Entry, sqlx::Error> {
     let kind = row.text(at + 5)?;
     let body = row.text(at + 6)?;
-    let content = match kind.as_str() {
-        "text" => MessageContent::Text {
+    let body = match kind.as_str() {
+        "text" => EntryBody::Text {
             text: body,
             recalled: row.flag(at + 7)?,
         },
-        "recall" => {
-            let value: serde_json::Value =
-                serde_json::from_str(&body).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-            let target = value
-                .get("target_id")
-                .and_then(serde_json::Value::as_i64)
-                .ok_or_else(|| decode_error(format!("recall entry without target: {body}")))?;
-            MessageContent::Recall {
-                target_id: MessageId(target),
-            }
-        }
-        "system" => MessageContent::System {
-            notice: serde_json::from_str(&body).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        "recall" => EntryBody::Recall {
+            target: decode_recall(&body)?,
         },
+        "system" => EntryBody::Notice(decode_notice(&body)?),
         other => return Err(decode_error(format!("unknown message kind {other:?}"))),
     };
-    Ok(Message {
+    Ok(Entry {
         id: MessageId(row.int(at)?),
         conversation_id: ConversationId(row.int(at + 1)?),
         seq: row.int(at + 2)?,
-        sender_id: UserId(row.int(at + 3)?),
+        sender: UserId(row.int(at + 3)?),
         client_msg_id: row.opt_text(at + 4)?,
         created_at_ms: row.int(at + 8)?,
-        content,
+        body,
     })
 }
 
@@ -366,10 +371,10 @@ pub(crate) use summary_sql;
 /// The columns of the backends' summary query: `c.id, c.kind, c.name, c.last_seq,
 /// c.last_activity_ms, m.role, m.read_seq`, the member count, the unread count, the peer's
 /// profile (9.., NULL unless direct) and the last message (14.., NULL if none).
-pub(crate) fn summary_at(row: &impl Columns) -> StoreResult<ConversationSummary> {
+pub(crate) fn summary_at(row: &impl Columns) -> StoreResult<ConversationRecord> {
     let peer_id = row.opt_int(9)?;
     let last_id = row.opt_int(14)?;
-    Ok(ConversationSummary {
+    Ok(ConversationRecord {
         id: ConversationId(row.int(0)?),
         kind: parse_kind(&row.text(1)?)?,
         name: row.opt_text(2)?,
@@ -380,14 +385,13 @@ pub(crate) fn summary_at(row: &impl Columns) -> StoreResult<ConversationSummary>
         member_count: count(row.int(7)?),
         unread_count: count(row.int(8)?),
         peer: peer_id.map(|_| profile_at(row, 9)).transpose()?,
-        peer_online: None,
-        last_message: last_id.map(|_| message_at(row, 14)).transpose()?,
+        last_entry: last_id.map(|_| entry_at(row, 14)).transpose()?,
     })
 }
 
 /// `id, username, nickname, avatar_url, signature, role, read_seq, joined_at_ms`
-pub(crate) fn member_at(row: &impl Columns) -> Result<Member, sqlx::Error> {
-    Ok(Member {
+pub(crate) fn member_at(row: &impl Columns) -> Result<MemberRecord, sqlx::Error> {
+    Ok(MemberRecord {
         user: profile_at(row, 0)?,
         role: role_at(row, 5)?,
         read_seq: row.int(6)?,
@@ -395,7 +399,7 @@ pub(crate) fn member_at(row: &impl Columns) -> Result<Member, sqlx::Error> {
     })
 }
 
-/// A count from SQL as the protocol's `u32`, saturating rather than wrapping.
+/// A count from SQL as a `u32`, saturating rather than wrapping.
 pub(crate) fn count(value: i64) -> u32 {
     u32::try_from(value.max(0)).unwrap_or(u32::MAX)
 }

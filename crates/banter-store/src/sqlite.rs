@@ -11,7 +11,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use banter_protocol::model::{ConversationKind, Message};
+use banter_protocol::model::ConversationKind;
 use banter_protocol::{ConversationId, MessageId, UserId};
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
@@ -20,11 +20,11 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool, Transaction};
 
 use crate::engine::Engine;
-use crate::row::{ids_in_order, message_at, message_sql, parse_kind, rows_per_statement, NewEntry};
+use crate::row::{entry_at, ids_in_order, message_sql, parse_kind, rows_per_statement, NewEntry};
 use crate::sql::{
     statements_on, AccountSql, ConversationSql, Dialect, Flavor, SeedSql, SocialSql, StreamSql,
 };
-use crate::{Durability, OpenOptions, StoreError, StoreResult};
+use crate::{Durability, Entry, OpenOptions, StoreError, StoreResult};
 
 /// How long a statement waits for another connection's write lock before failing with
 /// `SQLITE_BUSY`. Write transactions are short, so hitting this means the disk has stalled.
@@ -110,10 +110,10 @@ impl SqliteStore {
     }
 }
 
-fn messages(rows: &[SqliteRow]) -> StoreResult<Vec<Message>> {
+fn entries(rows: &[SqliteRow]) -> StoreResult<Vec<Entry>> {
     Ok(rows
         .iter()
-        .map(|row| message_at(row, 0))
+        .map(|row| entry_at(row, 0))
         .collect::<Result<_, _>>()?)
 }
 
@@ -240,7 +240,7 @@ impl StreamSql for SqliteDialect {
     async fn messages_by_client_ids(
         conn: &mut SqliteConnection,
         keys: &[(ConversationId, UserId, &str)],
-    ) -> StoreResult<Vec<Message>> {
+    ) -> StoreResult<Vec<Entry>> {
         let mut found = Vec::new();
         for chunk in keys.chunks(rows_per_statement(3, BIND_PARAMS_MAX)) {
             let mut select =
@@ -260,7 +260,7 @@ impl StreamSql for SqliteDialect {
                 .persistent(false)
                 .fetch_all(&mut *conn)
                 .await?;
-            found.extend(messages(&rows)?);
+            found.extend(entries(&rows)?);
         }
         Ok(found)
     }

@@ -27,6 +27,10 @@ impl conformance::Backend for MySqlBackend {
                 .expect("open the MySQL store")
         })
     }
+
+    fn execute<'a>(&'a self, sql: &'a str) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        Box::pin(self.database.execute(sql))
+    }
 }
 
 async fn mysql_backend() -> Option<MySqlBackend> {

@@ -27,6 +27,10 @@ impl conformance::Backend for PostgresBackend {
                 .expect("open the PostgreSQL store")
         })
     }
+
+    fn execute<'a>(&'a self, sql: &'a str) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        Box::pin(self.database.execute(sql))
+    }
 }
 
 async fn postgres_backend() -> Option<PostgresBackend> {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use banter_store::sqlite::SqliteStore;
 use banter_store::{Database, Durability, OpenOptions, StoreError};
+use sqlx::{Connection, SqliteConnection};
 use tempfile::TempDir;
 
 /// A database file in a directory that is deleted when the test ends.
@@ -25,6 +26,15 @@ impl conformance::Backend for SqliteBackend {
             banter_store::open(&self.url, &self.options)
                 .await
                 .expect("open the SQLite store")
+        })
+    }
+
+    fn execute<'a>(&'a self, sql: &'a str) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        Box::pin(async move {
+            let mut conn = SqliteConnection::connect(&self.url).await.expect("connect");
+            sqlx::Executor::execute(&mut conn, sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
         })
     }
 }

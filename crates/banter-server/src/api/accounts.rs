@@ -6,6 +6,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::ratelimit::ClientAddr;
 use crate::service::sessions;
 use crate::state::AppState;
+use crate::wire;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -90,7 +91,7 @@ pub async fn register(
         })
         .await?;
     tracing::info!(user_id = %user.id, "account registered");
-    Ok((StatusCode::CREATED, Json(user)))
+    Ok((StatusCode::CREATED, Json(wire::profile(user))))
 }
 
 #[utoipa::path(post, path = "/sessions", tag = "accounts", request_body = LoginRequest,
@@ -152,7 +153,7 @@ pub async fn login(
             expires_at_ms,
         })
         .await?;
-    let user = state.store.user(credentials.user_id).await?;
+    let user = wire::profile(state.store.user(credentials.user_id).await?);
     tracing::info!(user_id = %user.id, "logged in");
     Ok(Json(LoginResponse {
         token,
@@ -171,7 +172,7 @@ pub async fn logout(State(state): State<AppState>, auth: AuthUser) -> ApiResult<
 #[utoipa::path(get, path = "/me", tag = "accounts", security(("bearer" = [])),
     responses((status = 200, description = "the caller's profile", body = UserProfile)))]
 pub async fn me(State(state): State<AppState>, auth: AuthUser) -> ApiResult<Json<UserProfile>> {
-    Ok(Json(state.store.user(auth.user_id).await?))
+    Ok(Json(wire::profile(state.store.user(auth.user_id).await?)))
 }
 
 #[utoipa::path(patch, path = "/me", tag = "accounts", security(("bearer" = [])), request_body = UpdateProfileRequest,
@@ -196,9 +197,9 @@ pub async fn update_me(
         avatar_url: req.avatar_url,
         signature: req.signature,
     };
-    Ok(Json(
+    Ok(Json(wire::profile(
         state.store.update_profile(auth.user_id, update).await?,
-    ))
+    )))
 }
 
 #[utoipa::path(put, path = "/me/password", tag = "accounts", security(("bearer" = [])), request_body = ChangePasswordRequest,
@@ -231,5 +232,7 @@ pub async fn user_by_username(
     if auth::validate_username(&username).is_err() {
         return Err(ApiError::not_found());
     }
-    Ok(Json(state.store.user_by_username(&username).await?))
+    Ok(Json(wire::profile(
+        state.store.user_by_username(&username).await?,
+    )))
 }

@@ -13,6 +13,7 @@ use crate::auth;
 use crate::error::{ApiError, ApiResult};
 use crate::service::groups::announce_created;
 use crate::state::AppState;
+use crate::wire;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
@@ -136,7 +137,7 @@ pub async fn create_users(
         .into_iter()
         .zip(tokens)
         .map(|(user, token)| AdminCreatedUser {
-            user,
+            user: wire::profile(user),
             token,
             expires_at_ms,
         })

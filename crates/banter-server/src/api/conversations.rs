@@ -3,9 +3,10 @@
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::auth::AuthUser;
 use crate::error::{check_non_negative, ApiError, ApiResult};
-use crate::service::presence::{with_presence, with_presence_all};
+use crate::service::presence::{detail_with_presence, with_presence, with_presence_all};
 use crate::service::stream;
 use crate::state::AppState;
+use crate::wire;
 use axum::extract::State;
 use axum::Json;
 use banter_protocol::api::{MarkReadRequest, MessagePage, OpenDirectRequest, ReadPointer};
@@ -51,7 +52,7 @@ pub async fn open_direct(
         )
         .await?;
     let detail = state.store.conversation(auth.user_id, id).await?;
-    Ok(Json(with_presence(&state, detail.summary).await))
+    Ok(Json(with_presence(&state, detail.conversation).await))
 }
 
 #[utoipa::path(get, path = "/conversations/{id}", tag = "conversations", security(("bearer" = [])),
@@ -63,12 +64,11 @@ pub async fn detail(
     auth: AuthUser,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<ConversationDetail>> {
-    let mut detail = state
+    let detail = state
         .store
         .conversation(auth.user_id, ConversationId(id))
         .await?;
-    detail.summary = with_presence(&state, detail.summary).await;
-    Ok(Json(detail))
+    Ok(Json(detail_with_presence(&state, detail).await))
 }
 
 /// Which page of history: after a seq (catching up), before one (scrolling back), or the latest.
@@ -143,7 +143,7 @@ pub async fn messages(
         }
     };
     Ok(Json(MessagePage {
-        messages: page.messages,
+        messages: page.entries.into_iter().map(wire::message).collect(),
         has_more: page.has_more,
     }))
 }

@@ -6,6 +6,7 @@ use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
 use crate::service::social;
 use crate::state::AppState;
+use crate::wire;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -41,7 +42,10 @@ pub async fn requests(
     auth: AuthUser,
 ) -> ApiResult<Json<FriendRequestList>> {
     let (incoming, outgoing) = state.store.friend_requests(auth.user_id).await?;
-    Ok(Json(FriendRequestList { incoming, outgoing }))
+    Ok(Json(FriendRequestList {
+        incoming: wire::friend_requests(incoming),
+        outgoing: wire::friend_requests(outgoing),
+    }))
 }
 
 #[utoipa::path(post, path = "/friend-requests", tag = "friends", security(("bearer" = [])), request_body = CreateFriendRequest,
@@ -117,7 +121,9 @@ pub async fn blocks(
     State(state): State<AppState>,
     auth: AuthUser,
 ) -> ApiResult<Json<Vec<UserProfile>>> {
-    Ok(Json(state.store.blocked_users(auth.user_id).await?))
+    Ok(Json(wire::profiles(
+        state.store.blocked_users(auth.user_id).await?,
+    )))
 }
 
 /// The blocked user is not told.

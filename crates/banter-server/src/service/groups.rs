@@ -9,6 +9,7 @@ use super::presence::with_presence;
 use super::stream::settled;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::wire;
 use crate::writer::Append;
 use banter_protocol::model::ConversationSummary;
 use banter_protocol::{ConversationId, ErrorCode, ServerEvent, UserId};
@@ -118,10 +119,12 @@ pub async fn announce_created(
         .collect();
     announce_joined(state, id, &others).await;
     let detail = state.store.conversation(owner, id).await?;
+    // A group has no peer whose presence to show.
+    let summary = wire::summary(detail.conversation, None);
     // The creator's other devices learn of the group too.
     let event = ServerEvent::ConversationJoined {
-        conversation: detail.summary.clone(),
+        conversation: summary.clone(),
     };
     state.broadcast.send(vec![owner], &event).await;
-    Ok(detail.summary)
+    Ok(summary)
 }

@@ -2,8 +2,10 @@
 //! connected, on any node ([`crate::presence::Presence`] decides).
 
 use crate::state::AppState;
-use banter_protocol::model::{ConversationKind, ConversationSummary};
+use crate::wire;
+use banter_protocol::model::{ConversationDetail, ConversationKind, ConversationSummary};
 use banter_protocol::{ServerEvent, UserId};
+use banter_store::{ConversationRecord, ConversationWithMembers};
 
 /// A connection counted online by [`connected`]. Give it back with [`Online::end`]; if it
 /// is dropped instead (the connection task panicked), it ends itself in a task of its
@@ -77,34 +79,54 @@ pub async fn is_online(state: &AppState, user: UserId) -> bool {
     !state.presence.online_among(&[user]).await.is_empty()
 }
 
-/// Fills in what the store cannot know: whether a direct chat's peer is online.
+/// The other member of a direct conversation, whose presence its summary shows; `None`
+/// for groups.
+fn direct_peer(conversation: &ConversationRecord) -> Option<UserId> {
+    match conversation.kind {
+        ConversationKind::Direct => conversation.peer.as_ref().map(|peer| peer.id),
+        ConversationKind::Group => None,
+    }
+}
+
+/// Whether a direct conversation's peer is online; `None` for groups.
+async fn peer_online(state: &AppState, conversation: &ConversationRecord) -> Option<bool> {
+    match direct_peer(conversation) {
+        Some(peer) => Some(is_online(state, peer).await),
+        None => None,
+    }
+}
+
+/// The summary a member sees, with what the store cannot know: whether a direct chat's
+/// peer is online.
 pub async fn with_presence(
     state: &AppState,
-    mut summary: ConversationSummary,
+    conversation: ConversationRecord,
 ) -> ConversationSummary {
-    if summary.kind == ConversationKind::Direct {
-        if let Some(peer) = &summary.peer {
-            summary.peer_online = Some(is_online(state, peer.id).await);
-        }
-    }
-    summary
+    let online = peer_online(state, &conversation).await;
+    wire::summary(conversation, online)
+}
+
+/// [`with_presence`] for a conversation with its members.
+pub async fn detail_with_presence(
+    state: &AppState,
+    detail: ConversationWithMembers,
+) -> ConversationDetail {
+    let online = peer_online(state, &detail.conversation).await;
+    wire::detail(detail, online)
 }
 
 /// [`with_presence`] for a whole list, asking the presence seam once.
 pub async fn with_presence_all(
     state: &AppState,
-    mut summaries: Vec<ConversationSummary>,
+    conversations: Vec<ConversationRecord>,
 ) -> Vec<ConversationSummary> {
-    let peers: Vec<UserId> = summaries
-        .iter()
-        .filter(|s| s.kind == ConversationKind::Direct)
-        .filter_map(|s| s.peer.as_ref().map(|p| p.id))
-        .collect();
+    let peers: Vec<UserId> = conversations.iter().filter_map(direct_peer).collect();
     let online = state.presence.online_among(&peers).await;
-    for summary in &mut summaries {
-        if summary.kind == ConversationKind::Direct {
-            summary.peer_online = summary.peer.as_ref().map(|p| online.contains(&p.id));
-        }
-    }
-    summaries
+    conversations
+        .into_iter()
+        .map(|conversation| {
+            let peer_online = direct_peer(&conversation).map(|peer| online.contains(&peer));
+            wire::summary(conversation, peer_online)
+        })
+        .collect()
 }

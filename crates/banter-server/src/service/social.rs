@@ -4,6 +4,7 @@
 use super::presence::is_online;
 use crate::error::ApiResult;
 use crate::state::AppState;
+use crate::wire;
 use banter_protocol::model::{Friend, FriendRequest};
 use banter_protocol::{FriendRequestId, ServerEvent, UserId};
 
@@ -16,7 +17,7 @@ pub async fn friends(state: &AppState, user: UserId) -> ApiResult<Vec<Friend>> {
         .into_iter()
         .map(|(user, since_ms)| Friend {
             online: online.contains(&user.id),
-            user,
+            user: wire::profile(user),
             since_ms,
         })
         .collect())
@@ -44,10 +45,12 @@ pub async fn request(
         .friend_requests
         .take(&from)
         .map_err(|r| r.error("too many friend requests"))?;
-    let request = state
-        .store
-        .create_friend_request(from, to, greeting)
-        .await?;
+    let request = wire::friend_request(
+        state
+            .store
+            .create_friend_request(from, to, greeting)
+            .await?,
+    );
     let received = ServerEvent::FriendRequestReceived {
         request: request.clone(),
     };
@@ -68,10 +71,12 @@ pub async fn answer(
     id: FriendRequestId,
     accept: bool,
 ) -> ApiResult<FriendRequest> {
-    let request = state
-        .store
-        .answer_friend_request(recipient, id, accept)
-        .await?;
+    let request = wire::friend_request(
+        state
+            .store
+            .answer_friend_request(recipient, id, accept)
+            .await?,
+    );
     announce_update(state, &request).await;
     if accept {
         let (from, to) = (&request.from, &request.to);
@@ -104,7 +109,7 @@ pub async fn cancel(
     sender: UserId,
     id: FriendRequestId,
 ) -> ApiResult<FriendRequest> {
-    let request = state.store.cancel_friend_request(sender, id).await?;
+    let request = wire::friend_request(state.store.cancel_friend_request(sender, id).await?);
     announce_update(state, &request).await;
     Ok(request)
 }

@@ -4,6 +4,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::wire;
 use crate::writer::Append;
 use banter_protocol::model::Message;
 use banter_protocol::{
@@ -159,10 +160,11 @@ pub async fn sync_page(
             .store
             .messages_after(user, conversation_id, after_seq, wanted)
             .await?;
-        if page.messages.is_empty() {
+        if page.entries.is_empty() {
             return Ok((messages, page.has_more));
         }
-        for message in page.messages {
+        for entry in page.entries {
+            let message = wire::message(entry);
             let size = encoded_len(&message);
             if !messages.is_empty() && bytes + size > budget {
                 return Ok((messages, true));

@@ -4,19 +4,19 @@
 //! the request's), so the checks and the change they guard cannot be separated by another
 //! writer.
 
-use banter_protocol::model::{FriendRequest, FriendRequestStatus};
+use banter_protocol::model::FriendRequestStatus;
 use banter_protocol::{FriendRequestId, UserId};
 
 use crate::row::now_ms;
 use crate::sql::SocialSql;
-use crate::{StoreError, StoreResult};
+use crate::{FriendRequestRecord, StoreError, StoreResult};
 /// See [`crate::Store::create_friend_request`].
 pub(super) async fn request<S: SocialSql>(
     conn: &mut S::Conn,
     from: UserId,
     to: UserId,
     greeting: Option<&str>,
-) -> StoreResult<FriendRequest> {
+) -> StoreResult<FriendRequestRecord> {
     lock_unblocked_pair::<S>(conn, from, to).await?;
     if S::are_friends(conn, from, to).await? {
         return Err(StoreError::Conflict("you are already friends".into()));
@@ -38,7 +38,7 @@ pub(super) async fn answer<S: SocialSql>(
     recipient: UserId,
     id: FriendRequestId,
     accept: bool,
-) -> StoreResult<FriendRequest> {
+) -> StoreResult<FriendRequestRecord> {
     let now = now_ms();
     let from = pending_request::<S>(conn, id, recipient, false).await?;
     let status = if accept {
@@ -58,7 +58,7 @@ pub(super) async fn cancel<S: SocialSql>(
     conn: &mut S::Conn,
     sender: UserId,
     id: FriendRequestId,
-) -> StoreResult<FriendRequest> {
+) -> StoreResult<FriendRequestRecord> {
     pending_request::<S>(conn, id, sender, true).await?;
     S::set_request_status(conn, id, FriendRequestStatus::Cancelled, now_ms()).await?;
     S::friend_request(conn, id)

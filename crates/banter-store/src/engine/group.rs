@@ -5,7 +5,7 @@
 //! before it checks anything, so the role checks and the change they guard cannot be
 //! separated by another writer, in this process or another.
 
-use banter_protocol::model::{ConversationKind, Role, SystemNotice};
+use banter_protocol::model::{ConversationKind, Role};
 use banter_protocol::{ConversationId, UserId};
 
 use super::friend::lock_unblocked_pair;
@@ -13,7 +13,7 @@ use super::seed::ensure_users_exist;
 use super::stream::{append_one, lock_as_member};
 use super::Sql;
 use crate::row::{direct_key, now_ms, Draft, NewMember};
-use crate::{ensure_admin, Appended, CreatedGroup, GroupChange, StoreError, StoreResult};
+use crate::{ensure_admin, Appended, CreatedGroup, GroupChange, Notice, StoreError, StoreResult};
 
 /// See [`crate::Store::create_group`] and, with `require_friends` false,
 /// [`crate::Store::seed_group`]. The stream starts empty (`last_seq` 0), so the first
@@ -134,7 +134,7 @@ pub(super) async fn change<S: Sql>(
             let mut recipients = before;
             recipients.extend(&added);
             recipients.sort();
-            let notice = SystemNotice::MembersAdded {
+            let notice = Notice::MembersAdded {
                 by: actor,
                 user_ids: added,
             };
@@ -160,7 +160,7 @@ pub(super) async fn change<S: Sql>(
             }
             S::delete_member(conn, conversation, user).await?;
             (
-                SystemNotice::MemberRemoved {
+                Notice::MemberRemoved {
                     by: actor,
                     user_id: user,
                 },
@@ -174,12 +174,12 @@ pub(super) async fn change<S: Sql>(
                 ));
             }
             S::delete_member(conn, conversation, actor).await?;
-            (SystemNotice::MemberLeft { user_id: actor }, before)
+            (Notice::MemberLeft { user_id: actor }, before)
         }
         GroupChange::Rename(name) => {
             ensure_admin(role)?;
             S::rename(conn, conversation, &name).await?;
-            (SystemNotice::Renamed { by: actor, name }, before)
+            (Notice::Renamed { by: actor, name }, before)
         }
         GroupChange::SetRole(user, new_role) => {
             ensure_owner(role)?;
@@ -203,7 +203,7 @@ pub(super) async fn change<S: Sql>(
                 )));
             }
             S::set_role(conn, conversation, user, new_role).await?;
-            let notice = SystemNotice::RoleChanged {
+            let notice = Notice::RoleChanged {
                 by: actor,
                 user_id: user,
                 role: new_role,
@@ -221,7 +221,7 @@ pub(super) async fn change<S: Sql>(
             S::set_role(conn, conversation, user, Role::Owner).await?;
             S::set_role(conn, conversation, actor, Role::Admin).await?;
             (
-                SystemNotice::OwnershipTransferred {
+                Notice::OwnershipTransferred {
                     from: actor,
                     to: user,
                 },
@@ -232,21 +232,21 @@ pub(super) async fn change<S: Sql>(
             ensure_owner(role)?;
             // The notice is appended first so that it is the group's last entry; with no
             // members left, nobody can read or write the group afterwards.
-            let notice = SystemNotice::Disbanded { by: actor };
-            let message =
+            let notice = Notice::Disbanded { by: actor };
+            let entry =
                 append_one::<S>(conn, conversation, Draft::notice(actor, notice), now_ms).await?;
             S::delete_members(conn, conversation).await?;
             return Ok(Appended {
-                message,
+                entry,
                 recipients: before,
                 duplicate: false,
             });
         }
     };
 
-    let message = append_one::<S>(conn, conversation, Draft::notice(actor, notice), now_ms).await?;
+    let entry = append_one::<S>(conn, conversation, Draft::notice(actor, notice), now_ms).await?;
     Ok(Appended {
-        message,
+        entry,
         recipients,
         duplicate: false,
     })

@@ -4,12 +4,12 @@
 
 use std::collections::{HashMap, HashSet};
 
-use banter_protocol::model::{Role, UserProfile};
+use banter_protocol::model::Role;
 use banter_protocol::{ConversationId, UserId};
 
 use crate::row::{direct_key, username_key, NewMember};
 use crate::sql::{ConversationSql, SeedSql};
-use crate::{NewSession, SeedUser, StoreError, StoreResult};
+use crate::{NewSession, SeedUser, StoreError, StoreResult, UserRecord};
 
 /// How many offending names or ids an error message lists before it says "and N more".
 const LISTED_MAX: usize = 10;
@@ -91,7 +91,7 @@ pub(super) async fn users<S: SeedSql>(
     users: &[SeedUser],
     keys: &[String],
     now_ms: i64,
-) -> StoreResult<Vec<UserProfile>> {
+) -> StoreResult<Vec<UserRecord>> {
     let taken: HashSet<String> = S::user_ids_by_keys(conn, keys)
         .await?
         .into_iter()
@@ -119,7 +119,7 @@ pub(super) async fn users<S: SeedSql>(
                 user.username
             )))
         })?;
-        profiles.push(UserProfile {
+        profiles.push(UserRecord {
             id,
             username: user.username.clone(),
             nickname: user.nickname.clone(),

@@ -5,16 +5,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use banter_protocol::model::{ConversationKind, Message, Role};
+use banter_protocol::model::{ConversationKind, Role};
 use banter_protocol::{ConversationId, MessageId, UserId};
 
 use super::Sql;
 use crate::row::{Body, Draft, NewEntry, Refusal};
 use crate::sql::Seek;
-use crate::{Appended, NewMessage, Page, ReadMark, SendPolicy, StoreError, StoreResult};
+use crate::{Appended, Entry, NewMessage, Page, ReadMark, SendPolicy, StoreError, StoreResult};
 
 /// Appends `entries` (to any number of conversations) inside the caller's transaction and
-/// returns the messages in the same order.
+/// returns the entries in the same order.
 ///
 /// Bumping a conversation's `last_seq` by its k entries takes the conversation row's lock
 /// (SQLite's write transaction holds the database lock already), and its entries take
@@ -27,7 +27,7 @@ pub(super) async fn append_entries<S: Sql>(
     conn: &mut S::Conn,
     entries: Vec<(ConversationId, Draft)>,
     now_ms: i64,
-) -> StoreResult<Vec<Message>> {
+) -> StoreResult<Vec<Entry>> {
     if entries.is_empty() {
         return Ok(Vec::new());
     }
@@ -71,14 +71,14 @@ pub(super) async fn append_entries<S: Sql>(
     let mut newest: HashMap<(ConversationId, UserId), i64> = HashMap::new();
     for (entry, id) in entries.into_iter().zip(ids) {
         newest.insert((entry.conversation, entry.draft.sender), entry.seq);
-        appended.push(Message {
+        appended.push(Entry {
             id,
             conversation_id: entry.conversation,
             seq: entry.seq,
-            sender_id: entry.draft.sender,
+            sender: entry.draft.sender,
             client_msg_id: entry.draft.client_msg_id,
             created_at_ms: now_ms,
-            content: entry.draft.body.into_content(),
+            body: entry.draft.body.into_entry_body(),
         });
     }
     let mut pointers: Vec<(ConversationId, UserId, i64)> = newest
@@ -97,11 +97,11 @@ pub(super) async fn append_one<S: Sql>(
     conversation: ConversationId,
     draft: Draft,
     now_ms: i64,
-) -> StoreResult<Message> {
+) -> StoreResult<Entry> {
     let mut appended = append_entries::<S>(conn, vec![(conversation, draft)], now_ms).await?;
     Ok(appended
         .pop()
-        .expect("append_entries returns one message per entry"))
+        .expect("append_entries returns one entry per draft"))
 }
 
 /// A send's idempotency key: (conversation, sender, client_msg_id).
@@ -168,16 +168,16 @@ pub(super) async fn append_batch<S: Sql>(
         .collect();
     keys.sort_unstable();
     keys.dedup();
-    let mut stored: HashMap<ClientKey<'_>, Message> = HashMap::new();
-    for message in S::messages_by_client_ids(conn, &keys).await? {
-        let found = match message.client_msg_id.as_deref() {
+    let mut stored: HashMap<ClientKey<'_>, Entry> = HashMap::new();
+    for entry in S::messages_by_client_ids(conn, &keys).await? {
+        let found = match entry.client_msg_id.as_deref() {
             Some(client_id) => {
-                keys.binary_search(&(message.conversation_id, message.sender_id, client_id))
+                keys.binary_search(&(entry.conversation_id, entry.sender, client_id))
             }
             None => continue,
         };
         if let Ok(at) = found {
-            stored.insert(keys[at], message);
+            stored.insert(keys[at], entry);
         }
     }
 
@@ -203,9 +203,9 @@ pub(super) async fn append_batch<S: Sql>(
         }
         // Dedupe before the block and friendship checks: a resend of a message that was
         // stored gets the stored message back, whatever changed since.
-        if let Some(message) = stored.get(&key) {
+        if let Some(entry) = stored.get(&key) {
             answers[index] = Some(Ok(Appended {
-                message: message.clone(),
+                entry: entry.clone(),
                 recipients: recipients.clone(),
                 duplicate: true,
             }));
@@ -234,14 +234,14 @@ pub(super) async fn append_batch<S: Sql>(
             (send.conversation_id, draft)
         })
         .collect();
-    let messages = append_entries::<S>(conn, entries, now_ms).await?;
-    for (&index, message) in accepted.iter().zip(messages) {
+    let appended = append_entries::<S>(conn, entries, now_ms).await?;
+    for (&index, entry) in accepted.iter().zip(appended) {
         let recipients = members
-            .get(&message.conversation_id)
+            .get(&entry.conversation_id)
             .cloned()
             .unwrap_or_default();
         answers[index] = Some(Ok(Appended {
-            message,
+            entry,
             recipients,
             duplicate: false,
         }));
@@ -249,7 +249,7 @@ pub(super) async fn append_batch<S: Sql>(
     for (index, first) in repeats {
         if let Some(Ok(original)) = &answers[first] {
             answers[index] = Some(Ok(Appended {
-                message: original.message.clone(),
+                entry: original.entry.clone(),
                 recipients: original.recipients.clone(),
                 duplicate: true,
             }));
@@ -368,9 +368,9 @@ pub(super) async fn recall<S: Sql>(
         client_msg_id: None,
         body: Body::Recall(target),
     };
-    let message = append_one::<S>(conn, conversation, draft, now_ms).await?;
+    let entry = append_one::<S>(conn, conversation, draft, now_ms).await?;
     Ok(Appended {
-        message,
+        entry,
         recipients: S::member_ids(conn, conversation).await?,
         duplicate: false,
     })
@@ -389,14 +389,14 @@ pub(super) async fn page<S: Sql>(
     }
     // One row past the limit tells whether there is more without a COUNT.
     let fetch = i64::from(limit) + 1;
-    let mut messages = S::entries(conn, conversation, seek, fetch).await?;
-    let has_more = messages.len() > limit as usize;
-    messages.truncate(limit as usize);
+    let mut entries = S::entries(conn, conversation, seek, fetch).await?;
+    let has_more = entries.len() > limit as usize;
+    entries.truncate(limit as usize);
     if let Seek::Before(_) = seek {
         // Fetched newest first, from the seq backwards.
-        messages.reverse();
+        entries.reverse();
     }
-    Ok(Page { messages, has_more })
+    Ok(Page { entries, has_more })
 }
 
 /// See [`crate::Store::mark_read`].

@@ -1,18 +1,19 @@
 //! Accounts and sessions: users, their profiles and passwords, and login sessions.
 
 use async_trait::async_trait;
-use banter_protocol::model::UserProfile;
 use banter_protocol::UserId;
 
 use super::{args, ids, sql, Dialect};
 use crate::row::{clearable, profile_at, username_key, Columns};
-use crate::{Credentials, NewSession, NewUser, ProfileUpdate, Session, SessionId, StoreResult};
+use crate::{
+    Credentials, NewSession, NewUser, ProfileUpdate, Session, SessionId, StoreResult, UserRecord,
+};
 
 /// The queries of accounts and sessions.
 #[async_trait]
 pub trait AccountSql: Dialect {
     /// Inserts the user; a unique violation means the username is taken.
-    async fn insert_user(&self, user: &NewUser, now_ms: i64) -> Result<UserProfile, sqlx::Error> {
+    async fn insert_user(&self, user: &NewUser, now_ms: i64) -> Result<UserRecord, sqlx::Error> {
         let key = username_key(&user.username);
         let mut conn = self.acquire().await?;
         let id = Self::insert(
@@ -32,7 +33,7 @@ pub trait AccountSql: Dialect {
             ],
         )
         .await?;
-        Ok(UserProfile {
+        Ok(UserRecord {
             id: UserId(id),
             username: user.username.clone(),
             nickname: user.nickname.clone(),
@@ -41,13 +42,13 @@ pub trait AccountSql: Dialect {
         })
     }
 
-    async fn user(&self, id: UserId) -> StoreResult<Option<UserProfile>> {
+    async fn user(&self, id: UserId) -> StoreResult<Option<UserRecord>> {
         let mut conn = self.acquire().await?;
         Self::profile(&mut conn, id).await
     }
 
     /// [`AccountSql::user`] on a given connection.
-    async fn profile(conn: &mut Self::Conn, id: UserId) -> StoreResult<Option<UserProfile>> {
+    async fn profile(conn: &mut Self::Conn, id: UserId) -> StoreResult<Option<UserRecord>> {
         let row = Self::fetch_optional(
             conn,
             sql!("SELECT id, username, nickname, avatar_url, signature FROM users WHERE id = ?"),
@@ -57,7 +58,7 @@ pub trait AccountSql: Dialect {
         Ok(row.map(|row| profile_at(&row, 0)).transpose()?)
     }
 
-    async fn user_by_username_key(&self, key: &str) -> StoreResult<Option<UserProfile>> {
+    async fn user_by_username_key(&self, key: &str) -> StoreResult<Option<UserRecord>> {
         let mut conn = self.acquire().await?;
         let row = Self::fetch_optional(
             &mut conn,
@@ -104,7 +105,7 @@ pub trait AccountSql: Dialect {
         &self,
         id: UserId,
         update: ProfileUpdate,
-    ) -> StoreResult<Option<UserProfile>> {
+    ) -> StoreResult<Option<UserRecord>> {
         let (set_avatar, avatar_url) = clearable(update.avatar_url);
         let (set_signature, signature) = clearable(update.signature);
         let mut conn = self.acquire().await?;

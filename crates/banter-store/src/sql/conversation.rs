@@ -1,15 +1,15 @@
 //! Conversations and their members: direct conversations, groups, roles and summaries.
 
 use async_trait::async_trait;
-use banter_protocol::model::{ConversationKind, ConversationSummary, Member, Role};
+use banter_protocol::model::{ConversationKind, Role};
 use banter_protocol::{ConversationId, UserId};
 
 use super::{args, ids, sql, values, Arg, Dialect};
 use crate::row::{
-    kind_str, member_at, parse_kind, parse_role, rows_per_statement, summary_at, summary_sql,
-    Columns, NewMember,
+    kind_str, member_at, parse_kind, parse_role, role_str, rows_per_statement, summary_at,
+    summary_sql, Columns, NewMember,
 };
-use crate::StoreResult;
+use crate::{ConversationRecord, MemberRecord, StoreResult};
 
 /// The queries of conversations and members.
 #[async_trait]
@@ -26,7 +26,7 @@ pub trait ConversationSql: Dialect {
     }
 
     /// The user's conversation summaries, newest activity first.
-    async fn summaries(&self, user: UserId) -> StoreResult<Vec<ConversationSummary>> {
+    async fn summaries(&self, user: UserId) -> StoreResult<Vec<ConversationRecord>> {
         let mut conn = self.acquire().await?;
         let rows = Self::fetch_all(
             &mut conn,
@@ -78,7 +78,7 @@ pub trait ConversationSql: Dialect {
         conn: &mut Self::Conn,
         user: UserId,
         conversation: ConversationId,
-    ) -> StoreResult<Option<ConversationSummary>> {
+    ) -> StoreResult<Option<ConversationRecord>> {
         let row = Self::fetch_optional(
             conn,
             sql!(summary_sql!("WHERE m.user_id = ? AND c.id = ?")),
@@ -92,7 +92,7 @@ pub trait ConversationSql: Dialect {
     async fn members(
         conn: &mut Self::Conn,
         conversation: ConversationId,
-    ) -> StoreResult<Vec<Member>> {
+    ) -> StoreResult<Vec<MemberRecord>> {
         let rows = Self::fetch_all(
             conn,
             sql!(
@@ -176,7 +176,7 @@ pub trait ConversationSql: Dialect {
                 "INSERT INTO members (conversation_id, user_id, role, read_seq, joined_at_ms) \
                  VALUES (?, ?, ?, ?, ?)"
             ),
-            args![conversation, user, role.as_str(), read_seq, now_ms],
+            args![conversation, user, role_str(role), read_seq, now_ms],
         )
         .await?;
         Ok(())
@@ -196,7 +196,7 @@ pub trait ConversationSql: Dialect {
                 bound.extend_from_slice(args![
                     member.conversation,
                     member.user,
-                    member.role.as_str(),
+                    role_str(member.role),
                     member.read_seq,
                     now_ms
                 ]);
@@ -246,7 +246,7 @@ pub trait ConversationSql: Dialect {
         Self::execute(
             conn,
             sql!("UPDATE members SET role = ? WHERE conversation_id = ? AND user_id = ?"),
-            args![role.as_str(), conversation, user],
+            args![role_str(role), conversation, user],
         )
         .await?;
         Ok(())

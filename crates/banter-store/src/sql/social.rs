@@ -1,20 +1,20 @@
 //! The social graph: friendships, friend requests and blocks.
 
 use async_trait::async_trait;
-use banter_protocol::model::{FriendRequest, FriendRequestStatus, UserProfile};
+use banter_protocol::model::FriendRequestStatus;
 use banter_protocol::{FriendRequestId, UserId};
 
 use super::{args, ids, sql, Dialect};
 use crate::row::{
     friend_request_at, friend_request_sql, parse_status, profile_at, status_str, Columns,
 };
-use crate::StoreResult;
+use crate::{FriendRequestRecord, StoreResult, UserRecord};
 
 /// The queries of the social graph.
 #[async_trait]
 pub trait SocialSql: Dialect {
     /// Friends with the time the friendship began, oldest first.
-    async fn friends(&self, user: UserId) -> StoreResult<Vec<(UserProfile, i64)>> {
+    async fn friends(&self, user: UserId) -> StoreResult<Vec<(UserRecord, i64)>> {
         let mut conn = self.acquire().await?;
         let rows = Self::fetch_all(
             &mut conn,
@@ -69,7 +69,7 @@ pub trait SocialSql: Dialect {
     }
 
     /// Oldest block first.
-    async fn blocked_users(&self, user: UserId) -> StoreResult<Vec<UserProfile>> {
+    async fn blocked_users(&self, user: UserId) -> StoreResult<Vec<UserRecord>> {
         let mut conn = self.acquire().await?;
         let rows = Self::fetch_all(
             &mut conn,
@@ -162,7 +162,7 @@ pub trait SocialSql: Dialect {
     async fn friend_request(
         conn: &mut Self::Conn,
         id: FriendRequestId,
-    ) -> StoreResult<Option<FriendRequest>> {
+    ) -> StoreResult<Option<FriendRequestRecord>> {
         let row =
             Self::fetch_optional(conn, sql!(friend_request_sql!("WHERE r.id = ?")), args![id])
                 .await?;
@@ -173,7 +173,7 @@ pub trait SocialSql: Dialect {
     async fn pending_requests(
         conn: &mut Self::Conn,
         user: UserId,
-    ) -> StoreResult<(Vec<FriendRequest>, Vec<FriendRequest>)> {
+    ) -> StoreResult<(Vec<FriendRequestRecord>, Vec<FriendRequestRecord>)> {
         let incoming = Self::fetch_all(
             conn,
             sql!(friend_request_sql!(
@@ -190,7 +190,7 @@ pub trait SocialSql: Dialect {
             args![user],
         )
         .await?;
-        let requests = |rows: Vec<Self::Row>| -> Result<Vec<FriendRequest>, sqlx::Error> {
+        let requests = |rows: Vec<Self::Row>| -> Result<Vec<FriendRequestRecord>, sqlx::Error> {
             rows.iter().map(friend_request_at).collect()
         };
         Ok((requests(incoming)?, requests(outgoing)?))

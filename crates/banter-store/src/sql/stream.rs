@@ -6,12 +6,12 @@
 //! `docs/storage.md` records those plans. Paging, recalls and read pointers are shared.
 
 use async_trait::async_trait;
-use banter_protocol::model::{ConversationKind, Message};
+use banter_protocol::model::ConversationKind;
 use banter_protocol::{ConversationId, MessageId, UserId};
 
 use super::{args, in_list, sql, Arg, Dialect};
-use crate::row::{message_at, message_sql, Columns, NewEntry};
-use crate::StoreResult;
+use crate::row::{entry_at, message_sql, Columns, NewEntry};
+use crate::{Entry, StoreResult};
 
 /// Where a page of the stream starts.
 #[derive(Debug, Clone, Copy)]
@@ -69,12 +69,12 @@ pub trait StreamSql: Dialect {
         conn: &mut Self::Conn,
         pairs: &[(UserId, UserId)],
     ) -> StoreResult<Vec<(UserId, UserId)>>;
-    /// The messages whose (conversation, sender, client_msg_id) is one of `keys`, in no
+    /// The entries whose (conversation, sender, client_msg_id) is one of `keys`, in no
     /// order; looked up through the unique index on those columns.
     async fn messages_by_client_ids(
         conn: &mut Self::Conn,
         keys: &[(ConversationId, UserId, &str)],
-    ) -> StoreResult<Vec<Message>>;
+    ) -> StoreResult<Vec<Entry>>;
     /// Adds each count to its conversation's `last_seq` (taking the row's lock), moves its
     /// activity time forward to `now_ms`, and returns the new `last_seq` of each, in no
     /// order; a conversation that does not exist is left out. `bumps` are ascending by
@@ -143,7 +143,7 @@ pub trait StreamSql: Dialect {
         conversation: ConversationId,
         seek: Seek,
         limit: i64,
-    ) -> StoreResult<Vec<Message>> {
+    ) -> StoreResult<Vec<Entry>> {
         let (statement, seq) = match seek {
             Seek::After(seq) => (
                 sql!(message_sql!(
@@ -161,7 +161,7 @@ pub trait StreamSql: Dialect {
         let rows = Self::fetch_all(conn, statement, args![conversation, seq, limit]).await?;
         Ok(rows
             .iter()
-            .map(|row| message_at(row, 0))
+            .map(|row| entry_at(row, 0))
             .collect::<Result<_, _>>()?)
     }
 

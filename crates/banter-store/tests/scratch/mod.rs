@@ -121,6 +121,23 @@ pub async fn create(server: Server) -> Option<ScratchDatabase> {
     })
 }
 
+impl ScratchDatabase {
+    /// Runs one SQL statement in this database, past the store.
+    pub async fn execute(&self, sql: &str) {
+        let done = match self.server {
+            Server::Postgres => {
+                let mut conn = PgConnection::connect(&self.url).await.expect("connect");
+                conn.execute(sql).await.map(drop)
+            }
+            Server::MySql => {
+                let mut conn = MySqlConnection::connect(&self.url).await.expect("connect");
+                conn.execute(sql).await.map(drop)
+            }
+        };
+        done.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+}
+
 impl Drop for ScratchDatabase {
     fn drop(&mut self) {
         let (server, admin_url, name) = (self.server, self.admin_url.clone(), self.name.clone());

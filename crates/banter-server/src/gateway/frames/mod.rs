@@ -13,6 +13,7 @@ mod typing;
 use super::codec;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::wire;
 use axum::extract::ws::Utf8Bytes;
 use banter_protocol::{ClientFrame, ConversationId, ErrorCode, RequestId, ServerEvent, UserId};
 use banter_store::Appended;
@@ -100,15 +101,7 @@ pub(super) fn error_event(id: Option<RequestId>, error: ApiError) -> ServerEvent
 
 /// The `ack` of an append, to the request `id` that asked for it.
 fn ack(id: RequestId, appended: &Appended) -> ServerEvent {
-    let message = &appended.message;
-    ServerEvent::Ack {
-        id,
-        conversation_id: message.conversation_id,
-        client_msg_id: message.client_msg_id.clone(),
-        message_id: message.id,
-        seq: message.seq,
-        created_at_ms: message.created_at_ms,
-    }
+    wire::ack(id, &appended.entry)
 }
 
 /// Frames per second with a burst of twice that: enough for a fast typist and a client
