@@ -2,10 +2,9 @@
 //! stream (sends, recalls, group notices; later edits, reactions, attachments).
 //!
 //! Services submit appends to one bounded queue. A single task takes everything that has
-//! queued up (up to `write_batch_max`) and stores it in queue order: consecutive sends go
-//! in ONE store transaction (group commit), so a burst of N sends costs one commit and
-//! one fsync instead of N; any other append is stored on its own, in its place in the
-//! order. Seqs are assigned by the store inside those transactions. When a batch is
+//! queued up (up to `write_batch_max`) and stores it in ONE store transaction, in queue
+//! order (group commit: a burst of N sends, recalls and notices costs one commit and one
+//! fsync instead of N). Seqs are assigned by the store inside that transaction. When a batch is
 //! stored, it goes to the publisher task, the one after-commit hook: it publishes each
 //! new entry to the bus, in seq order, and only then replies to the submitter, so a reply
 //! always means "durable". The writer meanwhile stores the next batch.
@@ -18,31 +17,14 @@
 
 use crate::fanout::Broadcaster;
 use crate::wire;
-use banter_protocol::{ConversationId, MessageId, ServerEvent, UserId};
-use banter_store::{Appended, GroupChange, NewMessage, SendPolicy, Store, StoreResult};
+use banter_protocol::ServerEvent;
+use banter_store::{Appended, SendPolicy, Store, StoreResult, StreamAppend};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-/// One append to a conversation's stream.
-#[derive(Debug)]
-pub enum Append {
-    /// A user's message (idempotent by its client id).
-    Send(NewMessage),
-    /// `actor` recalls `target`, if the rules allow it.
-    Recall {
-        actor: UserId,
-        conversation_id: ConversationId,
-        target: MessageId,
-        window_ms: i64,
-    },
-    /// A change to a group, recorded as a notice.
-    Group {
-        actor: UserId,
-        conversation_id: ConversationId,
-        change: GroupChange,
-    },
-}
+/// One append to a conversation's stream: the store's [`StreamAppend`].
+pub type Append = StreamAppend;
 
 struct Job {
     append: Append,
@@ -115,21 +97,14 @@ async fn run(
     // `recv_many` returns whatever is queued (at least one) without waiting for more:
     // batches grow by themselves while a commit is in flight and stay at one when idle.
     while rx.recv_many(&mut jobs, batch_max).await > 0 {
-        let mut replies = Vec::with_capacity(jobs.len());
-        let mut results = Vec::with_capacity(jobs.len());
-        let mut sends = Vec::new();
-        for job in jobs.drain(..) {
-            replies.push((job.reply, matches!(job.append, Append::Group { .. })));
-            match job.append {
-                Append::Send(send) => sends.push(send),
-                other => {
-                    // Sends queued before this append are stored before it.
-                    commit_sends(&*store, &mut sends, policy, &mut results).await;
-                    results.push(store_one(&*store, other, policy).await);
-                }
-            }
-        }
-        commit_sends(&*store, &mut sends, policy, &mut results).await;
+        let (appends, replies): (Vec<Append>, Vec<_>) = jobs
+            .drain(..)
+            .map(|job| {
+                let keep_recipients = matches!(job.append, Append::Group { .. });
+                (job.append, (job.reply, keep_recipients))
+            })
+            .unzip();
+        let results = store.append(&appends, policy).await;
         debug_assert_eq!(results.len(), replies.len());
         tracing::trace!(batch = results.len(), "stream batch stored");
         let outcomes = replies
@@ -151,44 +126,6 @@ async fn run(
         tracing::error!("stream publisher panicked");
     }
     tracing::debug!("stream writer drained and stopped");
-}
-
-/// Commits the sends gathered so far in one transaction.
-async fn commit_sends(
-    store: &dyn Store,
-    sends: &mut Vec<NewMessage>,
-    policy: SendPolicy,
-    results: &mut Vec<StoreResult<Appended>>,
-) {
-    if !sends.is_empty() {
-        results.extend(store.append_messages(sends, policy).await);
-        sends.clear();
-    }
-}
-
-async fn store_one(store: &dyn Store, append: Append, policy: SendPolicy) -> StoreResult<Appended> {
-    match append {
-        Append::Send(send) => store
-            .append_messages(std::slice::from_ref(&send), policy)
-            .await
-            .pop()
-            .expect("one result per send"),
-        Append::Recall {
-            actor,
-            conversation_id,
-            target,
-            window_ms,
-        } => {
-            store
-                .recall_message(actor, conversation_id, target, window_ms)
-                .await
-        }
-        Append::Group {
-            actor,
-            conversation_id,
-            change,
-        } => store.change_group(actor, conversation_id, change).await,
-    }
 }
 
 /// The after-commit hook: publishes each new entry of each stored batch, in seq order,

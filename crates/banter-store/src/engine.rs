@@ -31,7 +31,7 @@ use crate::{
     Appended, ConversationRecord, ConversationWithMembers, CreatedGroup, Credentials,
     FriendRequestRecord, GroupChange, NewMessage, NewSession, NewUser, Page, ProfileUpdate,
     ReadMark, SeedUser, Seeding, SendPolicy, Session, SessionId, Store, StoreError, StoreResult,
-    UserRecord,
+    StreamAppend, UserRecord,
 };
 
 /// What [`Engine::write`] and [`Engine::read`] run inside their transaction: a closure
@@ -62,7 +62,20 @@ impl<S: Sql> Engine<S> {
         policy: SendPolicy,
     ) -> StoreResult<Vec<StoreResult<Appended>>> {
         self.write(Retry::ConflictsAndInsertRaces, &move |conn, _| {
-            Box::pin(stream::append_batch::<S>(conn, sends, policy, now_ms()))
+            let sends: Vec<&NewMessage> = sends.iter().collect();
+            Box::pin(async move { stream::append_batch::<S>(conn, &sends, policy, now_ms()).await })
+        })
+        .await
+    }
+
+    /// [`Store::append`]'s transaction: on `Err` nothing of the batch is written.
+    async fn append_mixed(
+        &self,
+        appends: &[StreamAppend],
+        policy: SendPolicy,
+    ) -> StoreResult<Vec<StoreResult<Appended>>> {
+        self.write(Retry::ConflictsAndInsertRaces, &move |conn, _| {
+            Box::pin(stream::append_mixed::<S>(conn, appends, policy, now_ms()))
         })
         .await
     }
@@ -395,6 +408,20 @@ impl<S: Sql> Store for Engine<S> {
         .await
     }
 
+    async fn append(
+        &self,
+        appends: &[StreamAppend],
+        policy: SendPolicy,
+    ) -> Vec<StoreResult<Appended>> {
+        if appends.is_empty() {
+            return Vec::new();
+        }
+        isolate_refusals(appends, &|part: &[StreamAppend]| {
+            self.append_mixed(part, policy)
+        })
+        .await
+    }
+
     async fn append_messages(
         &self,
         sends: &[NewMessage],
@@ -522,12 +549,13 @@ async fn change_password<S: Sql>(
 /// committed in their original order. k refused sends cost about k·log2(n) extra
 /// transactions. Failures that are not about a row (the database is unreachable, a lock
 /// wait timed out) fail the batch as before, since splitting would only repeat them.
-pub(crate) async fn isolate_refusals<'a, T, F, Fut>(
-    sends: &'a [NewMessage],
+pub(crate) async fn isolate_refusals<'a, A, T, F, Fut>(
+    sends: &'a [A],
     commit: &'a F,
 ) -> Vec<StoreResult<T>>
 where
-    F: Fn(&'a [NewMessage]) -> Fut + Sync,
+    A: Sync,
+    F: Fn(&'a [A]) -> Fut + Sync,
     Fut: std::future::Future<Output = StoreResult<Vec<StoreResult<T>>>> + Send + 'a,
     T: Send + 'a,
 {
@@ -542,7 +570,7 @@ where
         Err(error) if is_row_refusal(&error) => {
             tracing::warn!(%error, "the database refused a send; answering it alone");
             vec![Err(StoreError::InvalidInput(
-                "the database refused this message; sending it again will not help".into(),
+                "the database refused this change; sending it again will not help".into(),
             ))]
         }
         Err(error) => batch_failure(error, sends.len()),

@@ -180,6 +180,19 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- the message stream ----
 
+    /// Appends a batch of stream changes in ONE transaction (group commit), in the order
+    /// given: runs of consecutive sends as [`Store::append_messages`] does, and a recall or
+    /// group change in its place between them, as [`Store::recall_message`] and
+    /// [`Store::change_group`] do. Each answers alone: a refused append (a rule it
+    /// breaks, or a row the database refuses) yields its error and the others commit. A
+    /// rule is always checked before its append writes anything, so a refusal leaves
+    /// nothing of it behind.
+    async fn append(
+        &self,
+        appends: &[StreamAppend],
+        policy: SendPolicy,
+    ) -> Vec<StoreResult<Appended>>;
+
     /// Appends a batch of sends in ONE transaction (group commit). Each send is checked on
     /// its own: a refused send yields its error without failing the others. A send whose
     /// `(conversation, sender, client_msg_id)` already exists yields the stored message

@@ -71,6 +71,26 @@ pub struct NewMessage {
     pub text: String,
 }
 
+/// One append to a conversation's stream, as the server's writer queues them.
+#[derive(Debug, Clone)]
+pub enum StreamAppend {
+    /// A user's message (idempotent by its client id).
+    Send(NewMessage),
+    /// `actor` recalls `target`, if the rules allow it.
+    Recall {
+        actor: UserId,
+        conversation_id: ConversationId,
+        target: MessageId,
+        window_ms: i64,
+    },
+    /// A change to a group, recorded as a notice.
+    Group {
+        actor: UserId,
+        conversation_id: ConversationId,
+        change: GroupChange,
+    },
+}
+
 /// Server policy that the store enforces on sends.
 #[derive(Debug, Clone, Copy)]
 pub struct SendPolicy {

@@ -11,7 +11,9 @@ use banter_protocol::{ConversationId, MessageId, UserId};
 use super::Sql;
 use crate::row::{Body, Draft, NewEntry, Refusal};
 use crate::sql::Seek;
-use crate::{Appended, Entry, NewMessage, Page, ReadMark, SendPolicy, StoreError, StoreResult};
+use crate::{
+    Appended, Entry, NewMessage, Page, ReadMark, SendPolicy, StoreError, StoreResult, StreamAppend,
+};
 
 /// Appends `entries` (to any number of conversations) inside the caller's transaction and
 /// returns the entries in the same order.
@@ -104,6 +106,67 @@ pub(super) async fn append_one<S: Sql>(
         .expect("append_entries returns one entry per draft"))
 }
 
+/// Appends a mixed batch inside one transaction; see [`crate::Store::append`]. Runs of
+/// consecutive sends go through [`append_batch`] (set-based), a recall or group change
+/// through its own rule in its place. A rule refusal is that append's answer (rules are
+/// checked before anything is written); a database error is the whole transaction's.
+pub(super) async fn append_mixed<S: Sql>(
+    conn: &mut S::Conn,
+    appends: &[StreamAppend],
+    policy: SendPolicy,
+    now_ms: i64,
+) -> StoreResult<Vec<StoreResult<Appended>>> {
+    let mut results = Vec::with_capacity(appends.len());
+    let mut sends: Vec<&NewMessage> = Vec::new();
+    for append in appends {
+        let answer = match append {
+            StreamAppend::Send(send) => {
+                sends.push(send);
+                continue;
+            }
+            StreamAppend::Recall {
+                actor,
+                conversation_id,
+                target,
+                window_ms,
+            } => {
+                flush_sends::<S>(conn, &mut sends, policy, now_ms, &mut results).await?;
+                recall::<S>(conn, *actor, *conversation_id, *target, *window_ms, now_ms).await
+            }
+            StreamAppend::Group {
+                actor,
+                conversation_id,
+                change,
+            } => {
+                flush_sends::<S>(conn, &mut sends, policy, now_ms, &mut results).await?;
+                let change = change.clone();
+                super::group::change::<S>(conn, *actor, *conversation_id, change, now_ms).await
+            }
+        };
+        match answer {
+            Err(StoreError::Database(error)) => return Err(StoreError::Database(error)),
+            answer => results.push(answer),
+        }
+    }
+    flush_sends::<S>(conn, &mut sends, policy, now_ms, &mut results).await?;
+    Ok(results)
+}
+
+/// Appends the sends gathered so far as one set-based batch.
+async fn flush_sends<S: Sql>(
+    conn: &mut S::Conn,
+    sends: &mut Vec<&NewMessage>,
+    policy: SendPolicy,
+    now_ms: i64,
+    results: &mut Vec<StoreResult<Appended>>,
+) -> StoreResult<()> {
+    if !sends.is_empty() {
+        results.extend(append_batch::<S>(conn, sends, policy, now_ms).await?);
+        sends.clear();
+    }
+    Ok(())
+}
+
 /// A send's idempotency key: (conversation, sender, client_msg_id).
 type ClientKey<'a> = (ConversationId, UserId, &'a str);
 
@@ -119,7 +182,7 @@ type ClientKey<'a> = (ConversationId, UserId, &'a str);
 /// send by send in batch order, from what those queries returned.
 pub(super) async fn append_batch<S: Sql>(
     conn: &mut S::Conn,
-    sends: &[NewMessage],
+    sends: &[&NewMessage],
     policy: SendPolicy,
     now_ms: i64,
 ) -> StoreResult<Vec<StoreResult<Appended>>> {

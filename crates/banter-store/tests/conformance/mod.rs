@@ -18,7 +18,7 @@ use banter_protocol::model::{ConversationKind, FriendRequestStatus, Role};
 use banter_protocol::{ConversationId, MessageId, UserId};
 use banter_store::{
     Appended, ConversationRecord, Database, Entry, EntryBody, GroupChange, NewMessage, NewSession,
-    NewUser, Notice, ProfileUpdate, SeedUser, SendPolicy, StoreError, UserRecord,
+    NewUser, Notice, ProfileUpdate, SeedUser, SendPolicy, StoreError, StreamAppend, UserRecord,
 };
 
 /// Expands one `#[tokio::test]` per conformance test for the backend that `$factory` (an
@@ -42,6 +42,7 @@ macro_rules! conformance_tests {
             seqs_are_gapless_under_concurrency,
             unread_counts_and_read_pointers,
             recall_rules,
+            sends_recalls_and_notices_share_one_batch_in_order,
             paging_after_and_before,
             utf8_round_trips,
             conversation_list_and_detail,
@@ -1442,6 +1443,75 @@ pub async fn unread_counts_and_read_pointers(store: Arc<dyn Database>) {
     assert_eq!((bobs.unread_count, bobs.read_seq), (1, 0));
     store.mark_read(bob.id, group, kept.seq).await.unwrap();
     assert_eq!(summary(&store, bob.id, group).await.unread_count, 0);
+}
+
+/// One transaction holds sends, a recall and a group notice in the order given, with
+/// consecutive seqs; a refused recall answers alone and leaves nothing behind.
+pub async fn sends_recalls_and_notices_share_one_batch_in_order(store: Arc<dyn Database>) {
+    let owner = user(&store, "owner").await;
+    let bob = user(&store, "bob").await;
+    befriend(&store, &owner, &bob).await;
+    let group = store
+        .create_group(owner.id, "g".into(), vec![bob.id])
+        .await
+        .unwrap()
+        .conversation_id;
+    let first = send(&store, bob.id, group, "first").await;
+    let batch = [
+        StreamAppend::Send(text(owner.id, group, "m2", "second")),
+        StreamAppend::Recall {
+            actor: bob.id,
+            conversation_id: group,
+            target: first.id,
+            window_ms: WINDOW_OPEN_MS,
+        },
+        StreamAppend::Group {
+            actor: owner.id,
+            conversation_id: group,
+            change: GroupChange::Rename("renamed".into()),
+        },
+        // Already recalled two entries earlier in this very batch.
+        StreamAppend::Recall {
+            actor: bob.id,
+            conversation_id: group,
+            target: first.id,
+            window_ms: WINDOW_OPEN_MS,
+        },
+        StreamAppend::Send(text(bob.id, group, "m5", "third")),
+    ];
+    let results = store.append(&batch, FRIENDS_ONLY).await;
+    assert_eq!(results.len(), batch.len());
+    assert_err!(&results[3], StoreError::Conflict(_));
+    let seqs: Vec<i64> = [0, 1, 2, 4]
+        .iter()
+        .map(|&i| results[i].as_ref().expect("accepted").entry.seq)
+        .collect();
+    let s = first.seq;
+    assert_eq!(
+        seqs,
+        vec![s + 1, s + 2, s + 3, s + 4],
+        "gapless, in batch order"
+    );
+    let page = store
+        .messages_after(owner.id, group, s - 1, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        page.entries.len(),
+        5,
+        "nothing of the refused recall was written"
+    );
+    assert_eq!(
+        text_of(&page.entries[0]),
+        ("", true),
+        "recalled in the batch"
+    );
+    assert_eq!(page.entries[2].body, EntryBody::Recall { target: first.id });
+    assert!(matches!(
+        page.entries[3].body,
+        EntryBody::Notice(Notice::Renamed { .. })
+    ));
+    assert_eq!(text_of(&page.entries[4]), ("third", false));
 }
 
 pub async fn recall_rules(store: Arc<dyn Database>) {
