@@ -30,7 +30,10 @@ impl Drop for Online {
     fn drop(&mut self) {
         if let Some(state) = self.state.take() {
             let (user, friends) = (self.user, std::mem::take(&mut self.friends));
-            tokio::spawn(async move { disconnected(&state, user, friends).await });
+            // Outside a runtime (the process is going away) there is nobody left to tell.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move { disconnected(&state, user, friends).await });
+            }
         }
     }
 }
