@@ -6,13 +6,13 @@
 //! `conversation_joined`.
 
 use super::presence::with_presence;
-use super::stream::settled;
-use crate::error::{ApiError, ApiResult};
+use super::stream::append_and_wait;
+use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::wire;
 use crate::writer::Append;
 use banter_protocol::model::ConversationSummary;
-use banter_protocol::{ConversationId, ErrorCode, ServerEvent, UserId};
+use banter_protocol::{ConversationId, ServerEvent, UserId};
 use banter_store::{CreatedGroup, GroupChange};
 
 /// Creates a group of `owner` and `members` (friends of the owner) and tells them all.
@@ -59,12 +59,7 @@ pub async fn change(
         conversation_id: id,
         change,
     };
-    let receipt = state
-        .writer
-        .submit(append)
-        .await
-        .map_err(|_| ApiError::new(ErrorCode::ShuttingDown, "the server is shutting down"))?;
-    let appended = settled(receipt).await?;
+    let appended = append_and_wait(state, append).await?;
     announce_joined(state, id, &joined).await;
     let left = if disband { appended.recipients } else { left };
     let event = ServerEvent::ConversationLeft {

@@ -97,6 +97,12 @@ pub async fn recall(
         target,
         window_ms,
     };
+    append_and_wait(state, append).await
+}
+
+/// Appends through the writer and waits until the entry is durable and published (for
+/// appends other than sends, whose callers have nothing else to do meanwhile).
+pub async fn append_and_wait(state: &AppState, append: Append) -> ApiResult<Appended> {
     let receipt = state
         .writer
         .submit(append)
