@@ -20,6 +20,7 @@ const KEY_ELEMENTS = [
   '.chat-subtitle', '.conv-preview', '.conv-time', '.hint', '.link', '.banner span', '.avatar',
   '.msg.mine .msg-text', '.msg.theirs .msg-text', '.msg.pending .msg-text', '.bubble a',
   '.section-title', '.role-badge', '.rail-label', 'input', '::placeholder', '.presence-dot',
+  '.msg.mine .file-name', '.msg.theirs .file-meta', '.media-caption',
 ];
 
 let browser;
@@ -162,11 +163,21 @@ test('every text on the main screens meets WCAG AA contrast', { timeout: 120_000
   // A chat with both sides, a link, receipts and a day separator; Bob has it unread.
   await openDirectChat(alice.page, bobName);
   await sendMessage(alice.page, 'see https://example.com/contrast');
+  // A file with a caption: its card (name, size and type) on both kinds of bubble.
+  await alice.page.getByTestId('composer-input').fill('the notes');
+  const [chooser] = await Promise.all([
+    alice.page.waitForEvent('filechooser'),
+    alice.page.getByTestId('attach-button').click(),
+  ]);
+  await chooser.setFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('contrast\n'.repeat(100)) });
+  await waitForMessage(alice.page, 'the notes', { status: 'sent' });
   await bob.page.getByTestId('nav-chats').click();
   await bob.page.getByTestId('unread-badge').waitFor();
   await bob.page.getByTestId('nav-chats-badge').waitFor();
   await scan(bob.page, 'chat list with unread');
   await openChatByName(bob.page, 'Alice');
+  await bob.page.getByTestId('file-card').waitFor();
+  await scan(bob.page, 'chat with a file');
   await sendMessage(bob.page, 'got it');
   await waitForMessage(alice.page, 'got it');
   await alice.page.getByTestId('receipt').first().waitFor();

@@ -105,8 +105,9 @@ export async function withServer(browser, body, { env } = {}) {
   }
 }
 
-export function launchBrowser() {
-  return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
+/** Headless Chromium; `args` are added to the usual flags (e.g. a fake microphone). */
+export function launchBrowser({ args = [] } = {}) {
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS, ...args] });
 }
 
 /**

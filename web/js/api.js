@@ -20,6 +20,14 @@ export class NetworkError extends Error {
   }
 }
 
+/** The user cancelled an upload (xhr.abort()). */
+export class AbortedError extends Error {
+  constructor() {
+    super('aborted');
+    this.code = 'aborted';
+  }
+}
+
 let token = null;
 let onUnauthorized = () => {};
 
@@ -35,19 +43,28 @@ export function setUnauthorizedHandler(fn) {
 async function request(method, path, body) {
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
+  return send(method, path, headers, body === undefined ? undefined : JSON.stringify(body));
+}
+
+/** A request whose body is a file's raw bytes (avatars): not JSON, not multipart. */
+function rawRequest(method, path, blob) {
+  return send(method, path, { Accept: 'application/json' }, blob);
+}
+
+async function send(method, path, headers, body) {
   if (token) headers.Authorization = `Bearer ${token}`;
   let response;
   try {
-    response = await fetch(BASE + path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      cache: 'no-store',
-    });
+    response = await fetch(BASE + path, { method, headers, body, cache: 'no-store' });
   } catch (err) {
     throw new NetworkError(err);
   }
   const text = await response.text().catch(() => '');
+  return answer(response.status, response.ok, text, headers.Authorization !== undefined);
+}
+
+/** The parsed body of a success, or the ApiError / NetworkError a failure means. */
+function answer(status, ok, text, sentToken) {
   let data = null;
   if (text) {
     try {
@@ -56,15 +73,84 @@ async function request(method, path, body) {
       data = null;
     }
   }
-  if (!response.ok) {
+  if (!ok) {
     // A proxy in front of a stopped server answers 502/504 without our body.
-    if (!data?.code && response.status >= 502 && response.status <= 504) throw new NetworkError();
-    const code = data?.code ?? (response.status === 401 ? 'unauthorized' : 'internal');
-    const sentToken = headers.Authorization !== undefined;
+    if (!data?.code && status >= 502 && status <= 504) throw new NetworkError();
+    const code = data?.code ?? (status === 401 ? 'unauthorized' : status === 413 ? 'too_large' : 'internal');
     if (code === 'unauthorized' && sentToken) onUnauthorized();
-    throw new ApiError(response.status, code, data?.message);
+    throw new ApiError(status, code, data?.message);
   }
   return data;
+}
+
+/** At most this many characters of a file name go to the server (its limit is 255). */
+const UPLOAD_NAME_MAX_CHARS = 255;
+
+/**
+ * The name the server accepts for `raw`: 1–255 characters, without control
+ * characters, `/` or `\` (each becomes `_`); "file" when nothing is left.
+ */
+export function uploadName(raw) {
+  const cleaned = Array.from(String(raw ?? '').replace(/[\u0000-\u001f\u007f-\u009f/\\]/g, '_').trim());
+  return cleaned.slice(0, UPLOAD_NAME_MAX_CHARS).join('') || 'file';
+}
+
+/**
+ * POST /api/v1/uploads with the file's raw bytes, over XMLHttpRequest so that
+ * the upload reports progress and can be cancelled (fetch can do neither).
+ * Returns { promise, abort }: the promise resolves to the server's Upload, or
+ * rejects with ApiError, NetworkError or AbortedError (after abort()).
+ * `onProgress(sentBytes, totalBytes)` is called as the body goes out.
+ */
+export function uploadFile(file, name, { onProgress = () => {} } = {}) {
+  const xhr = new XMLHttpRequest();
+  const promise = new Promise((resolve, reject) => {
+    xhr.open('POST', `${BASE}/uploads?name=${encodeURIComponent(uploadName(name))}`);
+    xhr.setRequestHeader('Accept', 'application/json');
+    // Any Content-Type is accepted and ignored (the server looks at the bytes).
+    xhr.setRequestHeader('Content-Type', 'application/octet-stream');
+    const sentToken = Boolean(token);
+    if (token) xhr.setRequestHeader('Authorization', `Bearer ${token}`);
+    xhr.upload.onprogress = (event) => onProgress(event.loaded, event.lengthComputable ? event.total : file.size);
+    xhr.onload = () => {
+      try {
+        resolve(answer(xhr.status, xhr.status >= 200 && xhr.status < 300, xhr.responseText, sentToken));
+      } catch (err) {
+        reject(err);
+      }
+    };
+    xhr.onerror = () => reject(new NetworkError());
+    xhr.ontimeout = () => reject(new NetworkError());
+    xhr.onabort = () => reject(new AbortedError());
+    xhr.send(file);
+  });
+  return { promise, abort: () => xhr.abort() };
+}
+
+/**
+ * GET an upload's bytes (`variant` 'full' or 'thumbnail') with the bearer
+ * token, as a Blob: the page cannot put an Authorization header on an <img>
+ * or <a href>, so every attachment is fetched and shown through an object URL.
+ */
+export async function fetchUpload(uploadId, variant = 'full') {
+  const path = `${BASE}/uploads/${encodeURIComponent(uploadId)}${variant === 'thumbnail' ? '/thumbnail' : ''}`;
+  const headers = {};
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let response;
+  try {
+    response = await fetch(path, { headers });
+  } catch (err) {
+    throw new NetworkError(err);
+  }
+  if (!response.ok) {
+    const text = await response.text().catch(() => '');
+    answer(response.status, false, text, headers.Authorization !== undefined);
+  }
+  try {
+    return await response.blob();
+  } catch (err) {
+    throw new NetworkError(err);
+  }
 }
 
 const id = (value) => encodeURIComponent(String(value));
@@ -89,6 +175,9 @@ export const api = {
   updateMe: (changes) => request('PATCH', '/me', changes),
   changePassword: (oldPassword, newPassword) =>
     request('PUT', '/me/password', { old_password: oldPassword, new_password: newPassword }),
+  /** The picture's raw bytes; answers the caller's UserProfile with the new avatar_url. */
+  setAvatar: (file) => rawRequest('PUT', '/me/avatar', file),
+  removeAvatar: () => request('DELETE', '/me/avatar'),
   user: (username) => request('GET', `/users/${id(username)}`),
 
   friends: () => request('GET', '/friends'),
@@ -124,6 +213,8 @@ export const api = {
   transferOwnership: (groupId, userId) => request('POST', `/groups/${id(groupId)}/transfer`, { user_id: userId }),
   leaveGroup: (groupId) => request('POST', `/groups/${id(groupId)}/leave`),
   disbandGroup: (groupId) => request('DELETE', `/groups/${id(groupId)}`),
+  /** 204; members learn the new picture from the `avatar_changed` notice. */
+  setGroupAvatar: (groupId, file) => rawRequest('PUT', `/groups/${id(groupId)}/avatar`, file),
 };
 
 function deviceName() {

@@ -6,6 +6,8 @@
 //   socket.js   WebSocket: backoff, hello, resync by seq, gap fill, pending sends
 //   store.js    all client state; emits topics the UI re-renders from
 //   drafts.js   unsent composer text per conversation, in localStorage
+//   uploads.js  sending files: upload (progress, cancel), then send_message with the attachment
+//   media.js    attachments fetched with the token and shown through cached object URLs
 //   i18n.js     t() and the language choice; strings in i18n/{en,zh-CN}.js
 //   dom.js      h() element builder and linkify(): user text only via text nodes
 //   ui/app.js   the shell (rail, list column, pane, banner, title); ui/* the views
@@ -13,8 +15,9 @@
 import { api, setToken, setUnauthorizedHandler } from './api.js';
 import { clearDrafts } from './drafts.js';
 import { t } from './i18n.js';
+import { clearMediaCache } from './media.js';
 import { Connection, clearOutbox, restoreOutbox, saveOutbox } from './socket.js';
-import { store } from './store.js';
+import { isMessage, store } from './store.js';
 import { App } from './ui/app.js';
 import { renderAuth } from './ui/auth.js';
 import { errorText, toast } from './ui/common.js';
@@ -74,7 +77,7 @@ function startApp(session) {
 }
 
 function onLiveMessage(message) {
-  if (message.sender_id === store.me?.id || message.content.kind !== 'text') return;
+  if (message.sender_id === store.me?.id || !isMessage(message)) return;
   const conv = store.conversation(message.conversation_id);
   if (!conv) return;
   const looking = document.visibilityState === 'visible' && app?.openId === conv.id;
@@ -92,6 +95,8 @@ function endSession(notice) {
   connection = null;
   app?.destroy();
   app = null;
+  // Attachments fetched with this session's token stay out of reach of the next one.
+  clearMediaCache();
   localStorage.removeItem(SESSION_KEY);
   setToken(null);
   store.reset();

@@ -38,6 +38,9 @@ const TRANSIENT_RESENDS_MAX = 5;
 /** The server drops typing frames sent more often than this per conversation; used
  *  until `hello` says (typing_interval_ms). */
 const TYPING_SEND_INTERVAL_MS = 2_000;
+/** The longest voice message the server takes, used until `hello` says
+ *  (voice_duration_ms_max); the server's default. */
+const VOICE_DURATION_MS_MAX_DEFAULT = 600_000;
 /** Used until `hello` tells us the server's heartbeat interval. */
 const DEFAULT_HEARTBEAT_SECS = 30;
 /** Close code: the session was revoked or expired; reconnecting cannot help. */
@@ -78,6 +81,10 @@ export class Connection {
     this.syncAgain = new Set(); // conversation ids that found a new gap meanwhile
     this.lastTypingSentMs = new Map();
     this.messageBytesMax = 16 * 1024;
+    // The largest upload the server takes (file_bytes_max); null until `hello` says,
+    // and meanwhile the server alone decides (a refused upload is shown as failed).
+    this.fileBytesMax = null;
+    this.voiceDurationMsMax = VOICE_DURATION_MS_MAX_DEFAULT;
     this.refreshTimer = null;
     this.onBrowserOnline = () => this.reconnectNow();
     window.addEventListener('online', this.onBrowserOnline);
@@ -96,7 +103,10 @@ export class Connection {
     this.healthTimer = null;
     clearTimeout(this.refreshTimer);
     clearInterval(this.heartbeatTimer);
-    for (const pending of store.pending.values()) clearTimeout(pending.timer);
+    for (const pending of store.pending.values()) {
+      clearTimeout(pending.timer);
+      pending.abort?.(); // uploads in flight belong to the session too
+    }
     clearTimeout(this.transientTimer);
     this.transientTimer = null;
     const ws = this.ws;
@@ -270,6 +280,10 @@ export class Connection {
         if (frame.message_bytes_max) this.messageBytesMax = frame.message_bytes_max;
         if (Number.isFinite(frame.typing_interval_ms)) this.typingIntervalMs = frame.typing_interval_ms;
         if (Number.isFinite(frame.recall_window_secs)) store.recallWindowMs = frame.recall_window_secs * 1000;
+        if (Number.isFinite(frame.file_bytes_max) && frame.file_bytes_max > 0) this.fileBytesMax = frame.file_bytes_max;
+        if (Number.isFinite(frame.voice_duration_ms_max) && frame.voice_duration_ms_max > 0) {
+          this.voiceDurationMsMax = frame.voice_duration_ms_max;
+        }
         this.#startHeartbeat();
         store.setConnection({ state: 'open', everConnected: true });
         this.#resync(this.generation);
@@ -355,7 +369,9 @@ export class Connection {
       sender_id: store.me.id,
       client_msg_id: pending.clientMsgId,
       created_at_ms: frame.created_at_ms,
-      content: { kind: 'text', text: pending.text, recalled: false },
+      content: pending.attachment
+        ? { kind: 'media', caption: pending.text, attachment: pending.media, recalled: false }
+        : { kind: 'text', text: pending.text, recalled: false },
     });
     if (result === 'gap') this.syncConversation(frame.conversation_id);
     store.emit('messages');
@@ -383,7 +399,9 @@ export class Connection {
         } else if (pending) {
           clearTimeout(pending.timer);
           pending.status = 'failed';
-          pending.error = frame.code;
+          // With an attachment, not_found is (almost always) its upload: deleted after a
+          // day without a message, or never ours.
+          pending.error = pending.attachment && frame.code === 'not_found' ? 'upload.expired' : frame.code;
           store.emit('messages');
         }
         break;
@@ -486,6 +504,7 @@ export class Connection {
 
   sendMessage(conversationId, text) {
     const pending = {
+      stage: 'send',
       clientMsgId: uuid(),
       conversationId,
       text,
@@ -498,10 +517,19 @@ export class Connection {
     this.#transmit(pending);
   }
 
+  /**
+   * Sends a pending message whose attachment has just been uploaded (uploads.js):
+   * from here on it is an ordinary pending send.
+   */
+  transmitPending(pending) {
+    if (store.pending.get(pending.clientMsgId) !== pending) return;
+    this.#transmit(pending);
+  }
+
   /** Resends a failed message with its original client_msg_id. */
   retry(clientMsgId) {
     const pending = store.pending.get(clientMsgId);
-    if (!pending) return;
+    if (!pending || pending.stage === 'upload') return;
     pending.transientRefusals = 0;
     this.#transmit(pending);
   }
@@ -511,6 +539,7 @@ export class Connection {
     const pending = store.pending.get(clientMsgId);
     if (!pending) return;
     clearTimeout(pending.timer);
+    pending.abort?.();
     store.pending.delete(clientMsgId);
     store.emit('messages');
   }
@@ -527,10 +556,9 @@ export class Connection {
       store.emit('messages');
     }, ACK_TIMEOUT_MS);
     if (this.ready) {
-      this.#request(
-        { type: 'send_message', conversation_id: pending.conversationId, client_msg_id: pending.clientMsgId, text: pending.text },
-        { kind: 'send', clientMsgId: pending.clientMsgId },
-      );
+      const frame = { type: 'send_message', conversation_id: pending.conversationId, client_msg_id: pending.clientMsgId, text: pending.text };
+      if (pending.attachment) frame.attachment = pending.attachment;
+      this.#request(frame, { kind: 'send', clientMsgId: pending.clientMsgId });
     }
     store.emit('messages');
   }
@@ -538,7 +566,7 @@ export class Connection {
   /** Resends, oldest first, the messages refused for a transient reason. */
   #resendWaiting() {
     const waiting = [...store.pending.values()]
-      .filter((p) => p.waiting && p.status === 'pending')
+      .filter((p) => p.waiting && p.status === 'pending' && p.stage !== 'upload')
       .sort((a, b) => a.createdAtMs - b.createdAtMs);
     for (const pending of waiting) this.#transmit(pending);
   }
@@ -546,6 +574,8 @@ export class Connection {
   #resendPending() {
     const all = [...store.pending.values()].sort((a, b) => a.createdAtMs - b.createdAtMs);
     for (const pending of all) {
+      // Still uploading (or its upload failed): the upload sends it when it is done.
+      if (pending.stage === 'upload' && store.conversation(pending.conversationId)) continue;
       if (store.conversation(pending.conversationId)) {
         this.#transmit(pending);
       } else {
@@ -599,9 +629,11 @@ export function restoreOutbox(userId) {
   }
   for (const p of Array.isArray(saved) ? saved : []) {
     if (typeof p?.clientMsgId !== 'string' || typeof p.text !== 'string') continue;
+    const attached = typeof p.attachment?.upload_id === 'string' && typeof p.media?.upload_id === 'string';
     store.pending.set(p.clientMsgId, {
       clientMsgId: p.clientMsgId, conversationId: p.conversationId, text: p.text,
-      createdAtMs: p.createdAtMs, status: 'pending', error: null, timer: null,
+      createdAtMs: p.createdAtMs, status: 'pending', stage: 'send', error: null, timer: null,
+      attachment: attached ? p.attachment : null, media: attached ? p.media : null,
     });
   }
   if (store.pending.size) store.emit('messages');
@@ -609,8 +641,11 @@ export function restoreOutbox(userId) {
 
 export function saveOutbox(userId) {
   const key = OUTBOX_KEY_PREFIX + userId;
-  const list = [...store.pending.values()].map(({ clientMsgId, conversationId, text, createdAtMs }) =>
-    ({ clientMsgId, conversationId, text, createdAtMs }));
+  // A message still uploading cannot be saved (its file is only in this page's memory);
+  // one whose upload is done goes with its attachment.
+  const list = [...store.pending.values()].filter((p) => p.stage !== 'upload')
+    .map(({ clientMsgId, conversationId, text, createdAtMs, attachment, media }) =>
+      (attachment ? { clientMsgId, conversationId, text, createdAtMs, attachment, media } : { clientMsgId, conversationId, text, createdAtMs }));
   try {
     if (list.length) localStorage.setItem(key, JSON.stringify(list));
     else localStorage.removeItem(key);

@@ -37,6 +37,19 @@ function newConversation(summary) {
   };
 }
 
+/** A message someone wrote (text or media), as opposed to a recall or a notice. */
+export function isMessage(message) {
+  const kind = message?.content?.kind;
+  return kind === 'text' || kind === 'media';
+}
+
+/** What a recall leaves of a message: blanked, in its own kind (protocol §6.8). */
+function recalledContent(content) {
+  return content.kind === 'media'
+    ? { kind: 'media', caption: '', attachment: null, recalled: true }
+    : { kind: 'text', text: '', recalled: true };
+}
+
 class Store {
   constructor() {
     this.listeners = new Set();
@@ -197,6 +210,7 @@ class Store {
     for (const [clientMsgId, pending] of this.pending) {
       if (pending.conversationId === conversationId) {
         clearTimeout(pending.timer);
+        pending.abort?.(); // an upload in flight for it
         this.pending.delete(clientMsgId);
       }
     }
@@ -300,9 +314,12 @@ class Store {
     }
   }
 
-  /** Whether the server counts `message` as unread for us (text from others, not recalled, after read_seq). */
+  /**
+   * Whether the server counts `message` as unread for us: a text or media message
+   * from someone else, not recalled, after read_seq.
+   */
   #countsAsUnread(message, readSeq) {
-    return message.sender_id !== this.me?.id && message.content.kind === 'text'
+    return message.sender_id !== this.me?.id && isMessage(message)
       && !message.content.recalled && message.seq > readSeq;
   }
 
@@ -316,13 +333,13 @@ class Store {
     const targetId = recall.content.target_id;
     let target = null;
     for (const entry of conv.entries.values()) {
-      if (entry.id === targetId && entry.content.kind === 'text') {
+      if (entry.id === targetId && isMessage(entry)) {
         target = entry;
         break;
       }
     }
     const last = s.last_message;
-    const lastIsTarget = last && last.id === targetId && last.content.kind === 'text';
+    const lastIsTarget = last && last.id === targetId && isMessage(last);
     if (uncounted) {
       const known = target ?? (lastIsTarget ? last : null);
       if (known) {
@@ -332,8 +349,8 @@ class Store {
         conv.unreadUnsure = true;
       }
     }
-    if (target) target.content = { kind: 'text', text: '', recalled: true };
-    if (lastIsTarget) s.last_message = { ...last, content: { kind: 'text', text: '', recalled: true } };
+    if (target) target.content = recalledContent(target.content);
+    if (lastIsTarget) s.last_message = { ...last, content: recalledContent(last.content) };
   }
 
   /** True (once) if a recall left this conversation's unread count in doubt; refetch the list then. */
@@ -349,6 +366,9 @@ class Store {
     switch (notice.event) {
       case 'renamed':
         s.name = notice.name;
+        break;
+      case 'avatar_changed':
+        s.avatar_url = notice.avatar_url;
         break;
       case 'members_added':
         s.member_count += notice.user_ids.length;
@@ -402,7 +422,8 @@ class Store {
     // The detail's summary carries name, role and count; keep our live counters.
     const s = conv.summary;
     Object.assign(s, { name: detail.summary.name, my_role: detail.summary.my_role,
-      member_count: detail.summary.member_count, peer: detail.summary.peer ?? s.peer });
+      member_count: detail.summary.member_count, peer: detail.summary.peer ?? s.peer,
+      avatar_url: detail.summary.avatar_url ?? null });
     this.emit('members', 'conversations', 'messages');
   }
 

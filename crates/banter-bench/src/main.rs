@@ -107,6 +107,15 @@ enum ScenarioArgs {
         #[arg(long)]
         rate: Option<f64>,
     },
+    /// N users each upload one file at the same moment; report the upload throughput and
+    /// the server's peak memory meanwhile, then download every file to compare.
+    Uploads {
+        #[arg(long, default_value_t = 20)]
+        uploads: usize,
+        /// Size of each file, in MiB.
+        #[arg(long, default_value_t = 100)]
+        size_mib: u64,
+    },
     /// N clients drop at once, miss M messages each, reconnect and resync; report the
     /// time until all have caught up.
     ReconnectStorm {
@@ -165,12 +174,17 @@ async fn run(cli: Cli) -> anyhow::Result<Report> {
         ScenarioArgs::Direct { .. } => "direct",
         ScenarioArgs::Group { .. } => "group",
         ScenarioArgs::ReconnectStorm { .. } => "reconnect-storm",
+        ScenarioArgs::Uploads { .. } => "uploads",
     };
     let ticker = (!c.quiet).then(|| Ticker::start(label, run.counters.clone(), run.clock));
     let report = match cli.scenario {
         ScenarioArgs::Connections { connections } => {
             let options = scenario::connections::Options { connections };
             scenario::connections::run(&run, &options).await?
+        }
+        ScenarioArgs::Uploads { uploads, size_mib } => {
+            let options = scenario::uploads::Options { uploads, size_mib };
+            scenario::uploads::run(&run, &options).await?
         }
         ScenarioArgs::Direct {
             pairs,

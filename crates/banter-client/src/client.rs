@@ -14,7 +14,7 @@ use banter_protocol::api::{
     TransferOwnershipRequest, UpdateProfileRequest,
 };
 use banter_protocol::model::{
-    ConversationDetail, ConversationSummary, Friend, FriendRequest, Role, UserProfile,
+    ConversationDetail, ConversationSummary, Friend, FriendRequest, Role, Upload, UserProfile,
 };
 use banter_protocol::{ConversationId, ErrorBody, FriendRequestId, UserId};
 use reqwest::{Method, RequestBuilder, StatusCode};
@@ -60,6 +60,24 @@ impl fmt::Debug for Client {
             .field("logged_in", &self.token.is_some())
             .field("timeout", &self.timeout)
             .finish()
+    }
+}
+
+/// A download as the server answered it, whatever the status.
+#[derive(Debug, Clone)]
+pub struct Download {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub bytes: Vec<u8>,
+}
+
+impl Download {
+    /// A header's value as text ("" when absent).
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
 }
 
@@ -450,6 +468,83 @@ impl Client {
             .await
     }
 
+    // ----- uploads and avatars -----
+
+    /// Uploads a file's bytes under `name` (§4.10); the answer says what the server found
+    /// it to be.
+    pub async fn upload(&self, name: &str, bytes: impl Into<reqwest::Body>) -> Result<Upload> {
+        let request = self
+            .request(Method::POST, "/uploads")
+            .query(&[("name", name)])
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(bytes);
+        self.json(request).await
+    }
+
+    /// A download of upload `id` (its thumbnail with `thumbnail`), optionally one
+    /// `Range`, with the status, headers and bytes as the server sent them, whatever
+    /// they are.
+    pub async fn download(
+        &self,
+        id: &str,
+        thumbnail: bool,
+        range: Option<&str>,
+    ) -> Result<Download> {
+        let path = if thumbnail {
+            format!("/uploads/{id}/thumbnail")
+        } else {
+            format!("/uploads/{id}")
+        };
+        let mut request = self.request(Method::GET, &path);
+        if let Some(range) = range {
+            request = request.header(reqwest::header::RANGE, range);
+        }
+        let response = request.send().await?;
+        Ok(Download {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            bytes: response.bytes().await?.to_vec(),
+        })
+    }
+
+    /// Sets one's avatar from a picture's bytes.
+    pub async fn set_avatar(&self, bytes: impl Into<reqwest::Body>) -> Result<UserProfile> {
+        let request = self
+            .request(Method::PUT, "/me/avatar")
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(bytes);
+        self.json(request).await
+    }
+
+    /// Removes one's avatar.
+    pub async fn remove_avatar(&self) -> Result<UserProfile> {
+        self.json(self.request(Method::DELETE, "/me/avatar")).await
+    }
+
+    /// Sets a group's avatar (owners and admins).
+    pub async fn set_group_avatar(
+        &self,
+        id: ConversationId,
+        bytes: impl Into<reqwest::Body>,
+    ) -> Result<()> {
+        let request = self
+            .request(Method::PUT, &format!("/groups/{id}/avatar"))
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(bytes);
+        self.empty(request).await
+    }
+
+    /// Fetches an avatar picture by its `avatar_url` (a path on this server) and size.
+    pub async fn avatar(&self, avatar_url: &str, size: u32) -> Result<Download> {
+        let url = format!("{}{avatar_url}?size={size}", self.base_url);
+        let response = self.http.get(url).timeout(self.timeout).send().await?;
+        Ok(Download {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            bytes: response.bytes().await?.to_vec(),
+        })
+    }
+
     // ----- raw escape hatch -----
 
     /// Sends any request to `path` (from the server root, e.g. `/api/v1/me`) with this
@@ -464,6 +559,25 @@ impl Client {
                 .body(body.to_owned());
         }
         let response = request.send().await?;
+        let status = response.status().as_u16();
+        let body = response.text().await?;
+        Ok(RawResponse { status, body })
+    }
+
+    /// [`Client::raw`] with a body of raw bytes (`application/octet-stream`), as the
+    /// upload routes take.
+    pub async fn raw_bytes(
+        &self,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<RawResponse> {
+        let response = self
+            .request_url(method, format!("{}{path}", self.base_url))
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(body)
+            .send()
+            .await?;
         let status = response.status().as_u16();
         let body = response.text().await?;
         Ok(RawResponse { status, body })

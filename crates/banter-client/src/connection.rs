@@ -51,6 +51,10 @@ pub struct Hello {
     pub typing_interval: Duration,
     /// Text frames per second the connection may send (burst twice that).
     pub frames_per_second_max: u32,
+    /// Largest upload accepted, in bytes.
+    pub file_bytes_max: u64,
+    /// Longest voice message accepted.
+    pub voice_duration_max: Duration,
 }
 
 /// One authenticated WebSocket, past its `hello`. Made by [`Client::connect`].
@@ -113,6 +117,8 @@ impl Connection {
                 recall_window: Duration::ZERO,
                 typing_interval: Duration::ZERO,
                 frames_per_second_max: 0,
+                file_bytes_max: 0,
+                voice_duration_max: Duration::ZERO,
             },
             write_timeout: client.timeout(),
             closed: None,
@@ -127,6 +133,8 @@ impl Connection {
                 recall_window_secs,
                 typing_interval_ms,
                 frames_per_second_max,
+                file_bytes_max,
+                voice_duration_ms_max,
             } => {
                 connection.hello = Hello {
                     protocol_version,
@@ -137,6 +145,8 @@ impl Connection {
                     recall_window: Duration::from_secs(recall_window_secs),
                     typing_interval: Duration::from_millis(typing_interval_ms),
                     frames_per_second_max,
+                    file_bytes_max,
+                    voice_duration_max: Duration::from_millis(voice_duration_ms_max),
                 };
                 Ok(connection)
             }

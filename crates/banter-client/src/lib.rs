@@ -33,7 +33,7 @@ pub mod session;
 
 pub use admin::{AdminClient, ADMIN_BATCH_MAX};
 pub use banter_protocol::{self as protocol, ErrorCode};
-pub use client::{Client, RawResponse, DEFAULT_TIMEOUT};
+pub use client::{Client, Download, RawResponse, DEFAULT_TIMEOUT};
 pub use connection::{Connection, Hello};
 pub use cursor::{Cursors, Offered};
 pub use error::{ClientError, Result};

@@ -500,6 +500,7 @@ impl Session {
             conversation_id: send.conversation_id,
             client_msg_id: send.client_msg_id.clone(),
             text: send.text.clone(),
+            attachment: None,
         };
         self.send_frame(&frame).await
     }

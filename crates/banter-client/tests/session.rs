@@ -202,6 +202,7 @@ impl MockServer {
             id: CONV,
             kind: ConversationKind::Direct,
             name: None,
+            avatar_url: None,
             peer: None,
             peer_online: Some(true),
             my_role: Role::Member,
@@ -230,6 +231,8 @@ impl MockServer {
             recall_window_secs: 120,
             typing_interval_ms: 2000,
             frames_per_second_max: 100,
+            file_bytes_max: 100 * 1024 * 1024,
+            voice_duration_ms_max: 600_000,
         };
         let snapshot = ServerEvent::PresenceSnapshot {
             online_user_ids: vec![BOB],

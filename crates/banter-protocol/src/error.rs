@@ -35,6 +35,10 @@ pub enum ErrorCode {
     RecallWindowExpired,
     /// Too many WebSocket frames in a short time; slow down.
     RateLimited,
+    /// The upload would take the user past their storage quota.
+    QuotaExceeded,
+    /// A download's `Range` does not fit the file.
+    RangeNotSatisfiable,
     /// The server is shutting down or is full; reconnect shortly.
     ShuttingDown,
     /// Something failed inside the server; the cause is logged, not returned.
@@ -59,6 +63,8 @@ impl ErrorCode {
             ErrorCode::NotFriends => "not_friends",
             ErrorCode::RecallWindowExpired => "recall_window_expired",
             ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::QuotaExceeded => "quota_exceeded",
+            ErrorCode::RangeNotSatisfiable => "range_not_satisfiable",
             ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::Internal => "internal",
         }

@@ -26,6 +26,10 @@ pub enum ServerEvent {
         /// Text frames per second a connection may send (with a burst of twice that);
         /// beyond it frames get `rate_limited`.
         frames_per_second_max: u32,
+        /// Largest upload accepted, in bytes (`POST /api/v1/uploads`).
+        file_bytes_max: u64,
+        /// Longest voice message accepted, in milliseconds.
+        voice_duration_ms_max: u64,
     },
     /// Friends of the user who are online right now; sent once after `hello`.
     PresenceSnapshot {

@@ -15,7 +15,12 @@ pub enum ClientFrame {
         id: RequestId,
         conversation_id: ConversationId,
         client_msg_id: String,
+        /// The text; with an attachment, its caption (which may be empty).
         text: String,
+        /// A picture, file, voice message or video uploaded before.
+        /// Boxed, so that every frame (most are texts) stays small.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attachment: Option<Box<AttachmentRequest>>,
     },
     /// Recall one's own message within the recall window, or anyone's as a group admin.
     /// Replied to by `ack` for the recall entry.
@@ -47,4 +52,17 @@ pub enum ClientFrame {
     },
     /// Application-level liveness check. Replied to by `pong`.
     Ping { id: RequestId },
+}
+
+/// The upload a `send_message` carries, and how the message shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentRequest {
+    /// An upload of the sender's own.
+    pub upload_id: crate::UploadId,
+    pub kind: crate::model::AttachmentKind,
+    /// Required for `voice`, refused on other kinds.
+    #[serde(default)]
+    pub duration_ms: Option<i64>,
 }

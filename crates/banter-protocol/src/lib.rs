@@ -15,7 +15,7 @@ pub mod model;
 pub use error::{ErrorBody, ErrorCode};
 pub use event::ServerEvent;
 pub use frame::ClientFrame;
-pub use ids::{ConversationId, FriendRequestId, MessageId, RequestId, UserId};
+pub use ids::{ConversationId, FriendRequestId, MessageId, RequestId, UploadId, UserId};
 
 /// The protocol version this crate describes. Bumped on any breaking change.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -1,6 +1,6 @@
 //! The nouns of the protocol: users, friend requests, conversations and their messages.
 
-use crate::ids::{ConversationId, FriendRequestId, MessageId, UserId};
+use crate::ids::{ConversationId, FriendRequestId, MessageId, UploadId, UserId};
 use serde::{Deserialize, Serialize};
 
 /// What anyone who knows a user's username may see of them.
@@ -95,6 +95,9 @@ pub struct ConversationSummary {
     pub kind: ConversationKind,
     /// The group's name; `null` for direct conversations (show the peer instead).
     pub name: Option<String>,
+    /// The group's avatar (`/api/v1/avatars/<key>`); `null` when none is set, and always
+    /// for direct conversations (show the peer's).
+    pub avatar_url: Option<String>,
     /// The other user of a direct conversation.
     pub peer: Option<UserProfile>,
     /// Whether the peer of a direct conversation is online; `null` for groups.
@@ -105,7 +108,7 @@ pub struct ConversationSummary {
     pub last_seq: i64,
     /// The caller's read pointer: every entry up to this seq counts as read.
     pub read_seq: i64,
-    /// Text messages from others after `read_seq`, not counting recalled ones.
+    /// Text and media messages from others after `read_seq`, not counting recalled ones.
     pub unread_count: u32,
     pub last_message: Option<Message>,
     /// When the newest entry was created (or the conversation, if empty); the list is sorted by this, newest first.
@@ -151,6 +154,14 @@ pub struct Message {
 pub enum MessageContent {
     /// A text message. Once recalled, `text` is empty and `recalled` is true.
     Text { text: String, recalled: bool },
+    /// A picture, file, voice message or video with an optional caption. Once recalled,
+    /// `caption` is empty, `attachment` is `null` and `recalled` is true.
+    Media {
+        caption: String,
+        /// Boxed, so that every message (most are text) stays small.
+        attachment: Option<Box<Attachment>>,
+        recalled: bool,
+    },
     /// `sender_id` recalled the message `target_id`; clients blank it out.
     Recall { target_id: MessageId },
     /// A change to the group, written by the server.
@@ -191,4 +202,113 @@ pub enum SystemNotice {
     Disbanded {
         by: UserId,
     },
+    AvatarChanged {
+        by: UserId,
+        avatar_url: String,
+    },
+}
+
+/// How a message shows its upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AttachmentKind {
+    /// A picture, shown with its thumbnail; the upload must be an `image`.
+    Image,
+    /// Any file, shown as a card with its name, size and type.
+    File,
+    /// A recorded voice message with its duration; the upload must be audio.
+    Voice,
+    /// A video played inline; the upload must be a `video`.
+    Video,
+}
+
+impl AttachmentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttachmentKind::Image => "image",
+            AttachmentKind::File => "file",
+            AttachmentKind::Voice => "voice",
+            AttachmentKind::Video => "video",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AttachmentKind> {
+        match s {
+            "image" => Some(AttachmentKind::Image),
+            "file" => Some(AttachmentKind::File),
+            "voice" => Some(AttachmentKind::Voice),
+            "video" => Some(AttachmentKind::Video),
+            _ => None,
+        }
+    }
+}
+
+/// What the server found an upload to be, from its bytes alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum UploadKind {
+    /// A PNG, JPEG, GIF or WebP picture the server decoded within its limits.
+    Image,
+    Audio,
+    Video,
+    /// Anything else, including a picture the server would not decode.
+    File,
+}
+
+impl UploadKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UploadKind::Image => "image",
+            UploadKind::Audio => "audio",
+            UploadKind::Video => "video",
+            UploadKind::File => "file",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<UploadKind> {
+        match s {
+            "image" => Some(UploadKind::Image),
+            "audio" => Some(UploadKind::Audio),
+            "video" => Some(UploadKind::Video),
+            "file" => Some(UploadKind::File),
+            _ => None,
+        }
+    }
+}
+
+/// The upload a media message carries, as members see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Attachment {
+    pub upload_id: UploadId,
+    pub kind: AttachmentKind,
+    /// The file name the uploader gave; display only.
+    pub name: String,
+    pub size: i64,
+    /// The type the server detected from the bytes.
+    pub mime: String,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    /// Length of a voice message as the sender's client measured it.
+    pub duration_ms: Option<i64>,
+    /// Whether `GET /api/v1/uploads/{upload_id}/thumbnail` has a preview.
+    pub thumbnail: bool,
+}
+
+/// An uploaded file: `POST /api/v1/uploads` answers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Upload {
+    pub id: UploadId,
+    pub name: String,
+    /// Bytes as stored (a picture after the server re-encoded it).
+    pub size: i64,
+    pub mime: String,
+    pub kind: UploadKind,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub thumbnail: bool,
+    pub created_at_ms: i64,
 }

@@ -16,12 +16,13 @@ use banter_protocol::api::{
     TransferOwnershipRequest, UpdateProfileRequest,
 };
 use banter_protocol::model::{
-    ConversationDetail, ConversationKind, ConversationSummary, Friend, FriendRequest,
-    FriendRequestStatus, Member, Message, MessageContent, Role, SystemNotice, UserProfile,
+    Attachment, AttachmentKind, ConversationDetail, ConversationKind, ConversationSummary, Friend,
+    FriendRequest, FriendRequestStatus, Member, Message, MessageContent, Role, SystemNotice,
+    UserProfile,
 };
 use banter_protocol::{
     ClientFrame, ConversationId, ErrorBody, ErrorCode, FriendRequestId, MessageId, ServerEvent,
-    UserId,
+    UploadId, UserId,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -240,6 +241,7 @@ fn carols_request_json(status: &str) -> Value {
 /// The freshly created group "Climbing" as `viewer_role` sees it (doc L632–L645, L1680–L1693).
 fn new_climbing_group(viewer_role: Role) -> ConversationSummary {
     ConversationSummary {
+        avatar_url: None,
         id: ConversationId(9),
         kind: ConversationKind::Group,
         name: Some("Climbing".into()),
@@ -260,6 +262,7 @@ fn new_climbing_group_json(viewer_role: &str) -> Value {
         "id": 9,
         "kind": "group",
         "name": "Climbing",
+        "avatar_url": null,
         "peer": null,
         "peer_online": null,
         "my_role": viewer_role,
@@ -296,6 +299,7 @@ fn client_frames_send_and_recall() {
         conversation_id: ConversationId(7),
         client_msg_id: "9b2f6c1e-4d3a-4e8b-a7c5-1f0e9d8c7b6a".into(),
         text: "On my way!".into(),
+        attachment: None,
     };
     // doc L1154–L1162; the same frame again in the worked session, L2192.
     assert_wire(
@@ -473,6 +477,7 @@ fn serde_alone_accepts_array_frames_so_the_server_codec_checks_for_an_object() {
             conversation_id: ConversationId(7),
             client_msg_id: "c1".into(),
             text: "hi".into(),
+            attachment: None,
         },
     );
     let register: RegisterRequest =
@@ -639,6 +644,8 @@ fn server_events_on_connect() {
         recall_window_secs: 120,
         typing_interval_ms: 2000,
         frames_per_second_max: 100,
+        file_bytes_max: 104857600,
+        voice_duration_ms_max: 600000,
     };
     // doc §5.3.
     let hello_json = json!({
@@ -650,12 +657,14 @@ fn server_events_on_connect() {
         "frame_bytes_max": 65536,
         "recall_window_secs": 120,
         "typing_interval_ms": 2000,
-        "frames_per_second_max": 100
+        "frames_per_second_max": 100,
+        "file_bytes_max": 104857600,
+        "voice_duration_ms_max": 600000
     });
     assert_wire(&hello, hello_json.clone());
     // The worked session's one-line hello (doc §9) is the same object.
     let worked: Value = serde_json::from_str(
-        r#"{"type": "hello", "protocol_version": 1, "user_id": 1, "heartbeat_interval_secs": 30, "message_bytes_max": 16384, "frame_bytes_max": 65536, "recall_window_secs": 120, "typing_interval_ms": 2000, "frames_per_second_max": 100}"#,
+        r#"{"type": "hello", "protocol_version": 1, "user_id": 1, "heartbeat_interval_secs": 30, "message_bytes_max": 16384, "frame_bytes_max": 65536, "recall_window_secs": 120, "typing_interval_ms": 2000, "frames_per_second_max": 100, "file_bytes_max": 104857600, "voice_duration_ms_max": 600000}"#,
     )
     .unwrap();
     assert_eq!(worked, hello_json);
@@ -957,6 +966,7 @@ fn server_events_membership() {
                 "id": 9,
                 "kind": "group",
                 "name": "Climbing",
+                "avatar_url": null,
                 "peer": null,
                 "peer_online": null,
                 "my_role": "member",
@@ -1063,10 +1073,42 @@ fn message_content_kinds() {
         json!({"kind": "system", "notice": {"event": "renamed", "by": 1, "name": "Climbing crew"}}),
     );
 
+    // §6.8, the media example and a recalled one.
+    assert_wire(
+        &MessageContent::Media {
+            caption: "Top of the route".into(),
+            recalled: false,
+            attachment: Some(Box::new(Attachment {
+                upload_id: UploadId("3f9a0c1b7e5d4a2f8c6b1d0e9f7a5c3b".into()),
+                kind: AttachmentKind::Image,
+                name: "summit.jpg".into(),
+                size: 183422,
+                mime: "image/jpeg".into(),
+                width: Some(1600),
+                height: Some(1200),
+                duration_ms: None,
+                thumbnail: true,
+            })),
+        },
+        json!({"kind": "media", "caption": "Top of the route", "recalled": false,
+            "attachment": {"upload_id": "3f9a0c1b7e5d4a2f8c6b1d0e9f7a5c3b", "kind": "image",
+            "name": "summit.jpg", "size": 183422, "mime": "image/jpeg", "width": 1600,
+            "height": 1200, "duration_ms": null, "thumbnail": true}}),
+    );
+    assert_wire(
+        &MessageContent::Media {
+            caption: String::new(),
+            recalled: true,
+            attachment: None,
+        },
+        json!({"kind": "media", "caption": "", "recalled": true, "attachment": null}),
+    );
+
     // No `_` arm: a new kind fails to compile here until it is pinned above.
     fn covered(content: &MessageContent) {
         match content {
             MessageContent::Text { .. }
+            | MessageContent::Media { .. }
             | MessageContent::Recall { .. }
             | MessageContent::System { .. } => {}
         }
@@ -1128,6 +1170,13 @@ fn system_notice_events() {
             SystemNotice::Disbanded { by: UserId(2) },
             json!({"event": "disbanded", "by": 2}),
         ),
+        (
+            SystemNotice::AvatarChanged {
+                by: UserId(2),
+                avatar_url: "/api/v1/avatars/9c1e".into(),
+            },
+            json!({"event": "avatar_changed", "by": 2, "avatar_url": "/api/v1/avatars/9c1e"}),
+        ),
     ];
     for (notice, expected) in &cases {
         assert_wire(notice, expected.clone());
@@ -1142,7 +1191,8 @@ fn system_notice_events() {
             | SystemNotice::Renamed { .. }
             | SystemNotice::RoleChanged { .. }
             | SystemNotice::OwnershipTransferred { .. }
-            | SystemNotice::Disbanded { .. } => {}
+            | SystemNotice::Disbanded { .. }
+            | SystemNotice::AvatarChanged { .. } => {}
         }
     }
     cases.iter().for_each(|(notice, _)| covered(notice));
@@ -1262,6 +1312,7 @@ fn user_profile_and_friend() {
 fn conversation_summary_and_detail() {
     // doc L602–L646.
     let direct = ConversationSummary {
+        avatar_url: None,
         id: ConversationId(7),
         kind: ConversationKind::Direct,
         name: None,
@@ -1290,6 +1341,7 @@ fn conversation_summary_and_detail() {
                 "id": 7,
                 "kind": "direct",
                 "name": null,
+                "avatar_url": null,
                 "peer": {
                     "id": 2,
                     "username": "bob",
@@ -1321,6 +1373,7 @@ fn conversation_summary_and_detail() {
     // doc L679–L724.
     let detail = ConversationDetail {
         summary: ConversationSummary {
+            avatar_url: None,
             last_seq: 5,
             read_seq: 5,
             last_message: Some(text_message(
@@ -1363,6 +1416,7 @@ fn conversation_summary_and_detail() {
                 "id": 9,
                 "kind": "group",
                 "name": "Climbing",
+                "avatar_url": null,
                 "peer": null,
                 "peer_online": null,
                 "my_role": "owner",
@@ -1414,7 +1468,7 @@ fn conversation_summary_and_detail() {
 /// A NEW `ErrorCode` MUST BE ADDED HERE. `error_code_is_listed` below has an exhaustive
 /// `match` that stops this file compiling until it is, but the name written next to it
 /// here is what pins the wire value.
-const ERROR_CODES: [(ErrorCode, &str); 16] = [
+const ERROR_CODES: [(ErrorCode, &str); 18] = [
     (ErrorCode::InvalidJson, "invalid_json"),
     (ErrorCode::InvalidFrame, "invalid_frame"),
     (ErrorCode::InvalidInput, "invalid_input"),
@@ -1429,6 +1483,8 @@ const ERROR_CODES: [(ErrorCode, &str); 16] = [
     (ErrorCode::NotFriends, "not_friends"),
     (ErrorCode::RecallWindowExpired, "recall_window_expired"),
     (ErrorCode::RateLimited, "rate_limited"),
+    (ErrorCode::QuotaExceeded, "quota_exceeded"),
+    (ErrorCode::RangeNotSatisfiable, "range_not_satisfiable"),
     (ErrorCode::ShuttingDown, "shutting_down"),
     (ErrorCode::Internal, "internal"),
 ];
@@ -1451,8 +1507,10 @@ fn error_code_is_listed(code: ErrorCode) -> usize {
         ErrorCode::NotFriends => 11,
         ErrorCode::RecallWindowExpired => 12,
         ErrorCode::RateLimited => 13,
-        ErrorCode::ShuttingDown => 14,
-        ErrorCode::Internal => 15,
+        ErrorCode::QuotaExceeded => 14,
+        ErrorCode::RangeNotSatisfiable => 15,
+        ErrorCode::ShuttingDown => 16,
+        ErrorCode::Internal => 17,
     }
 }
 
@@ -1965,6 +2023,7 @@ impl Gen {
                 conversation_id,
                 client_msg_id: self.string(),
                 text: self.string(),
+                attachment: None,
             },
             1 => ClientFrame::RecallMessage {
                 id: self.string(),
@@ -2000,6 +2059,8 @@ impl Gen {
                 recall_window_secs: self.pick(&[0, 120, u64::MAX]),
                 typing_interval_ms: self.pick(&[0, 2000, u64::MAX]),
                 frames_per_second_max: self.pick(&[1, 100, u32::MAX]),
+                file_bytes_max: self.pick(&[1, 104857600, u64::MAX]),
+                voice_duration_ms_max: self.pick(&[1, 600000, u64::MAX]),
             },
             1 => ServerEvent::PresenceSnapshot {
                 online_user_ids: (0..self.below(5)).map(|_| UserId(self.i64())).collect(),
@@ -2069,6 +2130,7 @@ impl Gen {
                 let direct = self.bool();
                 ServerEvent::ConversationJoined {
                     conversation: ConversationSummary {
+                        avatar_url: None,
                         id: ConversationId(self.i64()),
                         kind: if direct {
                             ConversationKind::Direct

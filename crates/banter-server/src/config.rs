@@ -34,6 +34,162 @@ pub struct RawConfig {
     pub trusted_proxies: Vec<String>,
     pub limits: RawLimits,
     pub policy: RawPolicy,
+    pub media: RawMedia,
+}
+
+/// The `[media]` section: where uploads are stored and their limits (docs/protocol.md
+/// §4.10 lists each with what happens when it is hit).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawMedia {
+    /// `local` (files under `data_dir/media`) or `s3` (the `[media.s3]` bucket).
+    pub storage: String,
+    pub file_bytes_max: u64,
+    pub image_bytes_max: u64,
+    pub image_side_px_max: u32,
+    pub image_pixels_max: u64,
+    pub upload_quota_bytes: u64,
+    pub unattached_upload_ttl_secs: u64,
+    pub uploads_per_user_per_hour_max: u32,
+    pub uploads_per_user_at_once_max: usize,
+    pub uploads_at_once_max: usize,
+    pub voice_duration_ms_max: u64,
+    pub s3: RawS3,
+}
+
+/// `[media.s3]`: an S3-compatible bucket (AWS, MinIO, Ceph, ...).
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawS3 {
+    pub bucket: String,
+    /// Empty: `us-east-1`.
+    pub region: String,
+    /// Empty: AWS itself; otherwise the service's URL, e.g. `http://127.0.0.1:9000`.
+    pub endpoint: String,
+    pub access_key_id: Secret,
+    pub secret_access_key: Secret,
+    /// Allow an `http://` endpoint (for a service on the same host or network).
+    pub allow_http: bool,
+}
+
+impl Default for RawMedia {
+    fn default() -> Self {
+        RawMedia {
+            storage: "local".into(),
+            file_bytes_max: 100 * 1024 * 1024,
+            image_bytes_max: 20 * 1024 * 1024,
+            image_side_px_max: 16_384,
+            image_pixels_max: 40_000_000,
+            upload_quota_bytes: 1024 * 1024 * 1024,
+            unattached_upload_ttl_secs: 86_400,
+            uploads_per_user_per_hour_max: 200,
+            uploads_per_user_at_once_max: 4,
+            uploads_at_once_max: 64,
+            voice_duration_ms_max: 600_000,
+            s3: RawS3::default(),
+        }
+    }
+}
+
+/// Where uploaded bytes live.
+#[derive(Debug, Clone)]
+pub enum MediaStorage {
+    /// Files under this folder.
+    Local(PathBuf),
+    S3 {
+        bucket: String,
+        region: String,
+        endpoint: Option<String>,
+        access_key_id: Secret,
+        secret_access_key: Secret,
+        allow_http: bool,
+    },
+}
+
+/// The validated `[media]` section.
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    pub storage: MediaStorage,
+    /// Where upload bodies are spooled while they arrive (always on local disk).
+    pub spool_dir: PathBuf,
+    pub file_bytes_max: u64,
+    pub image_bytes_max: u64,
+    pub image_side_px_max: u32,
+    pub image_pixels_max: u64,
+    pub upload_quota_bytes: u64,
+    pub unattached_upload_ttl: Duration,
+    pub uploads_per_user: Rate,
+    pub uploads_per_user_at_once_max: usize,
+    pub uploads_at_once_max: usize,
+    pub voice_duration_ms_max: u64,
+}
+
+impl RawMedia {
+    fn validate(self, data_dir: &Path) -> anyhow::Result<MediaConfig> {
+        let storage = match self.storage.as_str() {
+            "local" => MediaStorage::Local(data_dir.join("media")),
+            "s3" => {
+                let s3 = self.s3;
+                if s3.bucket.is_empty() {
+                    bail!("media.s3.bucket is required when media.storage is \"s3\"");
+                }
+                MediaStorage::S3 {
+                    bucket: s3.bucket,
+                    region: if s3.region.is_empty() {
+                        "us-east-1".into()
+                    } else {
+                        s3.region
+                    },
+                    endpoint: Some(s3.endpoint).filter(|e| !e.is_empty()),
+                    access_key_id: s3.access_key_id,
+                    secret_access_key: s3.secret_access_key,
+                    allow_http: s3.allow_http,
+                }
+            }
+            other => bail!("media.storage: {other:?} is not `local` or `s3`"),
+        };
+        for (name, value) in [
+            ("file_bytes_max", self.file_bytes_max),
+            ("image_bytes_max", self.image_bytes_max),
+            ("image_side_px_max", u64::from(self.image_side_px_max)),
+            ("image_pixels_max", self.image_pixels_max),
+            (
+                "unattached_upload_ttl_secs",
+                self.unattached_upload_ttl_secs,
+            ),
+            (
+                "uploads_per_user_per_hour_max",
+                u64::from(self.uploads_per_user_per_hour_max),
+            ),
+            (
+                "uploads_per_user_at_once_max",
+                self.uploads_per_user_at_once_max as u64,
+            ),
+            ("uploads_at_once_max", self.uploads_at_once_max as u64),
+            ("voice_duration_ms_max", self.voice_duration_ms_max),
+        ] {
+            if value == 0 {
+                bail!("media.{name} must be greater than 0");
+            }
+        }
+        Ok(MediaConfig {
+            storage,
+            spool_dir: data_dir.join("media-spool"),
+            file_bytes_max: self.file_bytes_max,
+            image_bytes_max: self.image_bytes_max,
+            image_side_px_max: self.image_side_px_max,
+            image_pixels_max: self.image_pixels_max,
+            upload_quota_bytes: self.upload_quota_bytes,
+            unattached_upload_ttl: Duration::from_secs(self.unattached_upload_ttl_secs),
+            uploads_per_user: Rate::new(
+                self.uploads_per_user_per_hour_max,
+                Duration::from_secs(3600),
+            ),
+            uploads_per_user_at_once_max: self.uploads_per_user_at_once_max,
+            uploads_at_once_max: self.uploads_at_once_max,
+            voice_duration_ms_max: self.voice_duration_ms_max,
+        })
+    }
 }
 
 /// A configured secret: deserialized like a string, never printed by `Debug`.
@@ -117,6 +273,7 @@ impl Default for RawConfig {
             trusted_proxies: Vec::new(),
             limits: RawLimits::default(),
             policy: RawPolicy::default(),
+            media: RawMedia::default(),
         }
     }
 }
@@ -185,6 +342,7 @@ pub struct Config {
     pub direct_requires_friendship: bool,
     /// `None`: the admin API is disabled and its routes do not exist.
     pub admin_token: Option<AdminToken>,
+    pub media: MediaConfig,
 }
 
 /// Every bound the server enforces; each says what happens when it is hit.
@@ -309,7 +467,10 @@ impl Config {
             }
             let path: Vec<String> = name.split("__").map(|p| p.to_ascii_lowercase()).collect();
             // A secret is a string whatever it looks like (an all-digit token is no number).
-            let value = if path == ["admin_token"] {
+            let secret = path == ["admin_token"]
+                || path == ["media", "s3", "access_key_id"]
+                || path == ["media", "s3", "secret_access_key"];
+            let value = if secret {
                 toml::Value::String(value)
             } else {
                 env_value(&value)
@@ -478,7 +639,9 @@ impl RawConfig {
         {
             bail!("limits.heartbeat_interval_secs, session_ttl_days and frames_per_second_max must be greater than 0");
         }
+        let media = self.media.validate(&self.data_dir)?;
         Ok(Config {
+            media,
             listen,
             data_dir: self.data_dir,
             database_url,

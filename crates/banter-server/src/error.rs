@@ -82,13 +82,14 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::InvalidJson | ErrorCode::InvalidFrame | ErrorCode::InvalidInput => {
             StatusCode::BAD_REQUEST
         }
-        ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::TooLarge | ErrorCode::QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::Unauthorized | ErrorCode::InvalidCredentials => StatusCode::UNAUTHORIZED,
         ErrorCode::Forbidden
         | ErrorCode::Blocked
         | ErrorCode::NotFriends
         | ErrorCode::RecallWindowExpired => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
         ErrorCode::UsernameTaken | ErrorCode::Conflict => StatusCode::CONFLICT,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
@@ -130,6 +131,10 @@ impl From<StoreError> for ApiError {
             StoreError::NotFriends => {
                 ApiError::new(ErrorCode::NotFriends, "you can only do this with friends")
             }
+            StoreError::QuotaExceeded => ApiError::new(
+                ErrorCode::QuotaExceeded,
+                "the upload would take you past your storage quota",
+            ),
             StoreError::RecallWindowExpired => ApiError::new(
                 ErrorCode::RecallWindowExpired,
                 "the time to recall this message has passed",

@@ -10,6 +10,7 @@ pub mod fanout;
 pub mod gateway;
 pub mod json;
 pub mod listener;
+pub mod media;
 pub mod presence;
 pub mod ratelimit;
 pub mod service;
@@ -112,7 +113,12 @@ impl Server {
             header_timeout: limits.http_header_timeout,
             header_bytes_max: limits.http_header_bytes_max,
         };
+        let media = Arc::new(media::Media::open(
+            config.media.clone(),
+            config.durability == banter_store::Durability::Full,
+        )?);
         let state = AppState {
+            media,
             connection_slots: Arc::new(Semaphore::new(websocket_max)),
             passwords: Arc::new(auth::PasswordHashing::new(
                 limits.password_hashes_max,
@@ -134,6 +140,7 @@ impl Server {
             .await
             .with_context(|| format!("binding {}", state.config.listen))?;
         let addr = tcp.local_addr()?;
+        let cleanup_task = service::media::spawn_cleanup(state.clone());
         let app = router(state);
         let stop = shutdown.clone();
         let task = tokio::spawn(async move {
@@ -143,6 +150,9 @@ impl Server {
             connections.wait().await;
             // Every holder of the writer is gone now, so its queue closes; it commits
             // what was accepted and stops.
+            // The clean-up ends at the cancel (after a pass in progress), dropping its
+            // handle on the writer too.
+            cleanup_task.await.context("upload clean-up task")?;
             writer_task.await.context("message writer task")?;
             tracing::info!("shut down cleanly");
             Ok(())

@@ -10,7 +10,9 @@
 //!   silent connect, a slowly dripped header, and an idle keep-alive connection.
 //! - A header larger than `http_header_bytes_max` gets `431` and the connection closes.
 //! - A request's body must arrive within `http_body_timeout` of its header
-//!   ([`body_deadline`]), so a body sent drop by drop holds nothing for long.
+//!   ([`body_deadline`]), so a body sent drop by drop holds nothing for long. An upload's
+//!   body (`api::media::is_streamed_body`) may take longer, but must keep arriving: each
+//!   piece within `http_body_timeout` of the last (and uploads are bounded in number).
 //!
 //! A WebSocket upgrade leaves this pool when it completes: from then on the socket is
 //! held by the gateway under `connections_max`.
@@ -127,16 +129,19 @@ pub async fn serve(
 }
 
 /// Wraps every request body so that reading it fails once `timeout` has passed since the
-/// request arrived; the handler then answers `400 invalid_input` (see `api::extract`).
+/// request arrived (for an upload: since the last piece of it arrived); the handler then
+/// answers `400 invalid_input` (see `api::extract`).
 pub fn body_deadline(
     timeout: Duration,
 ) -> impl Fn(axum::extract::Request) -> std::future::Ready<axum::extract::Request> + Clone {
     move |request: axum::extract::Request| {
+        let idle = crate::api::media::is_streamed_body(request.method(), request.uri().path());
         std::future::ready(request.map(|body| {
             axum::body::Body::new(DeadlineBody {
                 inner: body,
                 deadline: Box::pin(tokio::time::sleep(timeout)),
                 timeout,
+                idle,
             })
         }))
     }
@@ -147,6 +152,8 @@ struct DeadlineBody {
     inner: axum::body::Body,
     deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
     timeout: Duration,
+    /// The deadline moves forward with every piece that arrives.
+    idle: bool,
 }
 
 /// The error of a body that did not arrive in time.
@@ -164,6 +171,10 @@ impl hyper::body::Body for DeadlineBody {
     ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
         use std::task::Poll;
         if let Poll::Ready(frame) = std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
+            if self.idle {
+                let next = tokio::time::Instant::now() + self.timeout;
+                self.deadline.as_mut().reset(next);
+            }
             return Poll::Ready(frame);
         }
         match self.deadline.as_mut().poll(cx) {

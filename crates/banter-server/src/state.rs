@@ -38,4 +38,6 @@ pub struct AppState {
     pub rate_limits: Arc<RateLimits>,
     /// Argon2id, a bounded number at a time with a bounded queue.
     pub passwords: Arc<PasswordHashing>,
+    /// Uploaded files: their storage, spool and limits.
+    pub media: Arc<crate::media::Media>,
 }

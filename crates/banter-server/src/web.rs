@@ -13,7 +13,7 @@ struct Assets;
 /// The Content-Security-Policy of every page: scripts, styles and connections only from
 /// this server; images may come from elsewhere (avatars); nothing may frame the app.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-img-src 'self' data: https: http:; connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; \
+img-src 'self' blob: data: https: http:; media-src 'self' blob:; connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; \
 frame-ancestors 'none'; form-action 'self'";
 
 /// Serves `/` as `index.html` and anything else from the embedded files, with an ETag

@@ -10,13 +10,13 @@
 //! ack carries ids and one client id.
 
 use banter_protocol::model::{
-    ConversationDetail, ConversationSummary, FriendRequest, Member, Message, MessageContent,
-    SystemNotice, UserProfile,
+    Attachment, ConversationDetail, ConversationSummary, FriendRequest, Member, Message,
+    MessageContent, SystemNotice, Upload, UserProfile,
 };
 use banter_protocol::{RequestId, ServerEvent};
 use banter_store::{
-    ConversationRecord, ConversationWithMembers, Entry, EntryBody, FriendRequestRecord,
-    MemberRecord, Notice, UserRecord,
+    AttachmentRecord, ConversationRecord, ConversationWithMembers, Entry, EntryBody,
+    FriendRequestRecord, MemberRecord, Notice, UploadRecord, UserRecord,
 };
 
 /// A stream entry as the protocol's `Message`.
@@ -35,6 +35,15 @@ pub fn message(entry: Entry) -> Message {
 fn content(body: EntryBody) -> MessageContent {
     match body {
         EntryBody::Text { text, recalled } => MessageContent::Text { text, recalled },
+        EntryBody::Media {
+            caption,
+            attachment,
+            recalled,
+        } => MessageContent::Media {
+            caption,
+            attachment: attachment.map(|record| self::attachment(*record)),
+            recalled,
+        },
         EntryBody::Recall { target } => MessageContent::Recall { target_id: target },
         EntryBody::Notice(notice) => MessageContent::System {
             notice: system_notice(notice),
@@ -55,6 +64,36 @@ fn system_notice(notice: Notice) -> SystemNotice {
             SystemNotice::OwnershipTransferred { from, to }
         }
         Notice::Disbanded { by } => SystemNotice::Disbanded { by },
+        Notice::AvatarChanged { by, avatar_url } => SystemNotice::AvatarChanged { by, avatar_url },
+    }
+}
+
+fn attachment(record: AttachmentRecord) -> Box<Attachment> {
+    Box::new(Attachment {
+        upload_id: record.upload_id,
+        kind: record.kind,
+        name: record.name,
+        size: record.size,
+        mime: record.mime,
+        width: record.width,
+        height: record.height,
+        duration_ms: record.duration_ms,
+        thumbnail: record.thumbnail,
+    })
+}
+
+/// An upload as `POST /api/v1/uploads` answers it.
+pub fn upload(record: UploadRecord) -> Upload {
+    Upload {
+        id: record.id,
+        name: record.name,
+        size: record.size,
+        mime: record.mime,
+        kind: record.kind,
+        width: record.width,
+        height: record.height,
+        thumbnail: record.thumbnail,
+        created_at_ms: record.created_at_ms,
     }
 }
 
@@ -106,6 +145,7 @@ pub fn summary(conversation: ConversationRecord, peer_online: Option<bool>) -> C
         id: conversation.id,
         kind: conversation.kind,
         name: conversation.name,
+        avatar_url: conversation.avatar_url,
         peer: conversation.peer.map(profile),
         peer_online,
         my_role: conversation.my_role,

@@ -141,6 +141,7 @@ fn send_frame(request: usize, client_msg_id: &str, conversation: ConversationId)
         conversation_id: conversation,
         client_msg_id: client_msg_id.to_owned(),
         text: format!("text of {client_msg_id}"),
+        attachment: None,
     }
 }
 

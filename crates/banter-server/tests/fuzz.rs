@@ -80,6 +80,7 @@ fn valid_frame() -> impl Strategy<Value = ClientFrame> {
                 conversation_id,
                 client_msg_id,
                 text,
+                attachment: None,
             }
         ),
         (request_id(), conversation_id(), any::<i64>()).prop_map(|(id, conversation_id, m)| {

@@ -245,6 +245,7 @@ async fn anonymous_connections_and_a_login_flood_leave_a_logged_in_user_served()
             conversation_id: conversation,
             client_msg_id: format!("load-{i}"),
             text: format!("still here {i}"),
+            attachment: None,
         };
         alice_ws.send_frame(&frame).await.unwrap();
         loop {

@@ -25,6 +25,8 @@ mod group;
 mod groups;
 #[path = "server/hardening.rs"]
 mod hardening;
+#[path = "server/media.rs"]
+mod media;
 #[path = "server/ratelimit.rs"]
 mod ratelimit;
 #[path = "server/restart.rs"]

@@ -47,6 +47,7 @@ async fn send_all(client: Client, group: ConversationId, tag: String) -> Vec<(St
             conversation_id: group,
             client_msg_id: format!("{tag}-{i}"),
             text: format!("{tag} says {i}"),
+            attachment: None,
         };
         conn.send_frame(&frame).await.expect("send");
     }

@@ -23,7 +23,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 
 use async_trait::async_trait;
-use banter_protocol::{ConversationId, FriendRequestId, MessageId, UserId};
+use banter_protocol::{ConversationId, FriendRequestId, MessageId, UploadId, UserId};
 
 use crate::row::{batch_failure, is_row_refusal, now_ms, with_retries, Retry};
 use crate::sql::{Seek, Sql, Statements};
@@ -31,7 +31,7 @@ use crate::{
     Appended, ConversationRecord, ConversationWithMembers, CreatedGroup, Credentials,
     FriendRequestRecord, GroupChange, NewMessage, NewSession, NewUser, Page, ProfileUpdate,
     ReadMark, SeedUser, Seeding, SendPolicy, Session, SessionId, Store, StoreError, StoreResult,
-    StreamAppend, UserRecord,
+    StreamAppend, UploadRecord, UserRecord,
 };
 
 /// What [`Engine::write`] and [`Engine::read`] run inside their transaction: a closure
@@ -483,6 +483,65 @@ impl<S: Sql> Store for Engine<S> {
     async fn mark_read(&self, user: UserId, id: ConversationId, seq: i64) -> StoreResult<ReadMark> {
         self.write(Retry::Conflicts, &move |conn, _| {
             Box::pin(stream::mark_read::<S>(conn, user, id, seq))
+        })
+        .await
+    }
+
+    async fn create_upload(&self, upload: UploadRecord, quota_bytes: i64) -> StoreResult<()> {
+        let upload = &upload;
+        self.write(Retry::Conflicts, &move |conn, _| {
+            Box::pin(async move {
+                if !S::lock_user(conn, upload.owner).await? {
+                    return Err(StoreError::NotFound);
+                }
+                let used = S::upload_bytes_used(conn, upload.owner).await?;
+                if used.saturating_add(upload.size) > quota_bytes {
+                    return Err(StoreError::QuotaExceeded);
+                }
+                S::insert_upload(conn, upload).await
+            })
+        })
+        .await
+    }
+
+    async fn upload_bytes_used(&self, owner: UserId) -> StoreResult<i64> {
+        self.read(&move |conn, _| Box::pin(S::upload_bytes_used(conn, owner)))
+            .await
+    }
+
+    async fn own_upload(&self, owner: UserId, id: &UploadId) -> StoreResult<UploadRecord> {
+        self.sql
+            .own_upload(owner, id)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn readable_upload(&self, user: UserId, id: &UploadId) -> StoreResult<UploadRecord> {
+        self.sql
+            .readable_upload(user, id)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn delete_unused_uploads(
+        &self,
+        cutoff_ms: i64,
+        limit: u32,
+    ) -> StoreResult<(usize, Vec<String>)> {
+        self.write(Retry::Conflicts, &move |conn, _| {
+            Box::pin(async move {
+                let unused = S::unused_uploads(conn, cutoff_ms, i64::from(limit)).await?;
+                let mut freed: Vec<String> = Vec::new();
+                for (id, _) in &unused {
+                    S::delete_upload(conn, id).await?;
+                }
+                for (_, blob_key) in &unused {
+                    if !freed.contains(blob_key) && !S::blob_in_use(conn, blob_key).await? {
+                        freed.push(blob_key.clone());
+                    }
+                }
+                Ok((unused.len(), freed))
+            })
         })
         .await
     }

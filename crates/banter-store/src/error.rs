@@ -30,6 +30,9 @@ pub enum StoreError {
     NotFriends,
     #[error("recall window expired")]
     RecallWindowExpired,
+    /// The user's uploads would take more than their storage quota.
+    #[error("upload quota exceeded")]
+    QuotaExceeded,
     /// The database URL or options are unusable.
     #[error("configuration: {0}")]
     Config(String),

@@ -26,7 +26,7 @@ mod stored;
 
 use async_trait::async_trait;
 use banter_protocol::model::Role;
-use banter_protocol::{ConversationId, FriendRequestId, MessageId, UserId};
+use banter_protocol::{ConversationId, FriendRequestId, MessageId, UploadId, UserId};
 
 pub use error::{StoreError, StoreResult};
 pub use record::*;
@@ -232,6 +232,30 @@ pub trait Store: Send + Sync + 'static {
     /// Moves the user's read pointer forward to `seq`, clamped to the conversation's last
     /// seq; never backwards. Returns the pointer after the update and the members to tell.
     async fn mark_read(&self, user: UserId, id: ConversationId, seq: i64) -> StoreResult<ReadMark>;
+
+    // ---- uploads ----
+
+    /// Records an upload whose bytes are stored, unless its owner's uploads would then
+    /// take more than `quota_bytes` (`QuotaExceeded`; checked under a lock on the owner,
+    /// so two uploads at once cannot both slip under it).
+    async fn create_upload(&self, upload: UploadRecord, quota_bytes: i64) -> StoreResult<()>;
+    /// The bytes of every upload `owner` has that still exists.
+    async fn upload_bytes_used(&self, owner: UserId) -> StoreResult<i64>;
+    /// The upload `id` if `owner` made it; `NotFound` otherwise (someone else's upload and a
+    /// missing one look the same).
+    async fn own_upload(&self, owner: UserId, id: &UploadId) -> StoreResult<UploadRecord>;
+    /// The upload `id` if `user` may download it: its owner, or a current member of a
+    /// conversation in which a message that is not recalled carries it. `NotFound`
+    /// otherwise, whatever the reason.
+    async fn readable_upload(&self, user: UserId, id: &UploadId) -> StoreResult<UploadRecord>;
+    /// Deletes up to `limit` uploads made before `cutoff_ms` that no message uses, oldest
+    /// first, and returns (how many were deleted, the blob keys no upload uses any more,
+    /// whose objects the caller may now delete).
+    async fn delete_unused_uploads(
+        &self,
+        cutoff_ms: i64,
+        limit: u32,
+    ) -> StoreResult<(usize, Vec<String>)>;
 }
 
 /// Seeding in bulk, for the admin API (test and benchmark accounts): not part of the

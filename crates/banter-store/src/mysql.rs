@@ -27,11 +27,11 @@ use sqlx::{Executor, MySql, MySqlConnection, MySqlPool, QueryBuilder, Transactio
 use crate::engine::Engine;
 use crate::row::{
     clearable, entry_at, ids_in_order, message_sql, parse_kind, rows_per_statement, with_retries,
-    NewEntry, Retry, Text,
+    Columns, NewEntry, Retry, Text,
 };
 use crate::sql::{
-    args, ids, sql, statements_on, AccountSql, Arg, ConversationSql, Dialect, Flavor, SeedSql,
-    SocialSql, Statement, Statements, StreamSql,
+    args, ids, sql, statements_on, AccountSql, Arg, ConversationSql, Dialect, Flavor, MediaSql,
+    SeedSql, SocialSql, Statement, Statements, StreamSql,
 };
 use crate::{Entry, OpenOptions, ProfileUpdate, SessionId, StoreError, StoreResult, UserRecord};
 
@@ -509,6 +509,20 @@ impl StreamSql for MySqlDialect {
             .fetch_one(&mut *conn)
             .await?;
         Ok(Some((read_seq, last_seq)))
+    }
+}
+
+#[async_trait]
+impl MediaSql for MySqlDialect {
+    /// MySQL casts to `SIGNED`, not `BIGINT`.
+    async fn upload_bytes_used(conn: &mut Self::Conn, owner: UserId) -> StoreResult<i64> {
+        let row = Self::fetch_one(
+            conn,
+            sql!("SELECT CAST(COALESCE(SUM(size), 0) AS SIGNED) FROM uploads WHERE owner_id = ?"),
+            args![owner],
+        )
+        .await?;
+        Ok(row.int(0)?)
     }
 }
 

@@ -26,7 +26,8 @@ use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use crate::engine::Engine;
 use crate::row::{entry_at, ids_in_order, message_sql, parse_kind, NewEntry, NewMember};
 use crate::sql::{
-    statements_on, AccountSql, ConversationSql, Dialect, Flavor, SeedSql, SocialSql, StreamSql,
+    statements_on, AccountSql, ConversationSql, Dialect, Flavor, MediaSql, SeedSql, SocialSql,
+    StreamSql,
 };
 use crate::{Durability, Entry, NewSession, OpenOptions, SeedUser, StoreError, StoreResult};
 
@@ -371,6 +372,8 @@ impl StreamSql for PostgresDialect {
         .await?)
     }
 }
+
+impl MediaSql for PostgresDialect {}
 
 #[async_trait]
 impl SeedSql for PostgresDialect {

@@ -3,11 +3,13 @@
 //! them to `banter_protocol` types in one place (`banter-server/src/wire.rs`), so the wire
 //! and the database can each change without the other. What the store shares with the
 //! protocol is its vocabulary: the id newtypes and the small enums [`Role`],
-//! [`ConversationKind`] and [`FriendRequestStatus`], whose stored spellings are the
-//! store's own (`row.rs`).
+//! [`ConversationKind`], [`FriendRequestStatus`], [`AttachmentKind`] and [`UploadKind`],
+//! whose stored spellings are the store's own (`row.rs`, `stored.rs`).
 
-use banter_protocol::model::{ConversationKind, FriendRequestStatus, Role};
-use banter_protocol::{ConversationId, FriendRequestId, MessageId, UserId};
+use banter_protocol::model::{
+    AttachmentKind, ConversationKind, FriendRequestStatus, Role, UploadKind,
+};
+use banter_protocol::{ConversationId, FriendRequestId, MessageId, UploadId, UserId};
 
 /// A device's login. Internal to the server: clients only ever see their token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -68,7 +70,45 @@ pub struct NewMessage {
     pub sender: UserId,
     pub conversation_id: ConversationId,
     pub client_msg_id: String,
+    /// The text; with an attachment, its caption (which may be empty).
     pub text: String,
+    /// The upload it carries, described from the upload's record (the server checked that
+    /// the sender owns it); the store records that the message uses it.
+    /// Boxed, so that every send (most are texts) stays small.
+    pub attachment: Option<Box<AttachmentRecord>>,
+}
+
+/// An upload as a message carries it: copied into the entry when it is sent, so reading
+/// the stream never joins the uploads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentRecord {
+    pub upload_id: UploadId,
+    pub kind: AttachmentKind,
+    pub name: String,
+    pub size: i64,
+    pub mime: String,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub duration_ms: Option<i64>,
+    pub thumbnail: bool,
+}
+
+/// An uploaded file: who uploaded it, where its bytes are, and what they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRecord {
+    pub id: UploadId,
+    pub owner: UserId,
+    /// The name of the stored object: the SHA-256 of its bytes, in hex (content-addressed,
+    /// so equal files are stored once).
+    pub blob_key: String,
+    pub name: String,
+    pub size: i64,
+    pub mime: String,
+    pub kind: UploadKind,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub thumbnail: bool,
+    pub created_at_ms: i64,
 }
 
 /// One append to a conversation's stream, as the server's writer queues them.
@@ -154,7 +194,15 @@ pub struct Entry {
 pub enum EntryBody {
     /// A text message. Once recalled, `text` is empty and `recalled` is true.
     Text { text: String, recalled: bool },
-    /// The entry's sender recalled the text entry `target`.
+    /// A message carrying an upload, with a caption. Once recalled, the caption is empty,
+    /// the attachment is gone and `recalled` is true.
+    Media {
+        caption: String,
+        /// Boxed, so that every entry (most are texts) stays small.
+        attachment: Option<Box<AttachmentRecord>>,
+        recalled: bool,
+    },
+    /// The entry's sender recalled the text or media entry `target`.
     Recall { target: MessageId },
     /// A change to a group.
     Notice(Notice),
@@ -191,6 +239,10 @@ pub enum Notice {
     Disbanded {
         by: UserId,
     },
+    AvatarChanged {
+        by: UserId,
+        avatar_url: String,
+    },
 }
 
 /// A user as anyone who knows their username may see them.
@@ -222,6 +274,8 @@ pub struct ConversationRecord {
     pub kind: ConversationKind,
     /// The group's name; `None` for direct conversations.
     pub name: Option<String>,
+    /// The group's avatar; `None` when none is set, and for direct conversations.
+    pub avatar_url: Option<String>,
     /// The other member of a direct conversation.
     pub peer: Option<UserRecord>,
     pub my_role: Role,
@@ -230,7 +284,7 @@ pub struct ConversationRecord {
     pub last_seq: i64,
     /// The member's read pointer.
     pub read_seq: i64,
-    /// Text entries from others after `read_seq`, not counting recalled ones.
+    /// Text and media entries from others after `read_seq`, not counting recalled ones.
     pub unread_count: u32,
     /// The entry at `last_seq`.
     pub last_entry: Option<Entry>,
@@ -269,6 +323,8 @@ pub enum GroupChange {
     TransferOwnership(UserId),
     /// The owner ends the group: the notice is appended, then every member is removed.
     Disband,
+    /// Admins set the group's avatar (a URL the server made from an uploaded picture).
+    SetAvatar(String),
 }
 
 /// How hard a commit tries to reach the disk before it returns.

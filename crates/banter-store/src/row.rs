@@ -20,10 +20,12 @@ use sqlx::error::BoxDynError;
 use sqlx::mysql::{MySqlTypeInfo, MySqlValueRef};
 use sqlx::{Decode, MySql, Row, Type};
 
-use crate::stored::{decode_notice, decode_recall, encode_notice, encode_recall};
+use crate::stored::{
+    decode_media, decode_notice, decode_recall, encode_media, encode_notice, encode_recall,
+};
 use crate::{
-    ConversationRecord, Entry, EntryBody, FriendRequestRecord, MemberRecord, Notice, StoreError,
-    StoreResult, UserRecord,
+    AttachmentRecord, ConversationRecord, Entry, EntryBody, FriendRequestRecord, MemberRecord,
+    Notice, StoreError, StoreResult, UserRecord,
 };
 
 /// How many times a transaction that hit a deadlock, a serialization failure or a lost
@@ -263,6 +265,10 @@ pub(crate) fn friend_request_at(row: &impl Columns) -> Result<FriendRequestRecor
 /// latter in the stored encoding of `stored.rs` for recalls and notices.
 pub enum Body {
     Text(String),
+    Media {
+        caption: String,
+        attachment: Box<AttachmentRecord>,
+    },
     Recall(MessageId),
     System(Notice),
 }
@@ -271,6 +277,7 @@ impl Body {
     pub(crate) fn kind(&self) -> &'static str {
         match self {
             Body::Text(_) => "text",
+            Body::Media { .. } => "media",
             Body::Recall(_) => "recall",
             Body::System(_) => "system",
         }
@@ -279,6 +286,10 @@ impl Body {
     pub(crate) fn encode(&self) -> Result<String, sqlx::Error> {
         match self {
             Body::Text(text) => Ok(text.clone()),
+            Body::Media {
+                caption,
+                attachment,
+            } => encode_media(caption, attachment),
             Body::Recall(target) => encode_recall(*target),
             Body::System(notice) => encode_notice(notice),
         }
@@ -289,6 +300,14 @@ impl Body {
         match self {
             Body::Text(text) => EntryBody::Text {
                 text,
+                recalled: false,
+            },
+            Body::Media {
+                caption,
+                attachment,
+            } => EntryBody::Media {
+                caption,
+                attachment: Some(attachment),
                 recalled: false,
             },
             Body::Recall(target) => EntryBody::Recall { target },
@@ -324,6 +343,21 @@ pub(crate) fn entry_at(row: &impl Columns, at: usize) -> Result<Entry, sqlx::Err
             text: body,
             recalled: row.flag(at + 7)?,
         },
+        "media" => {
+            let recalled = row.flag(at + 7)?;
+            match decode_media(&body)? {
+                Some((caption, attachment)) if !recalled => EntryBody::Media {
+                    caption,
+                    attachment: Some(Box::new(attachment)),
+                    recalled,
+                },
+                _ => EntryBody::Media {
+                    caption: String::new(),
+                    attachment: None,
+                    recalled: true,
+                },
+            }
+        }
         "recall" => EntryBody::Recall {
             target: decode_recall(&body)?,
         },
@@ -350,11 +384,11 @@ macro_rules! summary_sql {
             "SELECT c.id, c.kind, c.name, c.last_seq, c.last_activity_ms, m.role, m.read_seq, ",
             "(SELECT COUNT(*) FROM members mc WHERE mc.conversation_id = c.id), ",
             "(SELECT COUNT(*) FROM messages x WHERE x.conversation_id = c.id ",
-            " AND x.seq > m.read_seq AND x.kind = 'text' AND NOT x.recalled ",
+            " AND x.seq > m.read_seq AND x.kind IN ('text', 'media') AND NOT x.recalled ",
             " AND x.sender_id <> m.user_id), ",
             "p.id, p.username, p.nickname, p.avatar_url, p.signature, ",
             "l.id, l.conversation_id, l.seq, l.sender_id, l.client_msg_id, l.kind, l.body, ",
-            "l.recalled, l.created_at_ms ",
+            "l.recalled, l.created_at_ms, c.avatar_url ",
             "FROM members m ",
             "JOIN conversations c ON c.id = m.conversation_id ",
             "LEFT JOIN members pm ON c.kind = 'direct' AND pm.conversation_id = c.id ",
@@ -370,7 +404,8 @@ pub(crate) use summary_sql;
 
 /// The columns of the backends' summary query: `c.id, c.kind, c.name, c.last_seq,
 /// c.last_activity_ms, m.role, m.read_seq`, the member count, the unread count, the peer's
-/// profile (9.., NULL unless direct) and the last message (14.., NULL if none).
+/// profile (9.., NULL unless direct), the last message (14.., NULL if none) and the
+/// group's avatar (23).
 pub(crate) fn summary_at(row: &impl Columns) -> StoreResult<ConversationRecord> {
     let peer_id = row.opt_int(9)?;
     let last_id = row.opt_int(14)?;
@@ -378,6 +413,7 @@ pub(crate) fn summary_at(row: &impl Columns) -> StoreResult<ConversationRecord> 
         id: ConversationId(row.int(0)?),
         kind: parse_kind(&row.text(1)?)?,
         name: row.opt_text(2)?,
+        avatar_url: row.opt_text(23)?,
         last_seq: row.int(3)?,
         last_activity_ms: row.int(4)?,
         my_role: role_at(row, 5)?,

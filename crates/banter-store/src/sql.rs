@@ -1,7 +1,8 @@
 //! The store's queries, written once where the backends agree.
 //!
 //! A query that reads the same on SQLite, PostgreSQL and MySQL is one default method of an
-//! area trait ([`AccountSql`], [`SocialSql`], [`ConversationSql`], [`StreamSql`], and
+//! area trait ([`AccountSql`], [`SocialSql`], [`ConversationSql`], [`StreamSql`],
+//! [`MediaSql`], and
 //! [`SeedSql`] for seeding in bulk), its SQL text written in one spelling: `?`
 //! placeholders, `FOR UPDATE` where it locks a row, `RETURNING id` where it inserts one.
 //! Each backend's [`Dialect`] says how its database spells those ([`Flavor::render`], done
@@ -16,6 +17,7 @@
 
 mod account;
 mod conversation;
+mod media;
 mod seed;
 mod social;
 mod stream;
@@ -29,6 +31,7 @@ use banter_protocol::{ConversationId, FriendRequestId, MessageId, UserId};
 
 pub use account::AccountSql;
 pub use conversation::ConversationSql;
+pub use media::MediaSql;
 pub use seed::SeedSql;
 pub use social::SocialSql;
 pub use stream::{Seek, StreamSql};
@@ -38,9 +41,9 @@ use crate::SessionId;
 
 /// Every query the engine runs, by area. Implemented for each backend's dialect by
 /// implementing the five area traits (mostly empty: their defaults hold the shared SQL).
-pub trait Sql: AccountSql + SocialSql + ConversationSql + StreamSql + SeedSql {}
+pub trait Sql: AccountSql + SocialSql + ConversationSql + StreamSql + MediaSql + SeedSql {}
 
-impl<S: AccountSql + SocialSql + ConversationSql + StreamSql + SeedSql> Sql for S {}
+impl<S: AccountSql + SocialSql + ConversationSql + StreamSql + MediaSql + SeedSql> Sql for S {}
 
 /// Which database a statement's text is rendered for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,6 +200,7 @@ pub(crate) use sql;
 #[derive(Debug, Clone, Copy)]
 pub enum Arg<'a> {
     Int(i64),
+    OptInt(Option<i64>),
     Bool(bool),
     Text(&'a str),
     OptText(Option<&'a str>),
@@ -206,6 +210,12 @@ pub enum Arg<'a> {
 impl From<i64> for Arg<'_> {
     fn from(value: i64) -> Self {
         Arg::Int(value)
+    }
+}
+
+impl From<Option<i64>> for Arg<'_> {
+    fn from(value: Option<i64>) -> Self {
+        Arg::OptInt(value)
     }
 }
 
@@ -331,6 +341,7 @@ macro_rules! statements_on {
             for arg in args {
                 query = match *arg {
                     Arg::Int(value) => query.bind(value),
+                    Arg::OptInt(value) => query.bind(value),
                     Arg::Bool(value) => query.bind(value),
                     Arg::Text(value) => query.bind(value),
                     Arg::OptText(value) => query.bind(value),

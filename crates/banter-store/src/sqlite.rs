@@ -22,7 +22,8 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use crate::engine::Engine;
 use crate::row::{entry_at, ids_in_order, message_sql, parse_kind, rows_per_statement, NewEntry};
 use crate::sql::{
-    statements_on, AccountSql, ConversationSql, Dialect, Flavor, SeedSql, SocialSql, StreamSql,
+    statements_on, AccountSql, ConversationSql, Dialect, Flavor, MediaSql, SeedSql, SocialSql,
+    StreamSql,
 };
 use crate::{Durability, Entry, OpenOptions, StoreError, StoreResult};
 
@@ -360,5 +361,7 @@ impl StreamSql for SqliteDialect {
         Ok(())
     }
 }
+
+impl MediaSql for SqliteDialect {}
 
 impl SeedSql for SqliteDialect {}

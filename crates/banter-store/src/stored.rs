@@ -17,13 +17,19 @@
 //! - system: an object tagged by `"event"`: `members_added {by, user_ids}`,
 //!   `member_removed {by, user_id}`, `member_left {user_id}`, `renamed {by, name}`,
 //!   `role_changed {by, user_id, role}` (role `"member"`, `"admin"` or `"owner"`),
-//!   `ownership_transferred {from, to}`, `disbanded {by}`; ids are JSON integers.
+//!   `ownership_transferred {from, to}`, `disbanded {by}`, `avatar_changed {by,
+//!   avatar_url}`; ids are JSON integers;
+//! - media: `{"caption": "...", "attachment": {"upload_id", "kind", "name", "size", "mime",
+//!   "width", "height", "duration_ms", "thumbnail"}}` (`kind` `"image"`, `"file"`,
+//!   `"voice"` or `"video"`; `width`, `height` and `duration_ms` may be `null`); a
+//!   recalled media entry's body is blanked to `""` like a recalled text.
 
-use banter_protocol::{MessageId, UserId};
+use banter_protocol::model::AttachmentKind;
+use banter_protocol::{MessageId, UploadId, UserId};
 use serde::{Deserialize, Serialize};
 
 use crate::row::{decode_error, parse_role, role_str};
-use crate::Notice;
+use crate::{AttachmentRecord, Notice};
 
 /// The body of a `recall` entry. The field name is part of the stored format.
 #[derive(Serialize, Deserialize)]
@@ -51,6 +57,74 @@ enum StoredNotice {
     OwnershipTransferred { from: i64, to: i64 },
     #[serde(rename = "disbanded")]
     Disbanded { by: i64 },
+    #[serde(rename = "avatar_changed")]
+    AvatarChanged { by: i64, avatar_url: String },
+}
+
+/// The body of a `media` entry. The field names are the stored format.
+#[derive(Serialize, Deserialize)]
+struct StoredMedia {
+    caption: String,
+    attachment: StoredAttachment,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredAttachment {
+    upload_id: String,
+    /// `"image"`, `"file"`, `"voice"` or `"video"`.
+    kind: String,
+    name: String,
+    size: i64,
+    mime: String,
+    width: Option<u32>,
+    height: Option<u32>,
+    duration_ms: Option<i64>,
+    thumbnail: bool,
+}
+
+pub(crate) fn encode_media(
+    caption: &str,
+    attachment: &AttachmentRecord,
+) -> Result<String, sqlx::Error> {
+    to_json(&StoredMedia {
+        caption: caption.to_owned(),
+        attachment: StoredAttachment {
+            upload_id: attachment.upload_id.0.clone(),
+            kind: attachment.kind.as_str().to_owned(),
+            name: attachment.name.clone(),
+            size: attachment.size,
+            mime: attachment.mime.clone(),
+            width: attachment.width,
+            height: attachment.height,
+            duration_ms: attachment.duration_ms,
+            thumbnail: attachment.thumbnail,
+        },
+    })
+}
+
+/// A media entry's caption and attachment; `None` for a recalled one (blank body).
+pub(crate) fn decode_media(body: &str) -> Result<Option<(String, AttachmentRecord)>, sqlx::Error> {
+    if body.is_empty() {
+        return Ok(None);
+    }
+    let stored: StoredMedia = from_json(body, "media")?;
+    let a = stored.attachment;
+    let kind = AttachmentKind::parse(&a.kind)
+        .ok_or_else(|| decode_error(format!("unknown attachment kind {:?}", a.kind)))?;
+    Ok(Some((
+        stored.caption,
+        AttachmentRecord {
+            upload_id: UploadId(a.upload_id),
+            kind,
+            name: a.name,
+            size: a.size,
+            mime: a.mime,
+            width: a.width,
+            height: a.height,
+            duration_ms: a.duration_ms,
+            thumbnail: a.thumbnail,
+        },
+    )))
 }
 
 pub(crate) fn encode_recall(target: MessageId) -> Result<String, sqlx::Error> {
@@ -90,6 +164,10 @@ pub(crate) fn encode_notice(notice: &Notice) -> Result<String, sqlx::Error> {
             to: to.0,
         },
         Notice::Disbanded { by } => StoredNotice::Disbanded { by: by.0 },
+        Notice::AvatarChanged { by, avatar_url } => StoredNotice::AvatarChanged {
+            by: by.0,
+            avatar_url: avatar_url.clone(),
+        },
     };
     to_json(&stored)
 }
@@ -121,6 +199,10 @@ pub(crate) fn decode_notice(body: &str) -> Result<Notice, sqlx::Error> {
             to: UserId(to),
         },
         StoredNotice::Disbanded { by } => Notice::Disbanded { by: UserId(by) },
+        StoredNotice::AvatarChanged { by, avatar_url } => Notice::AvatarChanged {
+            by: UserId(by),
+            avatar_url,
+        },
     })
 }
 
@@ -191,6 +273,13 @@ mod tests {
                 Notice::Disbanded { by: a },
                 r#"{"event":"disbanded","by":1}"#,
             ),
+            (
+                Notice::AvatarChanged {
+                    by: a,
+                    avatar_url: "/api/v1/avatars/ab".into(),
+                },
+                r#"{"event":"avatar_changed","by":1,"avatar_url":"/api/v1/avatars/ab"}"#,
+            ),
         ]
     }
 
@@ -212,6 +301,28 @@ mod tests {
             decode_recall(r#"{"target_id":5}"#).expect("decode"),
             MessageId(5)
         );
+    }
+
+    #[test]
+    fn media_keeps_its_stored_bytes() {
+        let attachment = AttachmentRecord {
+            upload_id: UploadId("0123456789abcdef0123456789abcdef".into()),
+            kind: AttachmentKind::Voice,
+            name: "a.webm".into(),
+            size: 10,
+            mime: "video/webm".into(),
+            width: None,
+            height: None,
+            duration_ms: Some(1500),
+            thumbnail: false,
+        };
+        let bytes = r#"{"caption":"hi","attachment":{"upload_id":"0123456789abcdef0123456789abcdef","kind":"voice","name":"a.webm","size":10,"mime":"video/webm","width":null,"height":null,"duration_ms":1500,"thumbnail":false}}"#;
+        assert_eq!(encode_media("hi", &attachment).expect("encode"), bytes);
+        assert_eq!(
+            decode_media(bytes).expect("decode"),
+            Some(("hi".to_owned(), attachment))
+        );
+        assert_eq!(decode_media("").expect("recalled"), None);
     }
 
     #[test]

@@ -60,7 +60,13 @@ async fn migrations_apply_to_an_empty_database_and_rerun_as_no_op() {
         .await
         .expect("first open migrates");
     let first = applied(&database.url).await;
-    assert_eq!(first, vec![(1, "initial".to_owned(), true)]);
+    assert_eq!(
+        first,
+        vec![
+            (1, "initial".to_owned(), true),
+            (2, "media".to_owned(), true)
+        ]
+    );
     drop(store);
     // The URL scheme's other spelling reaches the same backend.
     let url = database.url.replacen("postgres://", "postgresql://", 1);

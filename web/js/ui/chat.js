@@ -1,5 +1,6 @@
 // The chat pane: header, message list (bubbles, day separators, receipts,
-// recall, pending/failed sends), typing line and composer.
+// recall, pending/failed sends, attachments), typing line and composer
+// (text, emoji, files by picker, paste or drop, voice recording).
 //
 // The message list is rendered by key: each item (message, pending send,
 // day separator) keeps its DOM node while its content is unchanged, so
@@ -11,14 +12,17 @@ import { loadDraft, saveDraft } from '../drafts.js';
 import { h, linkify, mount } from '../dom.js';
 import { EMOJI } from '../emoji.js';
 import { language, t } from '../i18n.js';
-import { store } from '../store.js';
+import { isMessage, store } from '../store.js';
+import { cancelUpload, retryUpload, sendFile } from '../uploads.js';
 import { formatClock, sameDay } from '../util.js';
+import { attachmentView, closeImageViewer, stopVoice } from './attachments.js';
 import {
   avatar, conversationAvatar, conversationTitle, daySeparatorText, displayName, errorText,
   noticeText, presenceText, recallMinutes, recalledText, toast,
 } from './common.js';
 import { icon } from './icons.js';
 import { InfoPanel } from './info.js';
+import { VoiceRecorder, recordingSupported } from './recorder.js';
 
 const HISTORY_PAGE_SIZE = 50;
 /** Within this many pixels of the end counts as "at the bottom". */
@@ -26,12 +30,42 @@ const NEAR_BOTTOM_PX = 48;
 /** Older history is fetched when the user scrolls this close to the top. */
 const LOAD_OLDER_THRESHOLD_PX = 120;
 
+/** Upload refusals that no retry of the same file can change. */
+const UNRETRYABLE_UPLOAD_ERRORS = new Set(['upload.too_large', 'upload.invalid_input']);
+
+/** The bubble of a media message: the attachment's element, and the caption under it. */
+function mediaBubble(node, attachment, caption) {
+  return h('div', { class: `bubble bubble-media media-${attachment.kind}`, testid: 'message-bubble', dataset: { kind: attachment.kind } },
+    node,
+    caption ? h('span', { class: 'msg-text media-caption', testid: 'message-text' }, linkify(caption)) : null);
+}
+
+function percent(sent, total) {
+  return `${total > 0 ? Math.min(100, Math.floor((sent / total) * 100)) : 0}%`;
+}
+
+/** The same bytes under another name. */
+function renamed(file, name) {
+  return new File([file], name, { type: file.type, lastModified: file.lastModified });
+}
+
+/** pasted-20260103-142501.png */
+function pastedName(mime) {
+  const d = new Date();
+  const two = (n) => String(n).padStart(2, '0');
+  const ext = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/gif': 'gif', 'image/webp': 'webp' }[mime] ?? 'png';
+  return `pasted-${d.getFullYear()}${two(d.getMonth() + 1)}${two(d.getDate())}-${two(d.getHours())}${two(d.getMinutes())}${two(d.getSeconds())}.${ext}`;
+}
+
 export class ChatView {
   constructor(conversationId, { connection, onBack, onOpenChat }) {
     this.id = conversationId;
     this.connection = connection;
     this.onOpenChat = onOpenChat;
     this.nodes = new Map(); // item key -> { sig, node }
+    // Attachments outlive their message's node (a receipt or a name changing rebuilds
+    // it): a playing video or voice message goes on, a loaded picture is not refetched.
+    this.attachments = new Map(); // `${item key}|${upload id}` -> element
     this.firstKey = null;
     this.lastKey = null;
     this.stickToBottom = true; // the first render lands at the newest message
@@ -64,7 +98,20 @@ export class ChatView {
         this.saveDraft();
         if (this.input.value.trim()) this.connection.typing(this.id);
       },
+      onPaste: (e) => this.onPaste(e),
     });
+    this.fileInput = h('input', {
+      type: 'file', multiple: true, testid: 'attach-input', hidden: true, tabindex: '-1',
+      onChange: () => {
+        const files = [...this.fileInput.files];
+        this.fileInput.value = '';
+        this.sendFiles(files);
+      },
+    });
+    this.recorder = null;
+    this.recorderHost = h('div', { class: 'recorder-host', hidden: true });
+    this.dropOverlay = h('div', { class: 'drop-overlay', testid: 'drop-overlay', hidden: true },
+      h('div', { class: 'drop-hint' }, icon('paperclip', 28), h('span', {}, t('media.dropHere'))));
     this.input.value = loadDraft(store.me?.id, this.id);
     this.emojiPanel = h('div', { class: 'emoji-panel', testid: 'emoji-panel', hidden: true, role: 'listbox' },
       EMOJI.map((e) => h('button', {
@@ -84,7 +131,7 @@ export class ChatView {
         }, icon('more'))),
       h('div', { class: 'chat-body' },
         h('div', { class: 'chat-column' },
-          h('div', { class: 'message-viewport' }, this.list, this.jumpButton),
+          h('div', { class: 'message-viewport' }, this.list, this.jumpButton, this.dropOverlay),
           this.typingLine,
           h('footer', { class: 'composer' },
             this.emojiPanel,
@@ -92,7 +139,17 @@ export class ChatView {
               h('button', {
                 type: 'button', class: 'icon-btn', testid: 'emoji-toggle', 'aria-label': t('chat.emoji'), title: t('chat.emoji'),
                 onClick: () => { this.emojiPanel.hidden = !this.emojiPanel.hidden; },
-              }, icon('smile', 22))),
+              }, icon('smile', 22)),
+              h('button', {
+                type: 'button', class: 'icon-btn', testid: 'attach-button', 'aria-label': t('media.attach'), title: t('media.attach'),
+                onClick: () => this.fileInput.click(),
+              }, icon('paperclip', 21)),
+              h('button', {
+                type: 'button', class: 'icon-btn', testid: 'voice-button', 'aria-label': t('voice.record'), title: t('voice.record'),
+                onClick: () => this.startRecording(),
+              }, icon('mic', 21)),
+              this.fileInput),
+            this.recorderHost,
             this.input,
             h('div', { class: 'composer-actions' },
               h('span', { class: 'hint' }, t('chat.enterHint')),
@@ -106,6 +163,7 @@ export class ChatView {
       }
     };
     document.addEventListener('click', this.onDocumentClick, true);
+    this.listenForDrops();
 
     this.renderHeader();
     this.renderTyping();
@@ -116,7 +174,12 @@ export class ChatView {
 
   destroy() {
     this.closeMenu();
+    this.recorder?.cancel();
+    stopVoice();
+    closeImageViewer();
     document.removeEventListener('click', this.onDocumentClick, true);
+    document.removeEventListener('dragover', this.onStrayDrop);
+    document.removeEventListener('drop', this.onStrayDrop);
     this.infoPanel?.destroy();
     this.el.remove();
   }
@@ -136,6 +199,7 @@ export class ChatView {
     if (any('conversations', 'presence', 'users', 'members')) this.renderHeader();
     if (any('typing', 'users')) this.renderTyping();
     if (any('messages', 'members', 'users', 'me', 'conversations')) this.renderMessages();
+    if (topics.has('progress')) this.renderProgress();
     if (any('members') && conv.membersStale) this.ensureMembers();
     if (this.infoPanel) this.infoPanel.update(topics);
   }
@@ -239,14 +303,14 @@ export class ChatView {
     }
     for (const pending of store.pendingFor(this.id)) {
       addDay(pending.createdAtMs);
-      const sig = JSON.stringify([pending.status, pending.error, pending.text, language()]);
+      const sig = JSON.stringify([pending.status, pending.stage, pending.error, pending.text, pending.media, pending.previewUrl, language()]);
       items.push({ key: `p:${pending.clientMsgId}`, sig, build: () => this.buildPending(pending) });
     }
     return items;
   }
 
   receiptFor(conv, message) {
-    if (message.sender_id !== store.me?.id || message.content.kind !== 'text' || message.content.recalled) return null;
+    if (message.sender_id !== store.me?.id || !isMessage(message) || message.content.recalled) return null;
     if (!conv.members) return null; // read pointers not loaded yet
     if (conv.summary.kind === 'direct') {
       const peerId = conv.summary.peer?.id;
@@ -280,6 +344,7 @@ export class ChatView {
       return node;
     });
     for (const key of [...this.nodes.keys()]) if (!keep.has(key)) this.nodes.delete(key);
+    for (const key of [...this.attachments.keys()]) if (!keep.has(key.split('|')[0])) this.attachments.delete(key);
     // Move nodes into order, touching only those out of place.
     let cursor = list.firstChild;
     for (const node of nodes) {
@@ -324,6 +389,7 @@ export class ChatView {
       return h('div', { class: 'notice', testid: 'system-notice', dataset: { seq: String(message.seq) } }, noticeText(c.notice));
     }
     if (c.recalled) {
+      this.dropAttachments(`m:${message.seq}`);
       return h('div', { class: 'notice', testid: 'recalled-notice', dataset: { seq: String(message.seq) } }, recalledText(message));
     }
     const mine = message.sender_id === store.me?.id;
@@ -340,8 +406,10 @@ export class ChatView {
     h('div', { class: 'msg-main' },
       group && !mine ? h('div', { class: 'msg-sender', testid: 'message-sender' }, displayName(message.sender_id)) : null,
       h('div', { class: 'bubble-row' },
-        h('div', { class: 'bubble', testid: 'message-bubble' },
-          h('span', { class: 'msg-text', testid: 'message-text' }, linkify(c.text))),
+        c.kind === 'media' && c.attachment
+          ? mediaBubble(this.attachmentNode(`m:${message.seq}`, c.attachment), c.attachment, c.caption)
+          : h('div', { class: 'bubble', testid: 'message-bubble' },
+            h('span', { class: 'msg-text', testid: 'message-text' }, linkify((c.kind === 'media' ? c.caption : c.text) ?? ''))),
         mine || admin ? h('button', {
           type: 'button', class: 'msg-menu-btn', testid: 'message-menu', 'aria-label': t('message.actions'),
           onClick: (e) => this.openMenu(e.currentTarget, message, { admin }),
@@ -353,30 +421,89 @@ export class ChatView {
 
   buildPending(pending) {
     const failed = pending.status === 'failed';
+    const uploading = pending.stage === 'upload';
+    const media = pending.media;
+    const retry = () => (uploading ? retryUpload(this.connection, pending) : this.connection.retry(pending.clientMsgId));
+    const discard = () => (uploading ? cancelUpload(pending) : this.connection.discard(pending.clientMsgId));
+    let status;
+    if (failed) {
+      status = [
+        h('span', { class: 'status failed', testid: 'message-status' }, pending.error && pending.error !== 'timeout' ? errorText(pending.error) : t('message.failed')),
+        // The same file would be refused the same way again.
+        UNRETRYABLE_UPLOAD_ERRORS.has(pending.error) ? null
+          : h('button', { type: 'button', class: 'link', testid: 'retry-send', onClick: retry }, t('message.retry')),
+        h('button', { type: 'button', class: 'link muted', testid: 'discard-send', onClick: discard }, t('message.discard')),
+      ];
+    } else if (uploading) {
+      const { sent, total } = pending.progress ?? { sent: 0, total: 0 };
+      status = [
+        h('span', { class: 'status', testid: 'message-status' }, pending.status === 'queued' ? t('media.queued') : t('media.uploading')),
+        h('progress', {
+          class: 'upload-bar', testid: 'upload-progress', max: String(Math.max(1, total)), value: String(sent),
+          'aria-label': t('media.uploadProgress'),
+        }),
+        h('span', { class: 'upload-percent', testid: 'upload-percent' }, percent(sent, total)),
+        h('button', { type: 'button', class: 'link', testid: 'cancel-upload', onClick: discard }, t('media.cancelUpload')),
+      ];
+    } else {
+      status = h('span', { class: 'status', testid: 'message-status' }, t('message.sending'));
+    }
     return h('div', {
       class: `msg mine ${failed ? 'failed' : 'pending'}`,
       testid: 'message',
-      dataset: { status: pending.status, clientMsgId: pending.clientMsgId },
+      dataset: { status: pending.status, clientMsgId: pending.clientMsgId, stage: pending.stage ?? 'send' },
     },
     avatar(store.me, 'sm'),
     h('div', { class: 'msg-main' },
       h('div', { class: 'bubble-row' },
-        h('div', { class: 'bubble', testid: 'message-bubble' },
-          h('span', { class: 'msg-text', testid: 'message-text' }, linkify(pending.text)))),
-      h('div', { class: 'msg-meta' },
-        failed
-          ? [
-            h('span', { class: 'status failed', testid: 'message-status' }, pending.error && pending.error !== 'timeout' ? errorText(pending.error) : t('message.failed')),
-            h('button', { type: 'button', class: 'link', testid: 'retry-send', onClick: () => this.connection.retry(pending.clientMsgId) }, t('message.retry')),
-            h('button', { type: 'button', class: 'link muted', testid: 'discard-send', onClick: () => this.connection.discard(pending.clientMsgId) }, t('message.discard')),
-          ]
-          : h('span', { class: 'status', testid: 'message-status' }, t('message.sending')))));
+        media
+          ? mediaBubble(this.attachmentNode(`p:${pending.clientMsgId}`, media, { previewUrl: pending.previewUrl }), media, pending.text)
+          : h('div', { class: 'bubble', testid: 'message-bubble' },
+            h('span', { class: 'msg-text', testid: 'message-text' }, linkify(pending.text)))),
+      h('div', { class: 'msg-meta' }, status)));
+  }
+
+  /** The element showing an item's attachment: the one built before, while it is the same upload. */
+  attachmentNode(itemKey, attachment, options = {}) {
+    const key = `${itemKey}|${attachment.upload_id ?? `local:${options.previewUrl ?? ''}`}`;
+    let node = this.attachments.get(key);
+    if (!node) {
+      node = attachmentView(attachment, options);
+      this.attachments.set(key, node);
+    }
+    return node;
+  }
+
+  /** A recalled message's attachment goes (and stops, if it was playing). */
+  dropAttachments(itemKey) {
+    for (const key of [...this.attachments.keys()]) {
+      const [item, uploadId] = key.split('|');
+      if (item !== itemKey) continue;
+      this.attachments.delete(key);
+      stopVoice(uploadId);
+    }
+  }
+
+  /** Moves the progress bars of this chat's uploads (without rebuilding their messages). */
+  renderProgress() {
+    for (const pending of store.pendingFor(this.id)) {
+      if (pending.status !== 'uploading') continue;
+      const node = this.nodes.get(`p:${pending.clientMsgId}`)?.node;
+      const bar = node?.querySelector('[data-testid=upload-progress]');
+      if (!bar) continue;
+      const { sent, total } = pending.progress;
+      bar.max = Math.max(1, total);
+      bar.value = sent;
+      const label = node.querySelector('[data-testid=upload-percent]');
+      if (label) label.textContent = percent(sent, total);
+    }
   }
 
   openMenu(button, message, { admin }) {
     this.closeMenu();
     const ownWithinWindow = message.sender_id === store.me?.id && Date.now() - message.created_at_ms < store.recallWindowMs;
     const canRecall = ownWithinWindow || admin;
+    const copyText = message.content.kind === 'media' ? message.content.caption : message.content.text;
     this.menu = h('div', { class: 'msg-menu', testid: 'message-menu-popup', role: 'menu' },
       h('button', {
         type: 'button', role: 'menuitem', testid: 'recall-message', disabled: !canRecall,
@@ -386,13 +513,13 @@ export class ChatView {
           this.connection.recall(this.id, message.id);
         },
       }, canRecall ? t('message.recall') : t('message.recallExpired', { minutes: recallMinutes() })),
-      h('button', {
+      copyText ? h('button', {
         type: 'button', role: 'menuitem', testid: 'copy-message',
         onClick: () => {
           this.closeMenu();
-          navigator.clipboard?.writeText(message.content.text).catch(() => {});
+          navigator.clipboard?.writeText(copyText).catch(() => {});
         },
-      }, t('message.copy')));
+      }, t('message.copy')) : null);
     button.parentElement.appendChild(this.menu);
     this.menuButton = button;
     document.addEventListener('keydown', this.onMenuKey, true);
@@ -469,6 +596,142 @@ export class ChatView {
     this.stickToBottom = true;
     this.connection.sendMessage(this.id, text);
     this.input.focus();
+  }
+
+  // ---- attachments ----
+
+  /**
+   * Sends each file as a message of its own; the composer's text (if any) is the
+   * first one's caption.
+   */
+  sendFiles(files) {
+    let refusedTooLarge = false;
+    const usable = files.filter((f) => {
+      if (f.size === 0) {
+        toast(t('media.emptyFile', { name: f.name }), 'error');
+        return false;
+      }
+      if (this.tooLarge(f)) {
+        refusedTooLarge = true;
+        return false;
+      }
+      return true;
+    });
+    if (refusedTooLarge) toast(t('error.upload.too_large'), 'error');
+    if (usable.length === 0) return;
+    let caption = this.input.value.trim() ? this.input.value : '';
+    if (caption && new TextEncoder().encode(caption).length > this.connection.messageBytesMax) {
+      toast(t('error.too_large'), 'error');
+      return;
+    }
+    if (caption) {
+      this.input.value = '';
+      this.saveDraft();
+    }
+    this.emojiPanel.hidden = true;
+    this.stickToBottom = true;
+    for (const file of usable) {
+      sendFile(this.connection, this.id, file, { caption });
+      caption = '';
+    }
+  }
+
+  /**
+   * Over the server's file_bytes_max (from `hello`): refused here rather than after
+   * uploading it all. Before `hello` the limit is not known, and the server decides.
+   */
+  tooLarge(file) {
+    const max = this.connection.fileBytesMax;
+    return max !== null && file.size > max;
+  }
+
+  /** Ctrl+V of a picture (or any file) from the clipboard sends it. */
+  onPaste(event) {
+    const files = [...(event.clipboardData?.files ?? [])];
+    if (files.length === 0) {
+      // Some sources only list their files among the items.
+      for (const item of event.clipboardData?.items ?? []) {
+        if (item.kind === 'file') {
+          const file = item.getAsFile();
+          if (file) files.push(file);
+        }
+      }
+    }
+    if (files.length === 0) return; // plain text: the textarea takes it
+    event.preventDefault();
+    // A pasted screenshot is "image.png" everywhere; give it a telling name.
+    this.sendFiles(files.map((f) => (f.name && f.name !== 'image.png' ? f : renamed(f, pastedName(f.type)))));
+  }
+
+  /** Files dragged from the desktop onto the chat are sent. */
+  listenForDrops() {
+    let depth = 0;
+    const hasFiles = (e) => [...(e.dataTransfer?.types ?? [])].includes('Files');
+    const hide = () => {
+      depth = 0;
+      this.dropOverlay.hidden = true;
+    };
+    const column = this.el.querySelector('.chat-column');
+    column.addEventListener('dragenter', (e) => {
+      if (!hasFiles(e)) return;
+      e.preventDefault();
+      depth += 1;
+      this.dropOverlay.hidden = false;
+    });
+    column.addEventListener('dragover', (e) => {
+      if (!hasFiles(e)) return;
+      e.preventDefault();
+      e.dataTransfer.dropEffect = 'copy';
+    });
+    column.addEventListener('dragleave', (e) => {
+      if (!hasFiles(e)) return;
+      depth -= 1;
+      if (depth <= 0) hide();
+    });
+    column.addEventListener('drop', (e) => {
+      if (!hasFiles(e)) return;
+      e.preventDefault();
+      hide();
+      this.sendFiles([...e.dataTransfer.files]);
+    });
+    // A file dropped beside the chat would make the browser leave the app to open it.
+    this.onStrayDrop = (e) => {
+      if (hasFiles(e) && !column.contains(e.target)) e.preventDefault();
+    };
+    document.addEventListener('dragover', this.onStrayDrop);
+    document.addEventListener('drop', this.onStrayDrop);
+  }
+
+  async startRecording() {
+    if (this.recorder) return;
+    if (!recordingSupported()) {
+      toast(t('voice.unsupported'), 'error');
+      return;
+    }
+    const recorder = new VoiceRecorder({
+      maxDurationMs: this.connection.voiceDurationMsMax,
+      onDone: ({ file, durationMs }) => {
+        if (this.tooLarge(file)) {
+          toast(t('error.upload.too_large'), 'error');
+          return;
+        }
+        this.stickToBottom = true;
+        sendFile(this.connection, this.id, file, { voiceDurationMs: durationMs });
+      },
+      onEnd: () => {
+        if (this.recorder !== recorder) return;
+        this.recorder = null;
+        this.recorderHost.hidden = true;
+        this.recorderHost.replaceChildren();
+        this.el.classList.remove('recording');
+      },
+      onError: (key) => toast(t(key), 'error'),
+    });
+    this.recorder = recorder;
+    mount(this.recorderHost, recorder.el);
+    this.recorderHost.hidden = false;
+    this.el.classList.add('recording');
+    await recorder.start();
   }
 
   // ---- details panel ----

@@ -2,6 +2,7 @@
 
 import { h, mount, safeHttpUrl } from '../dom.js';
 import { t } from '../i18n.js';
+import { formatDuration } from '../media.js';
 import { store } from '../store.js';
 import { dayDifference, formatClock, formatDate, hueFor } from '../util.js';
 
@@ -24,24 +25,46 @@ function firstGrapheme(text) {
   return (Array.from((text || '?').trim())[0] || '?').toUpperCase();
 }
 
+/** An avatar uploaded to this server (§4.10): `/api/v1/avatars/<key>`, served in three sizes. */
+const SERVER_AVATAR_PATH = /^\/api\/v1\/avatars\/[0-9A-Za-z]+$/;
+/** CSS pixels of each avatar size (app.css). */
+const AVATAR_PX = { sm: 34, md: 40, lg: 64, xl: 88 };
+
 /**
- * An avatar: the profile's picture when it is an http(s) URL, else an
- * initial on a colour derived from the id. `subject` is a UserProfile or
- * { id, name, group: true }.
+ * Where to load an avatar from: a server avatar in the smallest of its sizes
+ * (64, 128, 256) that is sharp at this size and screen, or an http(s) URL;
+ * null for anything else.
+ */
+export function avatarSrc(url, size = 'md') {
+  if (typeof url !== 'string' || url === '') return null;
+  if (SERVER_AVATAR_PATH.test(url)) {
+    const needed = (AVATAR_PX[size] ?? 40) * (window.devicePixelRatio || 1);
+    const px = needed <= 64 ? 64 : needed <= 128 ? 128 : 256;
+    return `${url}?size=${px}`;
+  }
+  return safeHttpUrl(url);
+}
+
+/**
+ * An avatar: the profile's (or group's) picture, else an initial on a colour
+ * derived from the id (also when the picture fails to load). `subject` is a
+ * UserProfile or { id, name, group: true, avatar_url }.
  */
 export function avatar(subject, size = 'md') {
   const name = subject?.nickname || subject?.username || subject?.name || '?';
   const el = h('span', { class: `avatar avatar-${size}${subject?.group ? ' avatar-group' : ''}`, 'aria-hidden': 'true' });
   const initial = () => {
     el.replaceChildren(document.createTextNode(firstGrapheme(name)));
+    el.classList.remove('has-picture');
     // CSSOM, not a style attribute: allowed by the CSP's style-src 'self'.
     // At 50% saturation and 30% lightness white stays above 4.5:1 on every hue.
     el.style.backgroundColor = `hsl(${hueFor(subject?.id ?? 0)} 50% 30%)`;
   };
-  const src = safeHttpUrl(subject?.avatar_url);
+  const src = avatarSrc(subject?.avatar_url, size);
   if (src) {
-    const img = h('img', { src, alt: '', loading: 'lazy', referrerpolicy: 'no-referrer' });
+    const img = h('img', { src, alt: '', class: 'avatar-img', loading: 'lazy', referrerpolicy: 'no-referrer' });
     img.addEventListener('error', initial, { once: true });
+    el.classList.add('has-picture');
     el.appendChild(img);
   } else {
     initial();
@@ -51,7 +74,7 @@ export function avatar(subject, size = 'md') {
 
 export function conversationAvatar(conv, size = 'md') {
   const s = conv.summary;
-  if (s.kind === 'group') return avatar({ id: s.id, name: s.name, group: true }, size);
+  if (s.kind === 'group') return avatar({ id: s.id, name: s.name, group: true, avatar_url: s.avatar_url ?? null }, size);
   return avatar(s.peer ?? { id: 0, nickname: '?' }, size);
 }
 
@@ -66,6 +89,7 @@ export function noticeText(notice) {
     case 'role_changed': return t('notice.roleChanged', { by: name(notice.by), user: name(notice.user_id), role: t(`notice.role.${notice.role}`) });
     case 'ownership_transferred': return t('notice.ownershipTransferred', { from: name(notice.from), to: name(notice.to) });
     case 'disbanded': return t('notice.disbanded', { by: name(notice.by) });
+    case 'avatar_changed': return t('notice.avatarChanged', { by: name(notice.by) });
     default: return t('notice.unknown');
   }
 }
@@ -98,9 +122,22 @@ export function previewText(message, { group = false } = {}) {
   if (c.kind === 'system') return noticeText(c.notice);
   if (c.kind === 'recall') return t('recalledBy', { user: displayName(message.sender_id, { you: true }) });
   if (c.recalled) return recalledText(message);
-  const text = c.text.replace(/\s+/g, ' ');
+  const text = (c.kind === 'media' ? mediaPreview(c) : c.text).replace(/\s+/g, ' ');
   if (group && message.sender_id !== store.me?.id) return `${displayName(message.sender_id)}: ${text}`;
   return text;
+}
+
+/** "[Picture]", "[File] name", "[Voice] 0:07", "[Video]", then the caption if any. */
+export function mediaPreview(content) {
+  const a = content.attachment;
+  let label;
+  switch (a?.kind) {
+    case 'image': label = t('preview.image'); break;
+    case 'voice': label = t('preview.voice', { duration: formatDuration(a.duration_ms) }); break;
+    case 'video': label = t('preview.video'); break;
+    default: label = t('preview.file', { name: a?.name ?? '' }); break;
+  }
+  return content.caption ? `${label} ${content.caption}` : label;
 }
 
 /** A compact time for lists: clock today, "Yesterday", else a date. */
@@ -129,7 +166,10 @@ export function errorText(err) {
   const code = typeof err === 'string' ? err : err?.code;
   const key = `error.${code}`;
   const text = t(key, { minutes: recallMinutes() });
-  return text === key ? t('error.internal') : text;
+  if (text !== key) return text;
+  // "upload.too_large", "avatar.invalid_input": the general words when there are no special ones.
+  const general = /^(upload|avatar)\.(.+)$/.exec(code ?? '');
+  return general ? errorText(general[2]) : t('error.internal');
 }
 
 // ---- toasts ----

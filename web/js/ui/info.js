@@ -9,8 +9,11 @@ import { t } from '../i18n.js';
 import { store } from '../store.js';
 import { icon } from './icons.js';
 import {
-  avatar, confirmDialog, conversationTitle, errorText, openModal, presenceLabel, toast,
+  avatar, confirmDialog, conversationAvatar, conversationTitle, errorText, openModal, presenceLabel, toast,
 } from './common.js';
+
+/** What PUT …/avatar takes (§4.10); the picker offers only these. */
+export const AVATAR_TYPES = 'image/png,image/jpeg,image/gif,image/webp';
 
 const ROLE_RANK = { member: 0, admin: 1, owner: 2 };
 
@@ -88,11 +91,25 @@ export class InfoPanel {
       },
     }, this.nameInput, h('button', { type: 'submit', class: 'btn', testid: 'group-rename-save' }, t('save')));
     this.groupTitle = h('div', { class: 'profile-name', testid: 'group-name' });
-    this.groupAvatar = h('span', {});
+    this.groupAvatar = h('span', { class: 'group-avatar', testid: 'group-avatar' });
+    const avatarInput = h('input', {
+      type: 'file', accept: AVATAR_TYPES, hidden: true, testid: 'group-avatar-input',
+      onChange: () => {
+        const file = avatarInput.files[0];
+        avatarInput.value = '';
+        if (file) this.setGroupAvatar(file);
+      },
+    });
+    this.avatarStatus = h('span', { class: 'muted small', testid: 'group-avatar-status', 'aria-live': 'polite' });
+    this.avatarControls = h('div', { class: 'avatar-controls' },
+      h('button', {
+        type: 'button', class: 'link', testid: 'group-avatar-change', onClick: () => avatarInput.click(),
+      }, t('group.changeAvatar')),
+      avatarInput, this.avatarStatus);
     this.actions = h('div', { class: 'info-actions' });
     this.memberHeading = h('h4', {});
     mount(this.body,
-      h('div', { class: 'profile-card' }, this.groupAvatar, this.groupTitle),
+      h('div', { class: 'profile-card' }, this.groupAvatar, this.groupTitle, this.avatarControls),
       this.renameForm,
       h('div', { class: 'section-header' }, this.memberHeading,
         h('button', { type: 'button', class: 'link', testid: 'add-members', onClick: () => this.addMembersDialog() }, t('group.addMembers'))),
@@ -108,7 +125,8 @@ export class InfoPanel {
     const myRole = s.my_role;
     const iAmAdmin = ROLE_RANK[myRole] >= ROLE_RANK.admin;
     this.groupTitle.textContent = conversationTitle(conv);
-    mount(this.groupAvatar, avatar({ id: s.id, name: s.name, group: true }, 'lg'));
+    mount(this.groupAvatar, conversationAvatar(conv, 'lg'));
+    this.avatarControls.hidden = !iAmAdmin;
     if (document.activeElement !== this.nameInput) this.nameInput.value = s.name ?? '';
     this.renameForm.hidden = !iAmAdmin;
     this.memberHeading.textContent = t('group.membersCount', { n: s.member_count });
@@ -169,6 +187,19 @@ export class InfoPanel {
           }
         },
       }, t('group.disband')) : null);
+  }
+
+  /** Uploads the group's picture; everyone (us too) takes it from the `avatar_changed` notice. */
+  async setGroupAvatar(file) {
+    this.avatarStatus.textContent = t('settings.avatarUploading');
+    try {
+      await api.setGroupAvatar(this.id, file);
+      this.avatarStatus.textContent = '';
+      toast(t('group.avatarChanged'));
+    } catch (err) {
+      this.avatarStatus.textContent = '';
+      toast(errorText(`avatar.${err.code}`), 'error');
+    }
   }
 
   /** Runs a membership change; the member list refreshes from the notice it produces. */

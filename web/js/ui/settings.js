@@ -1,11 +1,13 @@
-// Settings: profile, language, desktop notifications, password, log out.
+// Settings: profile (with the avatar picture), language, desktop
+// notifications, password, log out.
 
 import { api } from '../api.js';
-import { h, mount } from '../dom.js';
+import { h, mount, safeHttpUrl } from '../dom.js';
 import { LANGUAGES, language, setLanguage, t } from '../i18n.js';
 import { store } from '../store.js';
 import { avatar, errorText, toast } from './common.js';
 import { icon } from './icons.js';
+import { AVATAR_TYPES } from './info.js';
 import {
   disableNotifications, enableNotifications, notificationsEnabled, notificationsSupported,
 } from './notify.js';
@@ -25,14 +27,52 @@ export class SettingsPane {
   }
 
   update(topics) {
-    if (topics.has('me') && !this.el.contains(document.activeElement)) this.render();
+    if (!topics.has('me')) return;
+    if (!this.el.contains(document.activeElement)) this.render();
+    else this.renderAvatar();
+  }
+
+  /** The picture and its buttons, which change while focus stays on them. */
+  renderAvatar() {
+    const me = store.me;
+    mount(this.avatarHost, avatar(me, 'lg'));
+    this.removeAvatarButton.hidden = !me?.avatar_url;
+  }
+
+  async changeAvatar(action) {
+    this.avatarStatus.textContent = t('settings.avatarUploading');
+    try {
+      store.setMe(await action());
+      this.avatarStatus.textContent = '';
+      toast(t('settings.avatarSaved'));
+    } catch (err) {
+      this.avatarStatus.textContent = '';
+      toast(errorText(`avatar.${err.code}`), 'error');
+    }
   }
 
   render() {
     const me = store.me;
     const nickname = h('input', { testid: 'settings-nickname', maxlength: '64', value: me?.nickname ?? '' });
     const signature = h('input', { testid: 'settings-signature', maxlength: '200', value: me?.signature ?? '' });
-    const avatarUrl = h('input', { testid: 'settings-avatar-url', type: 'url', placeholder: 'https://…', value: me?.avatar_url ?? '' });
+    // Only an outside picture's address is shown for editing; an uploaded picture
+    // (/api/v1/avatars/…) is changed with the buttons, and is left alone by Save.
+    const shownAvatarUrl = safeHttpUrl(me?.avatar_url) ? me.avatar_url : '';
+    const avatarUrl = h('input', { testid: 'settings-avatar-url', type: 'url', placeholder: 'https://…', value: shownAvatarUrl });
+    const avatarInput = h('input', {
+      type: 'file', accept: AVATAR_TYPES, hidden: true, testid: 'avatar-input',
+      onChange: () => {
+        const file = avatarInput.files[0];
+        avatarInput.value = '';
+        if (file) this.changeAvatar(() => api.setAvatar(file));
+      },
+    });
+    this.avatarHost = h('span', { class: 'settings-avatar', testid: 'settings-avatar' });
+    this.avatarStatus = h('span', { class: 'muted small', testid: 'avatar-status', 'aria-live': 'polite' });
+    this.removeAvatarButton = h('button', {
+      type: 'button', class: 'btn btn-small', testid: 'avatar-remove',
+      onClick: () => this.changeAvatar(() => api.removeAvatar()),
+    }, t('settings.avatarRemove'));
     const oldPassword = h('input', { type: 'password', testid: 'settings-old-password', autocomplete: 'current-password' });
     const newPassword = h('input', { type: 'password', testid: 'settings-new-password', autocomplete: 'new-password', minlength: '8' });
     const notifyStatus = h('span', { class: 'muted', testid: 'notification-status' });
@@ -63,14 +103,21 @@ export class SettingsPane {
       h('div', { class: 'settings-body' },
         h('section', { class: 'settings-section' },
           h('h3', {}, t('settings.profile')),
-          h('div', { class: 'profile-row' }, avatar(me, 'lg'),
+          h('div', { class: 'profile-row' }, this.avatarHost,
             h('div', {}, h('div', { class: 'profile-name', testid: 'settings-username' }, me?.nickname), h('div', { class: 'muted' }, `@${me?.username}`))),
+          h('div', { class: 'avatar-controls row' },
+            h('button', {
+              type: 'button', class: 'btn btn-small', testid: 'avatar-upload', onClick: () => avatarInput.click(),
+            }, t('settings.avatarUpload')),
+            this.removeAvatarButton, avatarInput, this.avatarStatus),
           h('form', {
             class: 'settings-form',
             onSubmit: async (e) => {
               e.preventDefault();
               try {
-                store.setMe(await api.updateMe({ nickname: nickname.value.trim(), signature: signature.value.trim(), avatar_url: avatarUrl.value.trim() }));
+                const changes = { nickname: nickname.value.trim(), signature: signature.value.trim() };
+                if (avatarUrl.value.trim() !== shownAvatarUrl) changes.avatar_url = avatarUrl.value.trim();
+                store.setMe(await api.updateMe(changes));
                 toast(t('settings.saved'));
               } catch (err) {
                 toast(errorText(err), 'error');
@@ -114,5 +161,6 @@ export class SettingsPane {
           h('button', { type: 'submit', class: 'btn', testid: 'settings-change-password' }, t('settings.changePassword')))),
         h('section', { class: 'settings-section' },
           h('button', { type: 'button', class: 'btn btn-danger', testid: 'logout', onClick: this.onLogout }, t('settings.logout')))));
+    this.renderAvatar();
   }
 }

@@ -117,6 +117,7 @@ pub async fn drive(device: Device, run: Run, mut targets: watch::Receiver<Target
                         conversation_id: s.conversation,
                         client_msg_id: id,
                         text: stamped_text(sent_us, run.text_bytes),
+                        attachment: None,
                     };
                     if let Err(err) = connection.send_frame(&frame).await {
                         outcome.failure = Some(format!("send failed: {err}"));

@@ -7,6 +7,7 @@ pub mod device;
 pub mod direct;
 pub mod group;
 pub mod reconnect_storm;
+pub mod uploads;
 
 use crate::fleet::Fleet;
 use crate::progress::Counters;

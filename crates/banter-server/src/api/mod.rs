@@ -7,6 +7,7 @@ pub mod conversations;
 pub mod extract;
 pub mod friends;
 pub mod groups;
+pub mod media;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -188,7 +189,13 @@ pub fn router(admin_enabled: bool) -> Router<AppState> {
         .routes(routes!(groups::remove_member))
         .routes(routes!(groups::set_role))
         .routes(routes!(groups::transfer))
-        .routes(routes!(groups::leave));
+        .routes(routes!(groups::leave))
+        .routes(routes!(media::upload))
+        .routes(routes!(media::download))
+        .routes(routes!(media::thumbnail))
+        .routes(routes!(media::set_avatar, media::remove_avatar))
+        .routes(routes!(media::set_group_avatar))
+        .routes(routes!(media::avatar));
     let admin = OpenApiRouter::new()
         .routes(routes!(admin::create_users))
         .routes(routes!(admin::create_friendships))

@@ -125,6 +125,8 @@ pub async fn run(
             recall_window_secs: limits.recall_window.as_secs(),
             typing_interval_ms: limits.typing_interval.as_millis() as u64,
             frames_per_second_max: limits.frames_per_second_max,
+            file_bytes_max: state.media.config.file_bytes_max,
+            voice_duration_ms_max: state.media.config.voice_duration_ms_max,
         }),
         encode(&ServerEvent::PresenceSnapshot {
             online_user_ids: online_friends,

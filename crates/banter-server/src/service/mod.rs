@@ -8,11 +8,14 @@
 //! - [`social`]: friends, friend requests and blocks.
 //! - [`sessions`]: logout and password change, whose revocations travel on the bus.
 //! - [`presence`]: a user's first device online and last offline, told to their friends.
+//! - [`media`]: uploads, attachments and avatars: quota, who may attach and download what,
+//!   and the clean-up of uploads no message uses.
 //!
 //! Plain reads (a profile, a page of history) go from the handler to the store: nobody
 //! is told anything.
 
 pub mod groups;
+pub mod media;
 pub mod presence;
 pub mod sessions;
 pub mod social;

@@ -2,10 +2,12 @@
 //! goes through the writer ([`crate::writer`]), which assigns seqs, commits, publishes
 //! and then answers.
 
+use super::media;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::wire;
 use crate::writer::Append;
+use banter_protocol::frame::AttachmentRequest;
 use banter_protocol::model::Message;
 use banter_protocol::{
     ConversationId, ErrorCode, MessageId, ServerEvent, UserId, CLIENT_MSG_ID_BYTES_MAX,
@@ -26,13 +28,21 @@ fn shutting_down() -> ApiError {
 
 /// Checks a send and queues it; the receipt resolves once it is durable. A refusal here
 /// (bad id, empty or too long text, the user's message rate) stores nothing.
-pub async fn send(
-    state: &AppState,
-    sender: UserId,
-    conversation_id: ConversationId,
-    client_msg_id: String,
-    text: String,
-) -> ApiResult<SendReceipt> {
+/// What a client sends: a text, or an attachment with a caption.
+pub struct Send {
+    pub conversation_id: ConversationId,
+    pub client_msg_id: String,
+    pub text: String,
+    pub attachment: Option<Box<AttachmentRequest>>,
+}
+
+pub async fn send(state: &AppState, sender: UserId, send: Send) -> ApiResult<SendReceipt> {
+    let Send {
+        conversation_id,
+        client_msg_id,
+        text,
+        attachment,
+    } = send;
     let limits = &state.config.limits;
     if !client_msg_id_is_valid(&client_msg_id) {
         return Err(ApiError::invalid_input(format!(
@@ -40,8 +50,12 @@ pub async fn send(
              characters or whitespace at either end"
         )));
     }
-    if text.trim().is_empty() {
-        return Err(ApiError::invalid_input("message text is empty"));
+    match &attachment {
+        None if text.trim().is_empty() => {
+            return Err(ApiError::invalid_input("message text is empty"));
+        }
+        None => {}
+        Some(request) => media::check_attachment_request(state, request)?,
     }
     if text.len() > limits.message_bytes_max {
         return Err(ApiError::new(
@@ -61,11 +75,18 @@ pub async fn send(
         .messages
         .take(&sender)
         .map_err(|refused| refused.error("too many messages from this user"))?;
+    let attachment = match attachment {
+        Some(request) => Some(Box::new(
+            media::attachment_for(state, sender, *request).await?,
+        )),
+        None => None,
+    };
     let send = NewMessage {
         sender,
         conversation_id,
         client_msg_id,
         text,
+        attachment,
     };
     state
         .writer

@@ -29,6 +29,7 @@ async fn send_text(conn: &mut Connection, conversation: ConversationId, text: &s
         conversation_id: conversation,
         client_msg_id: format!("{text}-id"),
         text: text.into(),
+        attachment: None,
     })
     .await
     .unwrap();

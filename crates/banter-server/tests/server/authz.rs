@@ -138,6 +138,10 @@ enum Target {
     Username(Who),
     /// A username nobody has, new for each request.
     FreshUsername,
+    /// The owner's picture, sent in the group.
+    Upload,
+    /// The owner's avatar key.
+    Avatar,
 }
 
 /// One route, one target: the rows for the callers with a user's session (the others
@@ -160,6 +164,18 @@ use Expect::{Deny, Hidden, NotApplicable, Ok as Allow};
 use Target::{Direct, Group, Request, User, Username};
 use Who::{Admin, Another, Blocked, ExMember, Member, Owner, Stranger};
 
+/// A body standing for a picture's bytes (sent as such, not as this text).
+const PICTURE: &str = "{picture}";
+
+/// The bytes a [`PICTURE`] body stands for: an 8×8 PNG.
+fn picture() -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(image::RgbImage::new(8, 8))
+        .write_to(&mut out, image::ImageFormat::Png)
+        .expect("a PNG");
+    out.into_inner()
+}
+
 const SAME_FOR_EVERY_USER: &str =
     "acts only on the caller's own account, the same for every user: see the other rows";
 
@@ -172,6 +188,15 @@ const ANY_USER: &[(Who, Expect)] = &[
     (Owner, Allow(200)),
     (ExMember, Allow(200)),
     (Blocked, Allow(200)),
+];
+const ANY_USER_201: &[(Who, Expect)] = &[
+    (Stranger, Allow(201)),
+    (Another, Allow(201)),
+    (Member, Allow(201)),
+    (Admin, Allow(201)),
+    (Owner, Allow(201)),
+    (ExMember, Allow(201)),
+    (Blocked, Allow(201)),
 ];
 const ANY_USER_204: &[(Who, Expect)] = &[
     (Stranger, Allow(204)),
@@ -737,6 +762,82 @@ const ROUTES: &[Route] = &[
         rows: NOT_FOR_USERS,
         fresh: false,
     },
+    // ----- uploads and avatars (§4.10) -----
+    Route {
+        method: "POST",
+        path: "/api/v1/uploads",
+        auth: Auth::User,
+        body: Some("any bytes at all"),
+        params: &[],
+        rows: ANY_USER_201,
+        fresh: false,
+    },
+    // The owner's picture in the group: its members may fetch it, nobody else learns it
+    // exists (an ex-member included).
+    Route {
+        method: "GET",
+        path: "/api/v1/uploads/{id}",
+        auth: Auth::User,
+        body: None,
+        params: &[("{id}", Target::Upload)],
+        rows: GROUP_MEMBERS_200,
+        fresh: false,
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/uploads/{id}/thumbnail",
+        auth: Auth::User,
+        body: None,
+        params: &[("{id}", Target::Upload)],
+        rows: GROUP_MEMBERS_200,
+        fresh: false,
+    },
+    Route {
+        method: "PUT",
+        path: "/api/v1/me/avatar",
+        auth: Auth::User,
+        body: Some(PICTURE),
+        params: &[],
+        rows: ANY_USER,
+        fresh: false,
+    },
+    Route {
+        method: "DELETE",
+        path: "/api/v1/me/avatar",
+        auth: Auth::User,
+        body: None,
+        params: &[],
+        rows: ANY_USER,
+        fresh: false,
+    },
+    Route {
+        method: "PUT",
+        path: "/api/v1/groups/{id}/avatar",
+        auth: Auth::User,
+        body: Some(PICTURE),
+        params: GROUP_ID,
+        rows: OWNER_OR_ADMIN,
+        fresh: false,
+    },
+    Route {
+        method: "PUT",
+        path: "/api/v1/groups/{id}/avatar",
+        auth: Auth::User,
+        body: Some(PICTURE),
+        params: DIRECT_ID,
+        rows: DIRECT_HAS_NO_GROUP_SETTINGS,
+        fresh: false,
+    },
+    // Public: anyone with the URL.
+    Route {
+        method: "GET",
+        path: "/api/v1/avatars/{key}",
+        auth: Auth::Public,
+        body: None,
+        params: &[("{key}", Target::Avatar)],
+        rows: ANY_USER,
+        fresh: false,
+    },
 ];
 
 impl Route {
@@ -772,6 +873,8 @@ struct World {
     direct: ConversationId,
     blocked_direct: ConversationId,
     request: FriendRequestId,
+    upload: String,
+    avatar_key: String,
 }
 
 static WORLDS: AtomicUsize = AtomicUsize::new(0);
@@ -845,6 +948,33 @@ impl World {
             .await
             .expect("friend request")
             .id;
+        let upload = owner.upload("p.png", picture()).await.expect("upload").id;
+        let mut owner_ws = owner.connect().await.expect("connect");
+        owner_ws
+            .send_frame(&ClientFrame::SendMessage {
+                id: "picture".into(),
+                conversation_id: group,
+                client_msg_id: "picture".into(),
+                text: String::new(),
+                attachment: Some(Box::new(banter_protocol::frame::AttachmentRequest {
+                    upload_id: upload.clone(),
+                    kind: banter_protocol::model::AttachmentKind::Image,
+                    duration_ms: None,
+                })),
+            })
+            .await
+            .expect("send the picture");
+        expect_event(&mut owner_ws, |e| {
+            matches!(e, ServerEvent::Ack { id, .. } if id == "picture").then_some(())
+        })
+        .await;
+        let avatar_url = owner
+            .set_avatar(picture())
+            .await
+            .expect("avatar")
+            .avatar_url
+            .expect("avatar url");
+        let avatar_key = avatar_url.trim_start_matches("/api/v1/avatars/").to_owned();
         World {
             base_url: server.base_url.clone(),
             tokens,
@@ -854,6 +984,8 @@ impl World {
             direct: directs[0],
             blocked_direct: directs[1],
             request,
+            upload: upload.0,
+            avatar_key,
         }
     }
 
@@ -877,6 +1009,8 @@ impl World {
             Target::FreshUsername => {
                 format!("fresh{}", FRESH_NAMES.fetch_add(1, Ordering::Relaxed))
             }
+            Target::Upload => self.upload.clone(),
+            Target::Avatar => self.avatar_key.clone(),
         }
     }
 
@@ -884,6 +1018,9 @@ impl World {
     fn nowhere(target: Target) -> String {
         match target {
             Username(_) | Target::FreshUsername => NOBODY.to_owned(),
+            // Well-formed ids that nothing has.
+            Target::Upload => "0123456789abcdef0123456789abcdef".to_owned(),
+            Target::Avatar => "0".repeat(64),
             _ => NOWHERE.to_string(),
         }
     }
@@ -906,7 +1043,11 @@ impl World {
 
 async fn call(client: &Client, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
     let method = Method::from_bytes(method.as_bytes()).expect("method");
-    let response = client.raw(method, path, body).await.expect("request");
+    let response = match body {
+        Some(PICTURE) => client.raw_bytes(method, path, picture()).await,
+        _ => client.raw(method, path, body).await,
+    }
+    .expect("request");
     (response.status, response.body)
 }
 
@@ -1350,6 +1491,7 @@ fn sample(tag: &str, id: &str, conversation: ConversationId, message: MessageId)
             conversation_id: conversation,
             client_msg_id: id,
             text: "probe".into(),
+            attachment: None,
         },
         "recall_message" => ClientFrame::RecallMessage {
             id,

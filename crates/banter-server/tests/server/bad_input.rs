@@ -67,6 +67,7 @@ async fn every_bad_frame_gets_its_error_and_the_connection_survives() {
         conversation_id: ConversationId(1),
         client_msg_id: "c4".into(),
         text: long_text,
+        attachment: None,
     };
     conn.send_frame(&frame).await.expect("send");
     let code = expect_event(&mut conn, |e| match e {
@@ -83,6 +84,7 @@ async fn every_bad_frame_gets_its_error_and_the_connection_survives() {
         conversation_id: ConversationId(999_999),
         client_msg_id: "c5".into(),
         text: "hello?".into(),
+        attachment: None,
     };
     conn.send_frame(&nowhere).await.expect("send");
     let code = expect_event(&mut conn, |e| match e {

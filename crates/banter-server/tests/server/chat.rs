@@ -62,6 +62,7 @@ async fn friends_chat_both_ways_and_a_stranger_is_refused() {
             conversation_id: conversation,
             client_msg_id: "x".into(),
             text: "let me in".into(),
+            attachment: None,
         })
         .await
         .unwrap();
@@ -107,6 +108,7 @@ async fn exchange(
             conversation_id: conversation,
             client_msg_id: format!("{text}-id"),
             text: text.into(),
+            attachment: None,
         })
         .await
         .unwrap();

@@ -17,6 +17,7 @@ async fn send(
         conversation_id: conversation,
         client_msg_id: id.into(),
         text: text.into(),
+        attachment: None,
     })
     .await
     .unwrap();

@@ -32,6 +32,7 @@ fn send_frame(conversation: ConversationId, client_msg_id: String, text: String)
         conversation_id: conversation,
         client_msg_id,
         text,
+        attachment: None,
     }
 }
 

@@ -154,6 +154,7 @@ async fn the_conversation_list_shows_last_message_unread_and_peer_presence() {
             conversation_id: direct.id,
             client_msg_id: "hello-1".into(),
             text: "are you there?".into(),
+            attachment: None,
         })
         .await
         .unwrap();

@@ -209,6 +209,7 @@ async fn send_burst(conn: &mut Connection, conversation_id: ConversationId, coun
             conversation_id,
             client_msg_id: format!("burst-{i}"),
             text: format!("burst {i}"),
+            attachment: None,
         };
         conn.send_frame(&frame).await.unwrap();
     }

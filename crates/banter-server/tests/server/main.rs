@@ -20,6 +20,9 @@ mod features;
 mod group;
 mod groups;
 mod hardening;
+mod media;
+// SQLite only: the storage backend does not depend on the database.
+mod media_s3;
 mod ratelimit;
 mod restart;
 mod sync;

@@ -295,6 +295,7 @@ fn send(conversation_id: ConversationId, id: &str) -> ClientFrame {
         conversation_id,
         client_msg_id: format!("msg-{id}"),
         text: format!("text {id}"),
+        attachment: None,
     }
 }
 

@@ -21,6 +21,7 @@ async fn a_restart_keeps_history_friends_unread_counts_and_tokens() {
                 conversation_id: conversation,
                 client_msg_id: format!("m{i}"),
                 text: format!("message {i}"),
+                attachment: None,
             })
             .await
             .unwrap();
@@ -81,6 +82,7 @@ async fn stopping_under_load_loses_no_acked_message() {
                 conversation_id: conversation,
                 client_msg_id: format!("m{i}"),
                 text: format!("message {i}"),
+                attachment: None,
             })
             .await
             .unwrap();

@@ -86,6 +86,7 @@ async fn a_resend_after_a_dropped_connection_yields_one_message_and_the_same_ack
         conversation_id: conversation,
         client_msg_id: "0b9e3c1e-resend".into(),
         text: "did this arrive?".into(),
+        attachment: None,
     };
     first.send_frame(&frame).await.unwrap();
     drop(first);

@@ -301,6 +301,7 @@ async fn client_msg_ids_compare_exactly() {
         conversation_id: conversation,
         client_msg_id: client_msg_id.into(),
         text: "hello".into(),
+        attachment: None,
     };
     let mut answers = HashMap::new();
     let frames = [
@@ -365,6 +366,7 @@ async fn one_users_bad_sends_never_fail_anothers() {
             conversation_id: attacker_chat,
             client_msg_id: "k".into(),
             text: "the key the padded ones collide with".into(),
+            attachment: None,
         })
         .await
         .unwrap();
@@ -405,6 +407,7 @@ async fn one_users_bad_sends_never_fail_anothers() {
                     conversation_id: victim_chat,
                     client_msg_id: format!("v{i}"),
                     text: format!("message {i}"),
+                    attachment: None,
                 })
                 .await
                 .unwrap();

@@ -181,6 +181,17 @@ pub(super) async fn change<S: Sql>(
             S::rename(conn, conversation, &name).await?;
             (Notice::Renamed { by: actor, name }, before)
         }
+        GroupChange::SetAvatar(avatar_url) => {
+            ensure_admin(role)?;
+            S::set_group_avatar(conn, conversation, &avatar_url).await?;
+            (
+                Notice::AvatarChanged {
+                    by: actor,
+                    avatar_url,
+                },
+                before,
+            )
+        }
         GroupChange::SetRole(user, new_role) => {
             ensure_owner(role)?;
             if new_role == Role::Owner {

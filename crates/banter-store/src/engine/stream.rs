@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use banter_protocol::model::{ConversationKind, Role};
-use banter_protocol::{ConversationId, MessageId, UserId};
+use banter_protocol::{ConversationId, MessageId, UploadId, UserId};
 
 use super::Sql;
 use crate::row::{Body, Draft, NewEntry, Refusal};
@@ -67,6 +67,16 @@ pub(super) async fn append_entries<S: Sql>(
     if ids.len() != entries.len() {
         return Err(StoreError::Database(sqlx::Error::RowNotFound));
     }
+
+    let uses: Vec<(&UploadId, MessageId, ConversationId)> = entries
+        .iter()
+        .zip(&ids)
+        .filter_map(|(entry, &id)| match &entry.draft.body {
+            Body::Media { attachment, .. } => Some((&attachment.upload_id, id, entry.conversation)),
+            _ => None,
+        })
+        .collect();
+    S::insert_attachments(conn, &uses).await?;
 
     let mut appended = Vec::with_capacity(entries.len());
     // Seqs rise through the entries of a conversation, so the last one seen is the newest.
@@ -289,10 +299,17 @@ pub(super) async fn append_batch<S: Sql>(
         .iter()
         .map(|&index| {
             let send = &sends[index];
+            let body = match &send.attachment {
+                None => Body::Text(send.text.clone()),
+                Some(attachment) => Body::Media {
+                    caption: send.text.clone(),
+                    attachment: attachment.clone(),
+                },
+            };
             let draft = Draft {
                 sender: send.sender,
                 client_msg_id: Some(send.client_msg_id.clone()),
-                body: Body::Text(send.text.clone()),
+                body,
             };
             (send.conversation_id, draft)
         })
@@ -403,9 +420,9 @@ pub(super) async fn recall<S: Sql>(
         S::recall_target(conn, conversation, target)
             .await?
             .ok_or(StoreError::NotFound)?;
-    if entry_kind != "text" {
+    if entry_kind != "text" && entry_kind != "media" {
         return Err(StoreError::InvalidInput(
-            "only text messages can be recalled".into(),
+            "only text and media messages can be recalled".into(),
         ));
     }
     if recalled {

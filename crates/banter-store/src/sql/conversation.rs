@@ -266,6 +266,20 @@ pub trait ConversationSql: Dialect {
         Ok(())
     }
 
+    async fn set_group_avatar(
+        conn: &mut Self::Conn,
+        conversation: ConversationId,
+        avatar_url: &str,
+    ) -> StoreResult<()> {
+        Self::execute(
+            conn,
+            sql!("UPDATE conversations SET avatar_url = ? WHERE id = ?"),
+            args![avatar_url, conversation],
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn last_seq(conn: &mut Self::Conn, conversation: ConversationId) -> StoreResult<i64> {
         let row = Self::fetch_one(
             conn,

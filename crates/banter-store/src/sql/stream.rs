@@ -7,7 +7,7 @@
 
 use async_trait::async_trait;
 use banter_protocol::model::ConversationKind;
-use banter_protocol::{ConversationId, MessageId, UserId};
+use banter_protocol::{ConversationId, MessageId, UploadId, UserId};
 
 use super::{args, in_list, sql, Arg, Dialect};
 use crate::row::{entry_at, message_sql, Columns, NewEntry};
@@ -124,7 +124,8 @@ pub trait StreamSql: Dialect {
         )))
     }
 
-    /// Blanks the text and marks the entry recalled.
+    /// Blanks the text (or caption and attachment) and marks the entry recalled; a
+    /// recalled message no longer makes its upload readable by the conversation.
     async fn blank_message(conn: &mut Self::Conn, target: MessageId) -> StoreResult<()> {
         Self::execute(
             conn,
@@ -132,6 +133,35 @@ pub trait StreamSql: Dialect {
             args![target],
         )
         .await?;
+        Self::execute(
+            conn,
+            sql!("DELETE FROM attachments WHERE message_id = ?"),
+            args![target],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Records that each message uses its upload: (upload, message, conversation). The
+    /// upload must exist (a foreign key), so a send naming an upload deleted meanwhile is
+    /// refused alone, as a row the database refuses.
+    async fn insert_attachments(
+        conn: &mut Self::Conn,
+        rows: &[(&UploadId, MessageId, ConversationId)],
+    ) -> StoreResult<()> {
+        for chunk in rows.chunks(Self::IN_LIST_MAX / 3) {
+            let mut insert = String::from(
+                "INSERT INTO attachments (upload_id, message_id, conversation_id) VALUES ",
+            );
+            let mut bound: Vec<Arg<'_>> = Vec::with_capacity(chunk.len() * 3);
+            for (at, (upload, message, conversation)) in chunk.iter().enumerate() {
+                insert.push_str(if at == 0 { "(?, ?, ?)" } else { ", (?, ?, ?)" });
+                bound.push(Arg::from(upload.0.as_str()));
+                bound.push(Arg::from(*message));
+                bound.push(Arg::from(*conversation));
+            }
+            Self::execute_built(conn, &insert, &bound).await?;
+        }
         Ok(())
     }
 

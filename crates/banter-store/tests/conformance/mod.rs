@@ -14,11 +14,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use banter_protocol::model::{ConversationKind, FriendRequestStatus, Role};
-use banter_protocol::{ConversationId, MessageId, UserId};
+use banter_protocol::model::{
+    AttachmentKind, ConversationKind, FriendRequestStatus, Role, UploadKind,
+};
+use banter_protocol::{ConversationId, MessageId, UploadId, UserId};
 use banter_store::{
-    Appended, ConversationRecord, Database, Entry, EntryBody, GroupChange, NewMessage, NewSession,
-    NewUser, Notice, ProfileUpdate, SeedUser, SendPolicy, StoreError, StreamAppend, UserRecord,
+    Appended, AttachmentRecord, ConversationRecord, Database, Entry, EntryBody, GroupChange,
+    NewMessage, NewSession, NewUser, Notice, ProfileUpdate, SeedUser, SendPolicy, StoreError,
+    StreamAppend, UploadRecord, UserRecord,
 };
 
 /// Expands one `#[tokio::test]` per conformance test for the backend that `$factory` (an
@@ -49,6 +52,8 @@ macro_rules! conformance_tests {
             seeded_users_are_logged_in_and_all_or_nothing,
             seeded_friendships_open_the_direct_conversation,
             seeded_groups_need_no_friendship,
+            uploads_quota_and_readers,
+            unused_uploads_are_cleaned_up,
         );
         conformance_tests!(@backend $factory;
             data_survives_reopen,
@@ -180,6 +185,7 @@ fn text(sender: UserId, conversation: ConversationId, client_id: &str, text: &st
         conversation_id: conversation,
         client_msg_id: client_id.to_owned(),
         text: text.to_owned(),
+        attachment: None,
     }
 }
 
@@ -2363,4 +2369,261 @@ pub async fn seeded_groups_need_no_friendship(store: Arc<dyn Database>) {
         StoreError::InvalidInput(_)
     );
     assert!(store.conversations(lonely).await.unwrap().is_empty());
+}
+
+/// An upload record of `size` bytes made by `owner` at `created_at_ms`, with a fresh id.
+fn upload_of(owner: UserId, blob_key: &str, size: i64, created_at_ms: i64) -> UploadRecord {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let salt = unique("u");
+    let half = |n: u8| {
+        let mut hasher = DefaultHasher::new();
+        (&salt, n).hash(&mut hasher);
+        hasher.finish()
+    };
+    let id = format!("{:016x}{:016x}", half(0), half(1));
+    UploadRecord {
+        id: UploadId(id),
+        owner,
+        blob_key: blob_key.to_owned(),
+        name: "photo.png".into(),
+        size,
+        mime: "image/png".into(),
+        kind: UploadKind::Image,
+        width: Some(4),
+        height: Some(3),
+        thumbnail: true,
+        created_at_ms,
+    }
+}
+
+fn attachment_of(upload: &UploadRecord) -> AttachmentRecord {
+    AttachmentRecord {
+        upload_id: upload.id.clone(),
+        kind: AttachmentKind::Image,
+        name: upload.name.clone(),
+        size: upload.size,
+        mime: upload.mime.clone(),
+        width: upload.width,
+        height: upload.height,
+        duration_ms: None,
+        thumbnail: upload.thumbnail,
+    }
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Uploads count against their owner's quota; a media message reads back with its
+/// attachment through the stream; members may read the upload, strangers and ex-members
+/// may not; a recall takes it away from everyone but the uploader.
+pub async fn uploads_quota_and_readers(store: Arc<dyn Database>) {
+    let ann = user(&store, "ann").await;
+    let bob = user(&store, "bob").await;
+    let cal = user(&store, "cal").await;
+    let key = unique("blob");
+    let first = upload_of(ann.id, &key, 600, now());
+    store
+        .create_upload(first.clone(), 1000)
+        .await
+        .expect("first upload");
+    assert_eq!(store.upload_bytes_used(ann.id).await.expect("used"), 600);
+    // The same bytes again (same blob) still count: 1200 > 1000.
+    let over = upload_of(ann.id, &key, 600, now());
+    assert!(matches!(
+        store.create_upload(over.clone(), 1000).await,
+        Err(StoreError::QuotaExceeded)
+    ));
+    assert!(matches!(
+        store.own_upload(ann.id, &over.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        store.own_upload(ann.id, &first.id).await.expect("own"),
+        first
+    );
+    assert!(matches!(
+        store.own_upload(bob.id, &first.id).await,
+        Err(StoreError::NotFound)
+    ));
+
+    let group = store
+        .seed_group(ann.id, "g".into(), vec![bob.id])
+        .await
+        .expect("group")
+        .conversation_id;
+    // Before any message carries it, only the owner reads it.
+    assert!(store.readable_upload(ann.id, &first.id).await.is_ok());
+    assert!(matches!(
+        store.readable_upload(bob.id, &first.id).await,
+        Err(StoreError::NotFound)
+    ));
+
+    let mut send = text(ann.id, group, &unique("c"), "look");
+    send.attachment = Some(Box::new(attachment_of(&first)));
+    let mut results = store.append_messages(&[send.clone()], FRIENDS_ONLY).await;
+    let appended = results.remove(0).expect("media send");
+    let expected = EntryBody::Media {
+        caption: "look".into(),
+        attachment: Some(Box::new(attachment_of(&first))),
+        recalled: false,
+    };
+    assert_eq!(appended.entry.body, expected);
+    let page = store
+        .messages_after(bob.id, group, 0, 10)
+        .await
+        .expect("page");
+    assert_eq!(page.entries.last().expect("entry").body, expected);
+    // An idempotent resend returns the same entry and writes nothing more.
+    let again = store
+        .append_messages(&[send], FRIENDS_ONLY)
+        .await
+        .remove(0)
+        .expect("resend");
+    assert!(again.duplicate);
+    assert_eq!(again.entry.seq, appended.entry.seq);
+    // Media counts as unread like text.
+    assert_eq!(summary(&store, bob.id, group).await.unread_count, 1);
+
+    assert_eq!(
+        store
+            .readable_upload(bob.id, &first.id)
+            .await
+            .expect("member"),
+        first
+    );
+    assert!(matches!(
+        store.readable_upload(cal.id, &first.id).await,
+        Err(StoreError::NotFound)
+    ));
+    let missing = upload_of(ann.id, &key, 1, now());
+    assert!(matches!(
+        store.readable_upload(ann.id, &missing.id).await,
+        Err(StoreError::NotFound)
+    ));
+
+    // Bob leaves: he can no longer read it.
+    store
+        .change_group(bob.id, group, GroupChange::Leave)
+        .await
+        .expect("leave");
+    assert!(matches!(
+        store.readable_upload(bob.id, &first.id).await,
+        Err(StoreError::NotFound)
+    ));
+
+    // A recall blanks the entry and takes the upload from the members.
+    befriend(&store, &ann, &cal).await;
+    store
+        .change_group(ann.id, group, GroupChange::AddMembers(vec![cal.id]))
+        .await
+        .expect("add cal");
+    assert!(store.readable_upload(cal.id, &first.id).await.is_ok());
+    store
+        .recall_message(ann.id, group, appended.entry.id, 60_000)
+        .await
+        .expect("recall media");
+    assert!(matches!(
+        store.readable_upload(cal.id, &first.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(store.readable_upload(ann.id, &first.id).await.is_ok());
+    let page = store
+        .messages_after(ann.id, group, 0, 10)
+        .await
+        .expect("page");
+    let recalled = page
+        .entries
+        .iter()
+        .find(|entry| entry.id == appended.entry.id)
+        .expect("the recalled entry");
+    assert_eq!(
+        recalled.body,
+        EntryBody::Media {
+            caption: String::new(),
+            attachment: None,
+            recalled: true
+        }
+    );
+    // The group avatar is a notice and a column.
+    let notice = store
+        .change_group(
+            ann.id,
+            group,
+            GroupChange::SetAvatar("/api/v1/avatars/ab".into()),
+        )
+        .await
+        .expect("avatar");
+    assert!(matches!(
+        notice.entry.body,
+        EntryBody::Notice(Notice::AvatarChanged { .. })
+    ));
+    assert_eq!(
+        summary(&store, ann.id, group).await.avatar_url.as_deref(),
+        Some("/api/v1/avatars/ab")
+    );
+}
+
+/// Uploads older than the cut-off that no message uses are deleted; the blob keys no
+/// upload uses any more are returned; an upload a message uses stays.
+pub async fn unused_uploads_are_cleaned_up(store: Arc<dyn Database>) {
+    let ann = user(&store, "ann").await;
+    let bob = user(&store, "bob").await;
+    befriend(&store, &ann, &bob).await;
+    let direct = store
+        .open_direct(ann.id, bob.id, true)
+        .await
+        .expect("direct");
+    // Ten days ago: older than anything another test running beside this one makes.
+    let old = now() - 10 * 86_400_000;
+    let shared_key = unique("shared");
+    let lone_key = unique("lone");
+    let used = upload_of(ann.id, &shared_key, 10, old);
+    let unused_same_bytes = upload_of(ann.id, &shared_key, 10, old);
+    let unused_alone = upload_of(bob.id, &lone_key, 10, old);
+    let fresh = upload_of(bob.id, &lone_key, 10, old + 1);
+    for upload in [&used, &unused_same_bytes, &unused_alone, &fresh] {
+        store
+            .create_upload(upload.clone(), i64::MAX)
+            .await
+            .expect("upload");
+    }
+    let mut send = text(ann.id, direct, &unique("c"), "");
+    send.attachment = Some(Box::new(attachment_of(&used)));
+    store
+        .append_messages(&[send], FRIENDS_ONLY)
+        .await
+        .remove(0)
+        .expect("send");
+
+    // In rounds, as the server does, until nothing is left.
+    let mut deleted = 0;
+    let mut freed: Vec<String> = Vec::new();
+    loop {
+        let (n, keys) = store
+            .delete_unused_uploads(old + 1, 1000)
+            .await
+            .expect("clean up");
+        deleted += n;
+        freed.extend(keys);
+        if n == 0 {
+            break;
+        }
+    }
+    assert_eq!(deleted, 2);
+    assert!(store.own_upload(ann.id, &used.id).await.is_ok());
+    assert!(store.own_upload(bob.id, &fresh.id).await.is_ok());
+    for gone in [&unused_same_bytes, &unused_alone] {
+        assert!(matches!(
+            store.own_upload(gone.owner, &gone.id).await,
+            Err(StoreError::NotFound)
+        ));
+    }
+    // The shared blob is still used by `used`, the lone one by `fresh`.
+    assert!(!freed.contains(&shared_key), "{freed:?}");
+    assert!(!freed.contains(&lone_key), "{freed:?}");
+    assert_eq!(store.upload_bytes_used(bob.id).await.expect("used"), 10);
 }

@@ -162,6 +162,19 @@ impl Drop for ScratchDatabase {
                     }
                     Server::MySql => {
                         let mut admin = MySqlConnection::connect(&admin_url).await?;
+                        // As PostgreSQL's FORCE: a store still running (its test ended
+                        // without stopping it) may hold a connection inside a transaction,
+                        // whose metadata locks would make the DROP wait for ever.
+                        let holders: Vec<(u64,)> = sqlx::query_as(
+                            "SELECT CAST(id AS UNSIGNED) FROM information_schema.processlist WHERE db = ?",
+                        )
+                        .bind(&name)
+                        .fetch_all(&mut admin)
+                        .await?;
+                        for (id,) in holders {
+                            // Gone already is fine.
+                            let _ = admin.execute(format!("KILL {id}").as_str()).await;
+                        }
                         admin
                             .execute(format!("DROP DATABASE IF EXISTS {name}").as_str())
                             .await?;

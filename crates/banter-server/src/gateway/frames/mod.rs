@@ -65,7 +65,16 @@ impl Connection {
                 conversation_id,
                 client_msg_id,
                 text,
-            } => send_message::handle(self, id, conversation_id, client_msg_id, text).await,
+                attachment,
+            } => {
+                let send = crate::service::stream::Send {
+                    conversation_id,
+                    client_msg_id,
+                    text,
+                    attachment,
+                };
+                send_message::handle(self, id, send).await
+            }
             ClientFrame::RecallMessage {
                 id,
                 conversation_id,

@@ -4,20 +4,17 @@
 use super::{ack, error_event, Connection};
 use crate::fanout::encode;
 use crate::service::stream;
-use banter_protocol::{ConversationId, RequestId, ServerEvent};
+use banter_protocol::{RequestId, ServerEvent};
 
 pub(super) async fn handle(
     conn: &mut Connection,
     id: RequestId,
-    conversation_id: ConversationId,
-    client_msg_id: String,
-    text: String,
+    send: stream::Send,
 ) -> Option<ServerEvent> {
-    let receipt =
-        match stream::send(&conn.state, conn.user, conversation_id, client_msg_id, text).await {
-            Ok(receipt) => receipt,
-            Err(error) => return Some(error_event(Some(id), error)),
-        };
+    let receipt = match stream::send(&conn.state, conn.user, send).await {
+        Ok(receipt) => receipt,
+        Err(error) => return Some(error_event(Some(id), error)),
+    };
     conn.pending.push(Box::pin(async move {
         let event = match stream::settled(receipt).await {
             Ok(appended) => ack(id, &appended),
