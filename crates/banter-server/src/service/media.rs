@@ -100,6 +100,28 @@ fn quota_exceeded() -> ApiError {
     ApiError::from(banter_store::StoreError::QuotaExceeded)
 }
 
+/// What an upload turned out to be, and the bytes to store for it.
+struct Classified {
+    stored: Spooled,
+    mime: String,
+    kind: UploadKind,
+    /// A picture that decoded (its bytes already taken into `stored`).
+    picture: Option<inspect::Picture>,
+}
+
+impl Classified {
+    /// A picture that is not decoded: stored as it came, never shown inline, so a browser
+    /// never decodes it either.
+    fn opaque(stored: Spooled) -> Classified {
+        Classified {
+            stored,
+            mime: OPAQUE_MIME.to_owned(),
+            kind: UploadKind::File,
+            picture: None,
+        }
+    }
+}
+
 /// Receives, inspects, stores and records an upload (`POST /api/v1/uploads`).
 pub async fn upload<S, E>(
     state: &AppState,
@@ -135,52 +157,47 @@ where
         .await
         .map_err(spool_error)?;
     let sniffed = inspect::sniff(&spooled.head);
-    let (stored, mime, kind, width, height, thumbnail) = match sniffed.kind {
+    let Classified {
+        stored,
+        mime,
+        kind,
+        picture,
+    } = match sniffed.kind {
         UploadKind::Image if spooled.size <= limits.image_bytes_max => {
             let path = spooled.file.path().to_owned();
-            let picture = media
+            let processed = media
                 .with_picture(move |limits| inspect::process_picture(&path, limits))
                 .await
                 .map_err(internal)?;
-            match picture {
-                Ok(picture) => {
-                    let stored = match picture.bytes {
+            match processed {
+                Ok(mut picture) => Classified {
+                    stored: match picture.bytes.take() {
                         Some(bytes) => media.spool_bytes(bytes).await.map_err(internal)?,
                         None => spooled,
-                    };
-                    (
-                        stored,
-                        picture.mime.to_owned(),
-                        UploadKind::Image,
-                        Some(picture.width),
-                        Some(picture.height),
-                        Some(picture.thumbnail),
-                    )
-                }
-                // Not shown, so never decoded by a browser either: an opaque download.
+                    },
+                    mime: picture.mime.to_owned(),
+                    kind: UploadKind::Image,
+                    picture: Some(picture),
+                },
                 Err(refused) => {
                     tracing::debug!(%refused, "a picture is stored as a plain file");
-                    (
-                        spooled,
-                        OPAQUE_MIME.to_owned(),
-                        UploadKind::File,
-                        None,
-                        None,
-                        None,
-                    )
+                    Classified::opaque(spooled)
                 }
             }
         }
-        UploadKind::Image => (
-            spooled,
-            OPAQUE_MIME.to_owned(),
-            UploadKind::File,
-            None,
-            None,
-            None,
-        ),
-        kind => (spooled, sniffed.mime, kind, None, None, None),
+        UploadKind::Image => Classified::opaque(spooled),
+        kind => Classified {
+            stored: spooled,
+            mime: sniffed.mime,
+            kind,
+            picture: None,
+        },
     };
+    let (width, height) = match &picture {
+        Some(picture) => (Some(picture.width), Some(picture.height)),
+        None => (None, None),
+    };
+    let thumbnail = picture.map(|picture| picture.thumbnail);
     let size = stored.size as i64;
     if used.saturating_add(size) > quota {
         return Err(quota_exceeded());
