@@ -32,6 +32,12 @@ pub struct RawConfig {
     /// proxy appended) instead of the proxy's own. Empty (the default): the header is
     /// ignored, and each client is its TCP peer address.
     pub trusted_proxies: Vec<String>,
+    /// The bus between the nodes of a cluster: `redis://host:port`. Empty (the default): a
+    /// single node, with events delivered in-process. A secret: it may hold a password.
+    pub bus_url: Secret,
+    /// Prefix of every channel this cluster uses on the bus, so that clusters (and tests)
+    /// sharing one Redis never hear each other.
+    pub bus_namespace: String,
     pub limits: RawLimits,
     pub policy: RawPolicy,
     pub media: RawMedia,
@@ -54,6 +60,10 @@ pub struct RawMedia {
     pub uploads_per_user_at_once_max: usize,
     pub uploads_at_once_max: usize,
     pub voice_duration_ms_max: u64,
+    /// With `storage = "local"` in a cluster: the folder is one every node shares (NFS,
+    /// say). Without it, a cluster refuses local storage (a file uploaded to one node would
+    /// be missing on the others).
+    pub local_folder_is_shared: bool,
     pub s3: RawS3,
 }
 
@@ -86,6 +96,7 @@ impl Default for RawMedia {
             uploads_per_user_at_once_max: 4,
             uploads_at_once_max: 64,
             voice_duration_ms_max: 600_000,
+            local_folder_is_shared: false,
             s3: RawS3::default(),
         }
     }
@@ -271,6 +282,8 @@ impl Default for RawConfig {
             allowed_origins: Vec::new(),
             admin_token: Secret::default(),
             trusted_proxies: Vec::new(),
+            bus_url: Secret::default(),
+            bus_namespace: "banter".into(),
             limits: RawLimits::default(),
             policy: RawPolicy::default(),
             media: RawMedia::default(),
@@ -343,6 +356,25 @@ pub struct Config {
     /// `None`: the admin API is disabled and its routes do not exist.
     pub admin_token: Option<AdminToken>,
     pub media: MediaConfig,
+    /// `Some`: this node is one of a cluster, joined by this bus.
+    pub bus: Option<BusConfig>,
+}
+
+/// The bus of a cluster.
+#[derive(Clone)]
+pub struct BusConfig {
+    /// `redis://…`, perhaps with a password.
+    pub url: String,
+    pub namespace: String,
+}
+
+impl std::fmt::Debug for BusConfig {
+    /// Never prints the URL, which may hold a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BusConfig")
+            .field("namespace", &self.namespace)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Every bound the server enforces; each says what happens when it is hit.
@@ -468,6 +500,7 @@ impl Config {
             let path: Vec<String> = name.split("__").map(|p| p.to_ascii_lowercase()).collect();
             // A secret is a string whatever it looks like (an all-digit token is no number).
             let secret = path == ["admin_token"]
+                || path == ["bus_url"]
                 || path == ["media", "s3", "access_key_id"]
                 || path == ["media", "s3", "secret_access_key"];
             let value = if secret {
@@ -639,8 +672,40 @@ impl RawConfig {
         {
             bail!("limits.heartbeat_interval_secs, session_ttl_days and frames_per_second_max must be greater than 0");
         }
+        let bus = match self.bus_url.0.as_str() {
+            "" => None,
+            url if url.starts_with("redis://") || url.starts_with("rediss://") => {
+                if database_url.starts_with("sqlite:") {
+                    bail!(
+                        "bus_url: a cluster needs a database every node shares (PostgreSQL or \
+                         MySQL); SQLite is one node's file. Set database_url, or remove bus_url \
+                         to run a single node"
+                    );
+                }
+                if self.media.storage == "local" && !self.media.local_folder_is_shared {
+                    bail!(
+                        "bus_url: in a cluster, uploads must be where every node finds them: set \
+                         media.storage = \"s3\", or media.local_folder_is_shared = true if \
+                         data_dir/media is a folder all nodes share"
+                    );
+                }
+                let namespace = self.bus_namespace.clone();
+                if namespace.is_empty() || namespace.contains(char::is_whitespace) {
+                    bail!("bus_namespace must be a non-empty word, got {namespace:?}");
+                }
+                Some(BusConfig {
+                    url: url.to_owned(),
+                    namespace,
+                })
+            }
+            other => bail!(
+                "bus_url: {:?} is not a redis:// URL",
+                other.split('@').next_back().unwrap_or("")
+            ),
+        };
         let media = self.media.validate(&self.data_dir)?;
         Ok(Config {
+            bus,
             media,
             listen,
             data_dir: self.data_dir,
@@ -845,6 +910,38 @@ mod tests {
         )];
         let err = Config::load_from(Overrides::default(), env).unwrap_err();
         assert!(format!("{err:#}").contains("trusted_proxies"));
+    }
+
+    #[test]
+    fn a_cluster_needs_a_shared_database_and_shared_media() {
+        let load = |pairs: &[(&str, &str)]| {
+            let env = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+            Config::load_from(Overrides::default(), env).map_err(|e| format!("{e:#}"))
+        };
+        let redis = ("BANTER_BUS_URL", "redis://127.0.0.1:6379");
+        let postgres = ("BANTER_DATABASE_URL", "postgres://banter@db/banter");
+        let sqlite_refused = load(&[redis]).unwrap_err();
+        assert!(sqlite_refused.contains("SQLite"), "{sqlite_refused}");
+        let local_refused = load(&[redis, postgres]).unwrap_err();
+        assert!(local_refused.contains("media.storage"), "{local_refused}");
+        let shared = load(&[
+            redis,
+            postgres,
+            ("BANTER_MEDIA__LOCAL_FOLDER_IS_SHARED", "true"),
+        ])
+        .expect("a shared folder is fine");
+        let bus = shared.bus.expect("a cluster node");
+        assert_eq!(
+            (bus.url.as_str(), bus.namespace.as_str()),
+            (redis.1, "banter")
+        );
+        let not_redis =
+            load(&[("BANTER_BUS_URL", "nats://user:secret@host:4222"), postgres]).unwrap_err();
+        assert!(
+            !not_redis.contains("secret"),
+            "a URL's password is never echoed: {not_redis}"
+        );
+        assert!(load(&[]).expect("defaults").bus.is_none());
     }
 
     #[test]

@@ -4,9 +4,9 @@
 //! delivers the frame to that node's connections of those users, or closes that node's
 //! connections of those sessions.
 //!
-//! Today there is one node and [`LocalBus`] applies everything to this process's hub at
-//! once. A Redis or NATS bus implements the same trait (publish on a channel; one
-//! subscription per node feeds its hub), and no service changes. Publishing can fail on
+//! A single node uses [`LocalBus`], which applies everything to this process's hub at
+//! once; the nodes of a cluster use `bus::redis::RedisBus` (one channel; one subscription
+//! per node feeds its hub), and no service changes. Publishing can fail on
 //! such a bus; the caller's change is already durable then, so a failure is counted and
 //! logged (clients catch up by seq when they reconnect), never returned to the user.
 
@@ -85,13 +85,16 @@ impl LocalBus {
 #[async_trait]
 impl Bus for LocalBus {
     async fn publish(&self, broadcast: Broadcast) -> Result<(), BusError> {
-        match broadcast {
-            Broadcast::Deliver(delivery) => self.hub.deliver(&delivery.recipients, &delivery.frame),
-            Broadcast::Revoke { user, sessions } => {
-                self.hub.kick_sessions(user, &sessions, Kick::Revoked)
-            }
-        }
+        apply(&self.hub, broadcast);
         Ok(())
+    }
+}
+
+/// What a broadcast does on one node: delivers to, or closes, that node's connections.
+pub fn apply(hub: &Hub, broadcast: Broadcast) {
+    match broadcast {
+        Broadcast::Deliver(delivery) => hub.deliver(&delivery.recipients, &delivery.frame),
+        Broadcast::Revoke { user, sessions } => hub.kick_sessions(user, &sessions, Kick::Revoked),
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod bus;
 pub mod config;
 pub mod error;
 pub mod fanout;
@@ -26,7 +27,6 @@ use axum::routing::get;
 use axum::Router;
 use banter_store::{OpenOptions, SendPolicy};
 pub use config::Config;
-use fanout::LocalBus;
 use gateway::hub::Hub;
 use state::AppState;
 use std::net::SocketAddr;
@@ -60,7 +60,11 @@ impl Server {
             config.admin_token.is_some().then(|| database.clone() as _);
         let store: Arc<dyn banter_store::Store> = database;
         let hub = Arc::new(Hub::default());
-        let bus: Arc<dyn fanout::Bus> = Arc::new(LocalBus::new(hub.clone()));
+        let shutdown = CancellationToken::new();
+        let (bus, subscription_task) =
+            bus::connect(config.bus.as_ref(), hub.clone(), shutdown.clone())
+                .await
+                .context("joining the cluster's bus")?;
         let broadcast = fanout::Broadcaster::new(bus);
         let policy = SendPolicy {
             direct_requires_friendship: config.direct_requires_friendship,
@@ -72,7 +76,6 @@ impl Server {
             config.limits.write_batch_max,
             config.limits.write_queue_max,
         );
-        let shutdown = CancellationToken::new();
         let connections = TaskTracker::new();
         let limits = &config.limits;
         // Every connection is a file descriptor, and the usual soft limit (1024) would cap
@@ -153,6 +156,9 @@ impl Server {
             // The clean-up ends at the cancel (after a pass in progress), dropping its
             // handle on the writer too.
             cleanup_task.await.context("upload clean-up task")?;
+            if let Some(subscription) = subscription_task {
+                subscription.await.context("bus subscription task")?;
+            }
             writer_task.await.context("message writer task")?;
             tracing::info!("shut down cleanly");
             Ok(())

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use banter_client::Client;
 use banter_protocol::{ClientFrame, ConversationId, ServerEvent};
+use banter_server::config::BusConfig;
 use banter_server::{Config, Server};
 use scratch::Server as DatabaseServer;
 
@@ -168,4 +169,172 @@ async fn postgres_seqs_are_gapless_across_two_servers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_seqs_are_gapless_across_two_servers() {
     seqs_are_gapless_across_two_servers(DatabaseServer::MySql).await;
+}
+
+/// The Redis server of the cluster tests, from `BANTER_TEST_REDIS_URL`; `None` outside CI
+/// when it is not set (the test says so), a failure in CI.
+fn redis_url() -> Option<String> {
+    match std::env::var("BANTER_TEST_REDIS_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            let missing =
+                "cluster test NOT RUN: set BANTER_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379)";
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "{missing}");
+            eprintln!("{missing}");
+            None
+        }
+    }
+}
+
+/// A namespace no other test or run uses, so tests sharing one Redis never hear each other.
+fn fresh_namespace() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("test{}x{nanos}", std::process::id())
+}
+
+async fn start_node(database_url: &str, dir: &std::path::Path, bus: BusConfig) -> Server {
+    let mut config = Config::for_tests(dir);
+    config.database_url = database_url.to_owned();
+    config.bus = Some(bus);
+    Server::start(config).await.expect("node starts")
+}
+
+/// Nodes of one cluster on one database and one Redis: a message sent through node A
+/// reaches the peer's device on node B live, at the seq A acked; a logout through A closes
+/// the same session's socket on B within a second; and a node of another cluster (another
+/// namespace) on the same Redis hears none of it.
+async fn events_and_revocations_cross_nodes(database: DatabaseServer) {
+    let Some(redis) = redis_url() else {
+        return;
+    };
+    let Some(database) = scratch::create(database).await else {
+        return;
+    };
+    let namespace = fresh_namespace();
+    let bus = |namespace: &str| BusConfig {
+        url: redis.clone(),
+        namespace: namespace.to_owned(),
+    };
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let node_a = start_node(&database.url, dirs[0].path(), bus(&namespace)).await;
+    let node_b = start_node(&database.url, dirs[1].path(), bus(&namespace)).await;
+    let elsewhere = start_node(
+        &database.url,
+        dirs[2].path(),
+        bus(&format!("{namespace}other")),
+    )
+    .await;
+    let url = |node: &Server| format!("http://{}", node.local_addr());
+
+    let register = Client::new(&url(&node_a)).unwrap();
+    register.register("alice", PASSWORD).await.unwrap();
+    register.register("bob", PASSWORD).await.unwrap();
+    let alice = device(&url(&node_a), "alice").await;
+    let mut bob = device(&url(&node_a), "bob").await;
+    let bob_id = bob.me().await.unwrap().id;
+    let request = alice.send_friend_request(bob_id, None).await.unwrap();
+    bob.accept_friend_request(request.id).await.unwrap();
+    let direct = alice.open_direct(bob_id).await.unwrap().id;
+
+    // Bob's session, connected through node B; another of his devices on the other cluster.
+    let bob_on_b = Client::new(&url(&node_b))
+        .unwrap()
+        .with_token(bob.token().unwrap().to_owned());
+    let mut bob_socket = bob_on_b.connect().await.expect("bob on node B");
+    let bob_elsewhere = device(&url(&elsewhere), "bob").await;
+    let mut bob_other_cluster = bob_elsewhere
+        .connect()
+        .await
+        .expect("bob on the other cluster");
+
+    let mut alice_socket = alice.connect().await.expect("alice on node A");
+    alice_socket
+        .send_frame(&ClientFrame::SendMessage {
+            id: "hi".into(),
+            conversation_id: direct,
+            client_msg_id: "hi".into(),
+            text: "across nodes".into(),
+            attachment: None,
+        })
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let acked_seq = loop {
+        match alice_socket
+            .next_event_until(deadline)
+            .await
+            .expect("the ack")
+        {
+            ServerEvent::Ack { seq, .. } => break seq,
+            _ => continue,
+        }
+    };
+    let delivered = loop {
+        match bob_socket
+            .next_event_until(deadline)
+            .await
+            .expect("the message on node B")
+        {
+            ServerEvent::MessageCreated { message } => break message,
+            _ => continue,
+        }
+    };
+    assert_eq!(
+        (delivered.conversation_id, delivered.seq),
+        (direct, acked_seq)
+    );
+
+    // Logging out through node A closes the session's socket on node B.
+    let logged_out = std::time::Instant::now();
+    bob.logout().await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let closed = loop {
+        match bob_socket.next_event_until(deadline).await {
+            Ok(_) => continue,
+            Err(err) => break err,
+        }
+    };
+    assert_eq!(closed.close_code(), Some(4001), "{closed:?}");
+    assert!(
+        logged_out.elapsed() < Duration::from_secs(1),
+        "the socket on the other node closed after {:?}",
+        logged_out.elapsed()
+    );
+
+    // The other cluster heard nothing of this one: its socket got no message and stays open.
+    bob_other_cluster
+        .send_frame(&ClientFrame::Ping { id: "still".into() })
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match bob_other_cluster
+            .next_event_until(deadline)
+            .await
+            .expect("pong")
+        {
+            ServerEvent::Pong { id } if id == "still" => break,
+            ServerEvent::MessageCreated { message } => {
+                panic!("another cluster's message crossed namespaces: {message:?}")
+            }
+            _ => continue,
+        }
+    }
+
+    for node in [node_a, node_b, elsewhere] {
+        node.stop().await.expect("clean shutdown");
+    }
+}
+
+#[tokio::test]
+async fn postgres_events_and_revocations_cross_nodes() {
+    events_and_revocations_cross_nodes(DatabaseServer::Postgres).await;
+}
+
+#[tokio::test]
+async fn mysql_events_and_revocations_cross_nodes() {
+    events_and_revocations_cross_nodes(DatabaseServer::MySql).await;
 }
