@@ -61,11 +61,12 @@ impl Server {
         let store: Arc<dyn banter_store::Store> = database;
         let hub = Arc::new(Hub::default());
         let shutdown = CancellationToken::new();
-        let (bus, subscription_task) =
-            bus::connect(config.bus.as_ref(), hub.clone(), shutdown.clone())
-                .await
-                .context("joining the cluster's bus")?;
-        let broadcast = fanout::Broadcaster::new(bus);
+        let joined = bus::connect(config.bus.as_ref(), hub.clone(), shutdown.clone())
+            .await
+            .context("joining the cluster")?;
+        let cluster_tasks = joined.tasks;
+        let presence = joined.presence;
+        let broadcast = fanout::Broadcaster::new(joined.bus);
         let policy = SendPolicy {
             direct_requires_friendship: config.direct_requires_friendship,
         };
@@ -134,7 +135,7 @@ impl Server {
             seeding,
             hub,
             broadcast,
-            presence: Arc::new(presence::LocalPresence::default()),
+            presence,
             writer,
             shutdown: shutdown.clone(),
             connections: connections.clone(),
@@ -156,8 +157,8 @@ impl Server {
             // The clean-up ends at the cancel (after a pass in progress), dropping its
             // handle on the writer too.
             cleanup_task.await.context("upload clean-up task")?;
-            if let Some(subscription) = subscription_task {
-                subscription.await.context("bus subscription task")?;
+            for task in cluster_tasks {
+                task.await.context("a cluster task")?;
             }
             writer_task.await.context("message writer task")?;
             tracing::info!("shut down cleanly");

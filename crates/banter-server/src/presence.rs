@@ -29,6 +29,11 @@ pub struct LocalPresence {
 }
 
 impl LocalPresence {
+    /// Every user with a live connection here.
+    pub fn users(&self) -> Vec<UserId> {
+        self.counts().keys().copied().collect()
+    }
+
     fn counts(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, u32>> {
         // Every update is one insert or remove: a poisoned map is still consistent.
         self.connections.lock().unwrap_or_else(|p| p.into_inner())

@@ -329,6 +329,98 @@ async fn events_and_revocations_cross_nodes(database: DatabaseServer) {
     }
 }
 
+/// Waits for alice's next presence change on `socket`, or `None` if none comes within
+/// `quiet` (used only where a user would notice a wrong flicker).
+async fn presence_change(
+    socket: &mut banter_client::Connection,
+    alice: banter_protocol::UserId,
+    quiet: Duration,
+) -> Option<bool> {
+    let deadline = tokio::time::Instant::now() + quiet;
+    loop {
+        match socket.next_event_until(deadline).await {
+            Ok(ServerEvent::PresenceChanged { user_id, online }) if user_id == alice => {
+                return Some(online)
+            }
+            Ok(_) => continue,
+            Err(banter_client::ClientError::Timeout) => return None,
+            Err(err) => panic!("bob's socket failed: {err}"),
+        }
+    }
+}
+
+/// Presence over the cluster: a user online through one node is online for friends on
+/// another; a second device on another node does not announce them again; leaving one
+/// node while still connected through the other does not take them offline; leaving the
+/// last one does.
+async fn presence_spans_nodes(database: DatabaseServer) {
+    let Some(redis) = redis_url() else {
+        return;
+    };
+    let Some(database) = scratch::create(database).await else {
+        return;
+    };
+    let bus = BusConfig {
+        url: redis,
+        namespace: fresh_namespace(),
+    };
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let node_a = start_node(&database.url, dirs[0].path(), bus.clone()).await;
+    let node_b = start_node(&database.url, dirs[1].path(), bus).await;
+    let (url_a, url_b) = (
+        format!("http://{}", node_a.local_addr()),
+        format!("http://{}", node_b.local_addr()),
+    );
+    let register = Client::new(&url_a).unwrap();
+    let alice_id = register.register("alice", PASSWORD).await.unwrap().id;
+    let bob_id = register.register("bob", PASSWORD).await.unwrap().id;
+    let alice_on_a = device(&url_a, "alice").await;
+    let bob_on_b = device(&url_b, "bob").await;
+    let request = alice_on_a.send_friend_request(bob_id, None).await.unwrap();
+    bob_on_b.accept_friend_request(request.id).await.unwrap();
+
+    let mut bob = bob_on_b.connect().await.expect("bob on node B");
+    let alice_first = alice_on_a.connect().await.expect("alice on node A");
+    assert_eq!(presence_change(&mut bob, alice_id, WAIT).await, Some(true));
+    // A new device of Bob's on node B finds Alice (on node A only) online.
+    let bob_again = device(&url_b, "bob").await;
+    assert!(
+        bob_again.friends().await.unwrap()[0].online,
+        "the friend list counts devices on every node"
+    );
+
+    let alice_on_b = device(&url_b, "alice").await;
+    let alice_second = alice_on_b.connect().await.expect("alice on node B");
+    let quiet = Duration::from_secs(1);
+    assert_eq!(
+        presence_change(&mut bob, alice_id, quiet).await,
+        None,
+        "announced twice"
+    );
+    alice_first.close().await.unwrap();
+    assert_eq!(
+        presence_change(&mut bob, alice_id, quiet).await,
+        None,
+        "offline while still connected through node B"
+    );
+    alice_second.close().await.unwrap();
+    assert_eq!(presence_change(&mut bob, alice_id, WAIT).await, Some(false));
+    assert!(!bob_again.friends().await.unwrap()[0].online);
+
+    node_a.stop().await.expect("stop a");
+    node_b.stop().await.expect("stop b");
+}
+
+#[tokio::test]
+async fn postgres_presence_spans_nodes() {
+    presence_spans_nodes(DatabaseServer::Postgres).await;
+}
+
+#[tokio::test]
+async fn mysql_presence_spans_nodes() {
+    presence_spans_nodes(DatabaseServer::MySql).await;
+}
+
 #[tokio::test]
 async fn postgres_events_and_revocations_cross_nodes() {
     events_and_revocations_cross_nodes(DatabaseServer::Postgres).await;

@@ -1,8 +1,10 @@
-//! The bus between the nodes of a cluster (the `fanout::Bus` seam's cluster side): how
-//! a broadcast is encoded between nodes (`envelope`) and the Redis implementation
-//! (`redis`). A single node needs none of this: it uses `fanout::LocalBus`.
+//! What joins the nodes of a cluster, on Redis: the bus (the `fanout::Bus` seam's cluster
+//! side: `redis`, with `envelope`, how a broadcast is encoded between nodes) and presence
+//! over every node (`presence`, the `presence::Presence` seam's cluster side). A single
+//! node needs none of this: it uses `fanout::LocalBus` and `presence::LocalPresence`.
 
 pub mod envelope;
+pub mod presence;
 pub mod redis;
 
 use std::sync::Arc;
@@ -12,21 +14,37 @@ use tokio_util::sync::CancellationToken;
 use crate::config::BusConfig;
 use crate::fanout::{Bus, LocalBus};
 use crate::gateway::hub::Hub;
+use crate::presence::{LocalPresence, Presence};
 
-/// The bus this node publishes on: in-process without a cluster, else the cluster's, with
-/// the task of this node's one subscription (it ends at `shutdown`).
+/// How this node reaches the others: its bus and its presence, with the tasks that run
+/// for the cluster (they end at shutdown).
+pub struct Joined {
+    pub bus: Arc<dyn Bus>,
+    pub presence: Arc<dyn Presence>,
+    pub tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// In-process bus and presence without a cluster; else the cluster's, on Redis.
 pub async fn connect(
     config: Option<&BusConfig>,
     hub: Arc<Hub>,
     shutdown: CancellationToken,
-) -> anyhow::Result<(Arc<dyn Bus>, Option<tokio::task::JoinHandle<()>>)> {
-    match config {
-        None => Ok((Arc::new(LocalBus::new(hub)), None)),
-        Some(config) => {
-            let (bus, task) =
-                redis::RedisBus::connect(&config.url, &config.namespace, hub, shutdown).await?;
-            tracing::info!(namespace = %config.namespace, "joined the cluster's Redis bus");
-            Ok((bus, Some(task)))
-        }
-    }
+) -> anyhow::Result<Joined> {
+    let Some(config) = config else {
+        return Ok(Joined {
+            bus: Arc::new(LocalBus::new(hub)),
+            presence: Arc::new(LocalPresence::default()),
+            tasks: Vec::new(),
+        });
+    };
+    let (bus, subscription) =
+        redis::RedisBus::connect(&config.url, &config.namespace, hub, shutdown.clone()).await?;
+    let presence = presence::RedisPresence::new(bus.connection(), &config.namespace, bus.node());
+    let refresh = presence.clone().spawn_refresh(shutdown);
+    tracing::info!(namespace = %config.namespace, "joined the cluster on Redis");
+    Ok(Joined {
+        bus,
+        presence,
+        tasks: vec![subscription, refresh],
+    })
 }

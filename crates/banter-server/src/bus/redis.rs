@@ -63,6 +63,19 @@ impl RedisBus {
     }
 }
 
+impl RedisBus {
+    /// This node's id on the bus.
+    pub fn node(&self) -> u64 {
+        self.node
+    }
+
+    /// A handle on the bus's Redis connection (reconnecting by itself), for the other
+    /// cluster state of this node.
+    pub fn connection(&self) -> redis::aio::ConnectionManager {
+        self.publisher.clone()
+    }
+}
+
 async fn subscribe(
     client: &redis::Client,
     channel: &str,
