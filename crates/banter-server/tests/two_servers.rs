@@ -411,6 +411,184 @@ async fn presence_spans_nodes(database: DatabaseServer) {
     node_b.stop().await.expect("stop b");
 }
 
+/// A Redis server of this test's own, so that stopping it disturbs no other test; killed
+/// when dropped.
+struct PrivateRedis {
+    child: Option<std::process::Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl PrivateRedis {
+    /// `None` when `redis-server` is not installed (outside CI; a failure in CI).
+    async fn start() -> Option<PrivateRedis> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut redis = PrivateRedis {
+            child: None,
+            port,
+            dir: tempfile::tempdir().unwrap(),
+        };
+        if !redis.restart().await {
+            let missing = "bus restart test NOT RUN: redis-server is not installed";
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "{missing}");
+            eprintln!("{missing}");
+            return None;
+        }
+        Some(redis)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts it (again, on the same port) and waits until it answers; false if it cannot
+    /// be started.
+    async fn restart(&mut self) -> bool {
+        let spawned = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        let Ok(child) = spawned else {
+            return false;
+        };
+        self.child = Some(child);
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .is_err()
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "redis-server did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        true
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The bus restarts while a user sends through node A: every send is acked (durable)
+/// though node B cannot hear of it; once the bus is back, node B closes its connections
+/// with 4009, and the peer who reconnects and syncs has every message, once, in order.
+async fn a_bus_restart_loses_nothing(database: DatabaseServer) {
+    let Some(mut redis) = PrivateRedis::start().await else {
+        return;
+    };
+    let Some(database) = scratch::create(database).await else {
+        return;
+    };
+    let bus = BusConfig {
+        url: redis.url(),
+        namespace: fresh_namespace(),
+    };
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let node_a = start_node(&database.url, dirs[0].path(), bus.clone()).await;
+    let node_b = start_node(&database.url, dirs[1].path(), bus).await;
+    let (url_a, url_b) = (
+        format!("http://{}", node_a.local_addr()),
+        format!("http://{}", node_b.local_addr()),
+    );
+    let register = Client::new(&url_a).unwrap();
+    register.register("alice", PASSWORD).await.unwrap();
+    let bob_id = register.register("bob", PASSWORD).await.unwrap().id;
+    let alice = device(&url_a, "alice").await;
+    let bob = device(&url_b, "bob").await;
+    let request = alice.send_friend_request(bob_id, None).await.unwrap();
+    bob.accept_friend_request(request.id).await.unwrap();
+    let direct = alice.open_direct(bob_id).await.unwrap().id;
+    let mut bob_socket = bob.connect().await.expect("bob on node B");
+    let mut alice_socket = alice.connect().await.expect("alice on node A");
+
+    async fn send(socket: &mut banter_client::Connection, direct: ConversationId, n: usize) -> i64 {
+        socket
+            .send_frame(&ClientFrame::SendMessage {
+                id: format!("s{n}"),
+                conversation_id: direct,
+                client_msg_id: format!("c{n}"),
+                text: format!("message {n}"),
+                attachment: None,
+            })
+            .await
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match socket.next_event_until(deadline).await.expect("the ack") {
+                ServerEvent::Ack { id, seq, .. } if id == format!("s{n}") => return seq,
+                ServerEvent::Error { .. } => panic!("send {n} refused"),
+                _ => continue,
+            }
+        }
+    }
+
+    send(&mut alice_socket, direct, 0).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !matches!(
+        bob_socket
+            .next_event_until(deadline)
+            .await
+            .expect("the first message live"),
+        ServerEvent::MessageCreated { .. }
+    ) {}
+
+    redis.stop();
+    let mut acked = vec![1];
+    for n in 1..=5 {
+        acked.push(send(&mut alice_socket, direct, n).await);
+    }
+    assert_eq!(
+        acked,
+        vec![1, 2, 3, 4, 5, 6],
+        "every send is durable while the bus is down"
+    );
+    assert!(redis.restart().await, "redis-server restarts");
+
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let closed = loop {
+        match bob_socket.next_event_until(deadline).await {
+            Ok(_) => continue,
+            Err(err) => break err,
+        }
+    };
+    assert_eq!(closed.close_code(), Some(4009), "{closed:?}");
+    // Bob reconnects and syncs from his cursor (here: the start).
+    let history = bob.messages_after(direct, 0, 50).await.unwrap();
+    let seqs: Vec<i64> = history.messages.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6]);
+
+    node_a.stop().await.expect("stop a");
+    node_b.stop().await.expect("stop b");
+}
+
+#[tokio::test]
+async fn postgres_a_bus_restart_loses_nothing() {
+    a_bus_restart_loses_nothing(DatabaseServer::Postgres).await;
+}
+
+#[tokio::test]
+async fn mysql_a_bus_restart_loses_nothing() {
+    a_bus_restart_loses_nothing(DatabaseServer::MySql).await;
+}
+
 #[tokio::test]
 async fn postgres_presence_spans_nodes() {
     presence_spans_nodes(DatabaseServer::Postgres).await;

@@ -37,14 +37,14 @@ pub async fn connect(
             tasks: Vec::new(),
         });
     };
-    let (bus, subscription) =
+    let (bus, mut tasks) =
         redis::RedisBus::connect(&config.url, &config.namespace, hub, shutdown.clone()).await?;
     let presence = presence::RedisPresence::new(bus.connection(), &config.namespace, bus.node());
-    let refresh = presence.clone().spawn_refresh(shutdown);
+    tasks.push(presence.clone().spawn_refresh(shutdown));
     tracing::info!(namespace = %config.namespace, "joined the cluster on Redis");
     Ok(Joined {
         bus,
         presence,
-        tasks: vec![subscription, refresh],
+        tasks,
     })
 }

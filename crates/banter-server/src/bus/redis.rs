@@ -2,12 +2,14 @@
 //! `<namespace>:broadcasts`, and runs one subscription to it that feeds its own hub. A
 //! node applies its own broadcasts to its hub at once (its clients do not wait for a round
 //! trip) and skips them when they come back from Redis; it applies the others' as they
-//! arrive. Redis pub/sub keeps one publisher's order, so each node's events reach every
+//! arrive. Publishing goes through a bounded queue and one task, so the write path (which
+//! publishes before it acks) never waits on Redis. Redis pub/sub keeps one publisher's order, so each node's events reach every
 //! other node in the order that node published them.
 //!
 //! Pub/sub is at most once: a node whose subscription drops misses what was published
-//! meanwhile. The subscription reconnects by itself (logging the gap); the database stays
-//! the truth and clients catch up by seq (`sync`) when they notice a gap or reconnect.
+//! meanwhile. The subscription reconnects by itself, and then closes every connection of
+//! this node with `4009`: their clients reconnect and sync from their cursors, so what
+//! was missed comes from the database, which stays the truth.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,20 +18,29 @@ use anyhow::Context;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use redis::AsyncCommands;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::envelope;
 use crate::fanout::{apply, Broadcast, Bus, BusError};
-use crate::gateway::hub::Hub;
+use crate::gateway::hub::{Hub, Kick};
 
 /// The longest wait between two attempts to resubscribe.
 const RESUBSCRIBE_BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Broadcasts waiting for Redis. The write path never waits on the bus: when Redis is slow
+/// or down and this fills, further broadcasts are dropped and counted (the other nodes'
+/// clients then catch up by seq, and by `4009` once the bus is back).
+const PUBLISH_QUEUE_MAX: usize = 16_384;
+/// How long a stopping node keeps publishing what is still queued.
+const PUBLISH_DRAIN_MAX: Duration = Duration::from_secs(2);
 
 pub struct RedisBus {
     /// This node's id on the bus, random per start: how it recognizes its own broadcasts.
     node: u64,
     channel: String,
-    publisher: redis::aio::ConnectionManager,
+    /// Encoded broadcasts for the publishing task, in order.
+    queue: mpsc::Sender<Vec<u8>>,
+    redis: redis::aio::ConnectionManager,
     hub: Arc<Hub>,
 }
 
@@ -41,16 +52,25 @@ impl RedisBus {
         namespace: &str,
         hub: Arc<Hub>,
         shutdown: CancellationToken,
-    ) -> anyhow::Result<(Arc<RedisBus>, tokio::task::JoinHandle<()>)> {
+    ) -> anyhow::Result<(Arc<RedisBus>, Vec<tokio::task::JoinHandle<()>>)> {
         let client = redis::Client::open(url).context("the bus URL")?;
-        let publisher = client
+        let redis = client
             .get_connection_manager()
             .await
             .context("connecting to the Redis bus")?;
+        let (queue, queued) = mpsc::channel(PUBLISH_QUEUE_MAX);
+        let channel = format!("{namespace}:broadcasts");
+        let publisher = tokio::spawn(publish_queued(
+            redis.clone(),
+            channel.clone(),
+            queued,
+            shutdown.clone(),
+        ));
         let bus = Arc::new(RedisBus {
             node: rand::random(),
-            channel: format!("{namespace}:broadcasts"),
-            publisher,
+            channel,
+            queue,
+            redis,
             hub,
         });
         // Subscribed before the node serves anyone, so nothing published after start is
@@ -58,8 +78,8 @@ impl RedisBus {
         let first = subscribe(&client, &bus.channel)
             .await
             .context("subscribing to the Redis bus")?;
-        let task = tokio::spawn(listen(client, bus.clone(), first, shutdown));
-        Ok((bus, task))
+        let subscription = tokio::spawn(listen(client, bus.clone(), first, shutdown));
+        Ok((bus, vec![subscription, publisher]))
     }
 }
 
@@ -72,8 +92,40 @@ impl RedisBus {
     /// A handle on the bus's Redis connection (reconnecting by itself), for the other
     /// cluster state of this node.
     pub fn connection(&self) -> redis::aio::ConnectionManager {
-        self.publisher.clone()
+        self.redis.clone()
     }
+}
+
+/// Publishes the queued broadcasts one by one, in order, until shutdown; then what is
+/// still queued, for at most [`PUBLISH_DRAIN_MAX`].
+async fn publish_queued(
+    mut redis: redis::aio::ConnectionManager,
+    channel: String,
+    mut queued: mpsc::Receiver<Vec<u8>>,
+    shutdown: CancellationToken,
+) {
+    let mut failures: u64 = 0;
+    let mut publish = async |redis: &mut redis::aio::ConnectionManager, bytes: Vec<u8>| {
+        if let Err(err) = redis.publish::<_, _, ()>(&channel, bytes).await {
+            failures += 1;
+            tracing::warn!(error = %err, failures, "could not publish on the Redis bus");
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            bytes = queued.recv() => match bytes {
+                Some(bytes) => publish(&mut redis, bytes).await,
+                None => return,
+            },
+        }
+    }
+    let drain = async {
+        while let Ok(bytes) = queued.try_recv() {
+            publish(&mut redis, bytes).await;
+        }
+    };
+    let _ = tokio::time::timeout(PUBLISH_DRAIN_MAX, drain).await;
 }
 
 async fn subscribe(
@@ -100,7 +152,11 @@ async fn listen(
             Some(current) => current,
             None => match subscribe(&client, &bus.channel).await {
                 Ok(current) => {
-                    tracing::warn!("resubscribed to the Redis bus; broadcasts published meanwhile were missed (clients catch up by seq)");
+                    // What was published while this node was not subscribed never reaches
+                    // its clients: they reconnect (to any node) and sync from their cursors.
+                    let clients = bus.hub.connection_count();
+                    tracing::warn!(clients, "resubscribed to the Redis bus; closing this node's connections (4009) so that they resync what was missed");
+                    bus.hub.kick_all(Kick::MissedEvents);
                     backoff = Duration::from_millis(100);
                     current
                 }
@@ -141,10 +197,10 @@ impl Bus for RedisBus {
     async fn publish(&self, broadcast: Broadcast) -> Result<(), BusError> {
         let bytes = envelope::encode(self.node, &broadcast);
         apply(&self.hub, broadcast);
-        let mut publisher = self.publisher.clone();
-        publisher
-            .publish::<_, _, ()>(&self.channel, bytes)
-            .await
-            .map_err(|err| BusError(format!("publishing on the Redis bus: {err}")))
+        self.queue.try_send(bytes).map_err(|err| {
+            BusError(format!(
+                "the Redis bus is behind; broadcast dropped ({err})"
+            ))
+        })
     }
 }

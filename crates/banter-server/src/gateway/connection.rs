@@ -29,6 +29,7 @@ pub mod close_code {
     pub const IDLE_TIMEOUT: u16 = 4000;
     pub const SESSION_REVOKED: u16 = 4001;
     pub const TOO_SLOW: u16 = 4008;
+    pub const MISSED_EVENTS: u16 = 4009;
     pub const TRY_AGAIN_LATER: u16 = 1013;
 }
 
@@ -160,6 +161,7 @@ pub async fn run(
                     ending = match kick {
                         Kick::TooSlow => Ending::Close(close_code::TOO_SLOW, "too slow: reconnect and resync"),
                         Kick::Revoked => Ending::Close(close_code::SESSION_REVOKED, "session revoked"),
+                        Kick::MissedEvents => Ending::Close(close_code::MISSED_EVENTS, "events were missed: reconnect and resync"),
                     };
                     break;
                 }

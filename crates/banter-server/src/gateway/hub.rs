@@ -25,6 +25,8 @@ pub enum Kick {
     TooSlow,
     /// Its session was revoked (logout, password change).
     Revoked,
+    /// This node may have missed events for it (the cluster's bus was interrupted).
+    MissedEvents,
 }
 
 struct Entry {
@@ -210,6 +212,16 @@ impl Hub {
         let shard = self.lock(user);
         for entry in shard.get(&user).into_iter().flatten() {
             if sessions.contains(&entry.session) {
+                let _ = entry.kick.try_send(kick);
+            }
+        }
+    }
+
+    /// Closes every live connection on this node with `kick`.
+    pub fn kick_all(&self, kick: Kick) {
+        for shard in &self.shards {
+            let shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+            for entry in shard.values().flatten() {
                 let _ = entry.kick.try_send(kick);
             }
         }
