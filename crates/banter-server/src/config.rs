@@ -32,7 +32,8 @@ pub struct RawConfig {
     /// proxy appended) instead of the proxy's own. Empty (the default): the header is
     /// ignored, and each client is its TCP peer address.
     pub trusted_proxies: Vec<String>,
-    /// The bus between the nodes of a cluster: `redis://host:port`. Empty (the default): a
+    /// The bus between the nodes of a cluster: `redis://host:port` or `nats://host:port`
+    /// (with NATS, presence is counted per node). Empty (the default): a
     /// single node, with events delivered in-process. A secret: it may hold a password.
     pub bus_url: Secret,
     /// Prefix of every channel this cluster uses on the bus, so that clusters (and tests)
@@ -363,7 +364,7 @@ pub struct Config {
 /// The bus of a cluster.
 #[derive(Clone)]
 pub struct BusConfig {
-    /// `redis://…`, perhaps with a password.
+    /// `redis://…` or `nats://…`, perhaps with a password.
     pub url: String,
     pub namespace: String,
 }
@@ -674,7 +675,10 @@ impl RawConfig {
         }
         let bus = match self.bus_url.0.as_str() {
             "" => None,
-            url if url.starts_with("redis://") || url.starts_with("rediss://") => {
+            url if url.starts_with("redis://")
+                || url.starts_with("rediss://")
+                || url.starts_with("nats://") =>
+            {
                 if database_url.starts_with("sqlite:") {
                     bail!(
                         "bus_url: a cluster needs a database every node shares (PostgreSQL or \
@@ -699,7 +703,7 @@ impl RawConfig {
                 })
             }
             other => bail!(
-                "bus_url: {:?} is not a redis:// URL",
+                "bus_url: {:?} is not a redis:// or nats:// URL",
                 other.split('@').next_back().unwrap_or("")
             ),
         };
@@ -935,11 +939,11 @@ mod tests {
             (bus.url.as_str(), bus.namespace.as_str()),
             (redis.1, "banter")
         );
-        let not_redis =
-            load(&[("BANTER_BUS_URL", "nats://user:secret@host:4222"), postgres]).unwrap_err();
+        let not_a_bus =
+            load(&[("BANTER_BUS_URL", "amqp://user:secret@host:5672"), postgres]).unwrap_err();
         assert!(
-            !not_redis.contains("secret"),
-            "a URL's password is never echoed: {not_redis}"
+            !not_a_bus.contains("secret"),
+            "a URL's password is never echoed: {not_a_bus}"
         );
         assert!(load(&[]).expect("defaults").bus.is_none());
     }

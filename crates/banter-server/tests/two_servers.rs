@@ -174,11 +174,19 @@ async fn mysql_seqs_are_gapless_across_two_servers() {
 /// The Redis server of the cluster tests, from `BANTER_TEST_REDIS_URL`; `None` outside CI
 /// when it is not set (the test says so), a failure in CI.
 fn redis_url() -> Option<String> {
-    match std::env::var("BANTER_TEST_REDIS_URL") {
+    bus_url("BANTER_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+}
+
+/// The NATS server of the cluster tests, from `BANTER_TEST_NATS_URL`, likewise.
+fn nats_url() -> Option<String> {
+    bus_url("BANTER_TEST_NATS_URL", "nats://127.0.0.1:4222")
+}
+
+fn bus_url(variable: &str, example: &str) -> Option<String> {
+    match std::env::var(variable) {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
-            let missing =
-                "cluster test NOT RUN: set BANTER_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379)";
+            let missing = format!("cluster test NOT RUN: set {variable} (e.g. {example})");
             assert!(std::env::var("CI").as_deref() != Ok("true"), "{missing}");
             eprintln!("{missing}");
             None
@@ -206,8 +214,8 @@ async fn start_node(database_url: &str, dir: &std::path::Path, bus: BusConfig) -
 /// reaches the peer's device on node B live, at the seq A acked; a logout through A closes
 /// the same session's socket on B within a second; and a node of another cluster (another
 /// namespace) on the same Redis hears none of it.
-async fn events_and_revocations_cross_nodes(database: DatabaseServer) {
-    let Some(redis) = redis_url() else {
+async fn events_and_revocations_cross_nodes(database: DatabaseServer, bus_url: Option<String>) {
+    let Some(redis) = bus_url else {
         return;
     };
     let Some(database) = scratch::create(database).await else {
@@ -601,10 +609,15 @@ async fn mysql_presence_spans_nodes() {
 
 #[tokio::test]
 async fn postgres_events_and_revocations_cross_nodes() {
-    events_and_revocations_cross_nodes(DatabaseServer::Postgres).await;
+    events_and_revocations_cross_nodes(DatabaseServer::Postgres, redis_url()).await;
 }
 
 #[tokio::test]
 async fn mysql_events_and_revocations_cross_nodes() {
-    events_and_revocations_cross_nodes(DatabaseServer::MySql).await;
+    events_and_revocations_cross_nodes(DatabaseServer::MySql, redis_url()).await;
+}
+
+#[tokio::test]
+async fn postgres_events_and_revocations_cross_nodes_on_nats() {
+    events_and_revocations_cross_nodes(DatabaseServer::Postgres, nats_url()).await;
 }

@@ -1,9 +1,11 @@
-//! What joins the nodes of a cluster, on Redis: the bus (the `fanout::Bus` seam's cluster
-//! side: `redis`, with `envelope`, how a broadcast is encoded between nodes) and presence
-//! over every node (`presence`, the `presence::Presence` seam's cluster side). A single
+//! What joins the nodes of a cluster: the bus (the `fanout::Bus` seam's cluster side:
+//! `redis` or `nats`, with `envelope`, how a broadcast is encoded between nodes) and, on
+//! Redis, presence over every node (`presence`, the `presence::Presence` seam's cluster
+//! side; a NATS cluster counts presence per node). A single
 //! node needs none of this: it uses `fanout::LocalBus` and `presence::LocalPresence`.
 
 pub mod envelope;
+pub mod nats;
 pub mod presence;
 pub mod redis;
 
@@ -24,7 +26,7 @@ pub struct Joined {
     pub tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-/// In-process bus and presence without a cluster; else the cluster's, on Redis.
+/// In-process bus and presence without a cluster; else the cluster's, on Redis or NATS.
 pub async fn connect(
     config: Option<&BusConfig>,
     hub: Arc<Hub>,
@@ -37,6 +39,16 @@ pub async fn connect(
             tasks: Vec::new(),
         });
     };
+    if config.url.starts_with("nats://") {
+        let (bus, tasks) =
+            nats::NatsBus::connect(&config.url, &config.namespace, hub, shutdown).await?;
+        tracing::info!(namespace = %config.namespace, "joined the cluster on NATS (presence per node)");
+        return Ok(Joined {
+            bus,
+            presence: Arc::new(LocalPresence::default()),
+            tasks,
+        });
+    }
     let (bus, mut tasks) =
         redis::RedisBus::connect(&config.url, &config.namespace, hub, shutdown.clone()).await?;
     let presence = presence::RedisPresence::new(bus.connection(), &config.namespace, bus.node());
