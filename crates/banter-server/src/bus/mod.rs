@@ -18,6 +18,42 @@ use crate::fanout::{Bus, LocalBus};
 use crate::gateway::hub::Hub;
 use crate::presence::{LocalPresence, Presence};
 
+/// What both buses do with a broadcast of this node: encode it once, apply it to this
+/// node's hub at once, and queue it for the bus's publishing task (never waiting: a full
+/// queue drops it, and the caller counts that).
+pub(crate) struct Outbox {
+    /// This node's id on the bus, random per start: how it recognizes its own broadcasts.
+    pub node: u64,
+    pub queue: tokio::sync::mpsc::Sender<Vec<u8>>,
+    pub hub: Arc<Hub>,
+}
+
+impl Outbox {
+    pub fn send(
+        &self,
+        broadcast: crate::fanout::Broadcast,
+        bus: &str,
+    ) -> Result<(), crate::fanout::BusError> {
+        let bytes = envelope::encode(self.node, &broadcast);
+        crate::fanout::apply(&self.hub, broadcast);
+        self.queue.try_send(bytes).map_err(|err| {
+            crate::fanout::BusError(format!(
+                "the {bus} bus is behind; broadcast dropped ({err})"
+            ))
+        })
+    }
+
+    /// Applies a broadcast another node published; skips this node's own and any that
+    /// does not decode.
+    pub fn receive(&self, payload: &[u8]) {
+        match envelope::decode(payload) {
+            Ok((origin, _)) if origin == self.node => {}
+            Ok((_, broadcast)) => crate::fanout::apply(&self.hub, broadcast),
+            Err(err) => tracing::warn!(error = %err, "ignored an unreadable broadcast on the bus"),
+        }
+    }
+}
+
 /// How this node reaches the others: its bus and its presence, with the tasks that run
 /// for the cluster (they end at shutdown).
 pub struct Joined {

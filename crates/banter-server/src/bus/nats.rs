@@ -14,8 +14,8 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::envelope;
-use crate::fanout::{apply, Broadcast, Bus, BusError};
+use super::Outbox;
+use crate::fanout::{Broadcast, Bus, BusError};
 use crate::gateway::hub::{Hub, Kick};
 
 /// As the Redis bus's: broadcasts waiting for the server; beyond, dropped and counted.
@@ -24,9 +24,7 @@ const PUBLISH_QUEUE_MAX: usize = 16_384;
 const PUBLISH_DRAIN_MAX: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub struct NatsBus {
-    node: u64,
-    queue: mpsc::Sender<Vec<u8>>,
-    hub: Arc<Hub>,
+    outbox: Outbox,
 }
 
 impl NatsBus {
@@ -67,9 +65,11 @@ impl NatsBus {
             .context("subscribing to the NATS bus")?;
         let (queue, queued) = mpsc::channel(PUBLISH_QUEUE_MAX);
         let bus = Arc::new(NatsBus {
-            node: rand::random(),
-            queue,
-            hub,
+            outbox: Outbox {
+                node: rand::random(),
+                queue,
+                hub,
+            },
         });
         let publisher = tokio::spawn(publish_queued(
             client.clone(),
@@ -126,21 +126,13 @@ async fn listen(
             tracing::warn!("the NATS bus subscription ended");
             return;
         };
-        match envelope::decode(&message.payload) {
-            Ok((origin, _)) if origin == bus.node => {}
-            Ok((_, broadcast)) => apply(&bus.hub, broadcast),
-            Err(err) => tracing::warn!(error = %err, "ignored an unreadable broadcast on the bus"),
-        }
+        bus.outbox.receive(&message.payload);
     }
 }
 
 #[async_trait]
 impl Bus for NatsBus {
     async fn publish(&self, broadcast: Broadcast) -> Result<(), BusError> {
-        let bytes = envelope::encode(self.node, &broadcast);
-        apply(&self.hub, broadcast);
-        self.queue
-            .try_send(bytes)
-            .map_err(|err| BusError(format!("the NATS bus is behind; broadcast dropped ({err})")))
+        self.outbox.send(broadcast, "NATS")
     }
 }

@@ -21,8 +21,8 @@ use redis::AsyncCommands;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::envelope;
-use crate::fanout::{apply, Broadcast, Bus, BusError};
+use super::Outbox;
+use crate::fanout::{Broadcast, Bus, BusError};
 use crate::gateway::hub::{Hub, Kick};
 
 /// The longest wait between two attempts to resubscribe.
@@ -35,13 +35,9 @@ const PUBLISH_QUEUE_MAX: usize = 16_384;
 const PUBLISH_DRAIN_MAX: Duration = Duration::from_secs(2);
 
 pub struct RedisBus {
-    /// This node's id on the bus, random per start: how it recognizes its own broadcasts.
-    node: u64,
+    outbox: Outbox,
     channel: String,
-    /// Encoded broadcasts for the publishing task, in order.
-    queue: mpsc::Sender<Vec<u8>>,
     redis: redis::aio::ConnectionManager,
-    hub: Arc<Hub>,
 }
 
 impl RedisBus {
@@ -67,11 +63,13 @@ impl RedisBus {
             shutdown.clone(),
         ));
         let bus = Arc::new(RedisBus {
-            node: rand::random(),
+            outbox: Outbox {
+                node: rand::random(),
+                queue,
+                hub,
+            },
             channel,
-            queue,
             redis,
-            hub,
         });
         // Subscribed before the node serves anyone, so nothing published after start is
         // missed.
@@ -86,7 +84,7 @@ impl RedisBus {
 impl RedisBus {
     /// This node's id on the bus.
     pub fn node(&self) -> u64 {
-        self.node
+        self.outbox.node
     }
 
     /// A handle on the bus's Redis connection (reconnecting by itself), for the other
@@ -154,9 +152,9 @@ async fn listen(
                 Ok(current) => {
                     // What was published while this node was not subscribed never reaches
                     // its clients: they reconnect (to any node) and sync from their cursors.
-                    let clients = bus.hub.connection_count();
+                    let clients = bus.outbox.hub.connection_count();
                     tracing::warn!(clients, "resubscribed to the Redis bus; closing this node's connections (4009) so that they resync what was missed");
-                    bus.hub.kick_all(Kick::MissedEvents);
+                    bus.outbox.hub.kick_all(Kick::MissedEvents);
                     backoff = Duration::from_millis(100);
                     current
                 }
@@ -181,13 +179,7 @@ async fn listen(
                 tracing::warn!("the Redis bus subscription ended");
                 break;
             };
-            match envelope::decode(message.get_payload_bytes()) {
-                Ok((origin, _)) if origin == bus.node => {}
-                Ok((_, broadcast)) => apply(&bus.hub, broadcast),
-                Err(err) => {
-                    tracing::warn!(error = %err, "ignored an unreadable broadcast on the bus")
-                }
-            }
+            bus.outbox.receive(message.get_payload_bytes());
         }
     }
 }
@@ -195,12 +187,6 @@ async fn listen(
 #[async_trait]
 impl Bus for RedisBus {
     async fn publish(&self, broadcast: Broadcast) -> Result<(), BusError> {
-        let bytes = envelope::encode(self.node, &broadcast);
-        apply(&self.hub, broadcast);
-        self.queue.try_send(bytes).map_err(|err| {
-            BusError(format!(
-                "the Redis bus is behind; broadcast dropped ({err})"
-            ))
-        })
+        self.outbox.send(broadcast, "Redis")
     }
 }
