@@ -261,6 +261,14 @@ pub async fn thumbnail(
     }
     let key = keys::thumbnail(&upload.blob_key);
     let mime = inspect::thumbnail_mime(&upload.mime);
+    // A client that has it already is answered before storage is read.
+    let etag = format!("\"{}-t\"", upload.blob_key);
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|v| v.as_bytes() == etag.as_bytes())
+    {
+        return Ok(StatusCode::NOT_MODIFIED.into_response());
+    }
     // Thumbnails are small: read whole, so the size is known for Content-Length.
     let Some(stream) = state.media.storage.get(&key, None).await.map_err(|err| {
         tracing::error!(error = %format!("{err:#}"), "could not read a thumbnail");
@@ -274,13 +282,6 @@ pub async fn thumbnail(
         "thumbnail.{}",
         if mime == "image/jpeg" { "jpg" } else { "png" }
     );
-    let etag = format!("\"{}-t\"", upload.blob_key);
-    if headers
-        .get(header::IF_NONE_MATCH)
-        .is_some_and(|v| v.as_bytes() == etag.as_bytes())
-    {
-        return Ok(StatusCode::NOT_MODIFIED.into_response());
-    }
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(mime)),
