@@ -18,6 +18,8 @@ mod group;
 mod seed;
 mod stream;
 
+pub(crate) use stream::append_mixed;
+
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -74,6 +76,12 @@ impl<S: Sql> Engine<S> {
         appends: &[StreamAppend],
         policy: SendPolicy,
     ) -> StoreResult<Vec<StoreResult<Appended>>> {
+        if let Some(writer) = self.sql.stream_writer() {
+            return with_retries(Retry::ConflictsAndInsertRaces, || {
+                writer.append(appends, policy)
+            })
+            .await;
+        }
         self.write(Retry::ConflictsAndInsertRaces, &move |conn, _| {
             Box::pin(stream::append_mixed::<S>(conn, appends, policy, now_ms()))
         })

@@ -555,6 +555,9 @@ pub(crate) fn is_row_refusal(error: &StoreError) -> bool {
         // is allowed, 1048, is a bug in our SQL, not something a row can bring.)
         return matches!(mysql.number(), 1062 | 1366 | 1406 | 1264 | 1292 | 1452);
     }
+    if let Some(writer) = db.try_downcast_ref::<crate::sqlite::WriterError>() {
+        return writer.is_refusal();
+    }
     if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
         // SQLite reports constraint failures (19), too long or too big values (18) and
         // type mismatches (20). (A bind index out of range, 25, is a bug in our SQL.)

@@ -37,7 +37,7 @@ pub use social::SocialSql;
 pub use stream::{Seek, StreamSql};
 
 use crate::row::Columns;
-use crate::SessionId;
+use crate::{Appended, SendPolicy, SessionId, StoreResult, StreamAppend};
 
 /// Every query the engine runs, by area. Implemented for each backend's dialect by
 /// implementing the five area traits (mostly empty: their defaults hold the shared SQL).
@@ -439,6 +439,13 @@ pub trait Dialect: Statements {
     async fn commit(tx: Self::Tx) -> Result<(), sqlx::Error>;
     async fn acquire(&self) -> Result<Self::Pooled, sqlx::Error>;
 
+    /// The backend's own writer of [`crate::Store::append`]'s batches, if it has one
+    /// (SQLite: a thread with a connection that does nothing else). Without one, the
+    /// engine runs each batch in a write transaction of the pool's.
+    fn stream_writer(&self) -> Option<&dyn StreamWriter> {
+        None
+    }
+
     /// Runs an insert of one row written `INSERT … RETURNING id` and returns the id.
     async fn insert(
         conn: &mut Self::Conn,
@@ -447,6 +454,18 @@ pub trait Dialect: Statements {
     ) -> Result<i64, sqlx::Error> {
         Self::fetch_one(conn, statement, args).await?.int(0)
     }
+}
+
+/// Runs each batch of [`crate::Store::append`] as one transaction, with the engine's rules
+/// (`engine::append_mixed`), on a connection of its own. On `Err` nothing of the batch is
+/// written.
+#[async_trait]
+pub trait StreamWriter: Send + Sync {
+    async fn append(
+        &self,
+        appends: &[StreamAppend],
+        policy: SendPolicy,
+    ) -> StoreResult<Vec<StoreResult<Appended>>>;
 }
 
 /// The first column of each row, as an integer id.

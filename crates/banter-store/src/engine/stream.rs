@@ -120,7 +120,7 @@ pub(super) async fn append_one<S: Sql>(
 /// consecutive sends go through [`append_batch`] (set-based), a recall or group change
 /// through its own rule in its place. A rule refusal is that append's answer (rules are
 /// checked before anything is written); a database error is the whole transaction's.
-pub(super) async fn append_mixed<S: Sql>(
+pub(crate) async fn append_mixed<S: Sql>(
     conn: &mut S::Conn,
     appends: &[StreamAppend],
     policy: SendPolicy,
