@@ -54,9 +54,12 @@ pub fn source_address(index: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::from(0x7f00_0000 | host))
 }
 
-/// Opens connections to one server, each from the next source address.
+/// Opens connections to one server, or to the nodes of a cluster in turn, each from the
+/// next source address.
 pub struct Fleet {
-    base: Client,
+    /// One client per node; the first also serves REST calls.
+    nodes: Vec<Client>,
+    next_node: AtomicUsize,
     next_address: AtomicUsize,
     handshakes: Arc<Semaphore>,
     counters: Arc<Counters>,
@@ -66,16 +69,22 @@ pub struct Fleet {
 
 impl Fleet {
     pub fn new(
-        url: &str,
+        urls: &[String],
         concurrency: usize,
         counters: Arc<Counters>,
     ) -> anyhow::Result<Arc<Fleet>> {
-        let base = Client::new(url)?.with_timeout(HANDSHAKE_TIMEOUT);
-        let spread = url
-            .strip_prefix("http://")
-            .is_some_and(|rest| rest.starts_with("127.") || rest.starts_with("localhost"));
+        anyhow::ensure!(!urls.is_empty(), "no server to connect to");
+        let nodes = urls
+            .iter()
+            .map(|url| Ok(Client::new(url)?.with_timeout(HANDSHAKE_TIMEOUT)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let spread = urls.iter().all(|url| {
+            url.strip_prefix("http://")
+                .is_some_and(|rest| rest.starts_with("127.") || rest.starts_with("localhost"))
+        });
         Ok(Arc::new(Fleet {
-            base,
+            nodes,
+            next_node: AtomicUsize::new(0),
             next_address: AtomicUsize::new(0),
             handshakes: Arc::new(Semaphore::new(concurrency.max(1))),
             counters,
@@ -85,13 +94,15 @@ impl Fleet {
 
     /// A REST client for the user holding `token`. Clones share one HTTP pool.
     pub fn client(&self, token: &str) -> Client {
-        self.base.clone().with_token(token)
+        self.nodes[0].clone().with_token(token)
     }
 
-    /// Opens one connection with `token`, waiting for a handshake slot first.
+    /// Opens one connection with `token`, to the next node in turn, waiting for a
+    /// handshake slot first.
     pub async fn connect(&self, token: &str) -> anyhow::Result<Connection> {
         let _slot = self.handshakes.acquire().await?;
-        let client = self.client(token);
+        let node = self.next_node.fetch_add(1, Ordering::Relaxed) % self.nodes.len();
+        let client = self.nodes[node].clone().with_token(token);
         let connection = if self.spread {
             let index = self.next_address.fetch_add(1, Ordering::Relaxed);
             client.connect_from(source_address(index)).await?

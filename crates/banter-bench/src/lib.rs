@@ -12,6 +12,7 @@
 //! - [`report`] turns figures and counts into a table and a JSON file; [`progress`]
 //!   prints what is happening while it runs.
 
+pub mod disk;
 pub mod fleet;
 pub mod ledger;
 pub mod progress;
@@ -25,13 +26,16 @@ use std::time::{Duration, Instant};
 /// Where the server is and how the bench may act on it.
 #[derive(Debug, Clone)]
 pub struct Target {
-    /// `http://host:port` of the server.
+    /// `http://host:port` of the server, or of the first node of a cluster: seeding and
+    /// uploads go there.
     pub url: String,
+    /// Every node's URL (`url` first); connections are spread over them in turn.
+    pub nodes: Vec<String>,
     /// The server's `admin_token`, for seeding.
     pub admin_token: String,
-    /// The server's process id, when it runs on this machine: its memory is read from
-    /// `/proc/PID/status`.
-    pub server_pid: Option<u32>,
+    /// The server's process ids (one per node), when it runs on this machine: memory and
+    /// CPU are read from `/proc/PID/…` and summed over them.
+    pub server_pids: Vec<u32>,
     /// Prefix of seeded usernames, so several runs (or several bench processes) against
     /// one server do not collide.
     pub prefix: String,

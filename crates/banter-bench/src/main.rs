@@ -2,6 +2,7 @@
 //! runs it against the server at `--url`, prints the table, writes the JSON report, and
 //! exits non-zero when verification found anything lost, duplicated or reordered.
 
+use banter_bench::disk;
 use banter_bench::progress::{Counters, Ticker};
 use banter_bench::report::Report;
 use banter_bench::scenario::{self, Run};
@@ -34,9 +35,15 @@ struct Cli {
 
 #[derive(Args)]
 struct Common {
-    /// The server, e.g. http://127.0.0.1:8080.
-    #[arg(long, global = true, default_value = "http://127.0.0.1:8080")]
-    url: String,
+    /// The server, e.g. http://127.0.0.1:8080; or the nodes of one cluster, separated by
+    /// commas: connections are spread over them in turn, seeding goes to the first.
+    #[arg(
+        long,
+        global = true,
+        default_value = "http://127.0.0.1:8080",
+        value_delimiter = ','
+    )]
+    url: Vec<String>,
     /// The server's admin token (its `admin_token` setting).
     #[arg(
         long,
@@ -55,9 +62,17 @@ struct Common {
     /// Write the report as JSON to this file.
     #[arg(long, global = true)]
     json: Option<PathBuf>,
-    /// The server's process id, to read its memory from /proc (local servers only).
+    /// The server's process id, to read its memory and CPU from /proc (local servers
+    /// only); several, separated by commas, for the nodes of a cluster (summed).
+    #[arg(long, global = true, value_delimiter = ',')]
+    server_pid: Vec<u32>,
+    /// Before the run, time 200 rounds of a 4 KiB write + fdatasync in this folder (put
+    /// it on the server's disk) and report them beside the latencies.
+    #[arg(long, global = true, default_value = ".")]
+    fsync_probe_dir: PathBuf,
+    /// Skip the fsync probe.
     #[arg(long, global = true)]
-    server_pid: Option<u32>,
+    no_fsync_probe: bool,
     /// Prefix of seeded usernames; random by default so runs never collide.
     #[arg(long, global = true)]
     prefix: Option<String>,
@@ -155,11 +170,32 @@ async fn run(cli: Cli) -> anyhow::Result<Report> {
         c.duration >= 0.0 && c.drain >= 0.0,
         "--duration and --drain are seconds, not negative"
     );
+    let nodes: Vec<String> = c
+        .url
+        .iter()
+        .map(|url| url.trim().trim_end_matches('/').to_owned())
+        .filter(|url| !url.is_empty())
+        .collect();
+    anyhow::ensure!(!nodes.is_empty(), "--url names no server");
+    let probe = if c.no_fsync_probe {
+        None
+    } else {
+        let folder = c.fsync_probe_dir.clone();
+        let probed = tokio::task::spawn_blocking(move || disk::probe(&folder)).await?;
+        Some(probed.map_err(|e| {
+            anyhow::anyhow!(
+                "the fsync probe failed in {} (choose another --fsync-probe-dir, or pass \
+                 --no-fsync-probe): {e}",
+                c.fsync_probe_dir.display()
+            )
+        })?)
+    };
     let run = Run {
         target: Target {
-            url: c.url.trim_end_matches('/').to_owned(),
+            url: nodes[0].clone(),
+            nodes,
             admin_token,
-            server_pid: c.server_pid,
+            server_pids: c.server_pid,
             prefix: c.prefix.unwrap_or_else(random_prefix),
             connect_concurrency: c.connect_concurrency,
         },
@@ -177,7 +213,7 @@ async fn run(cli: Cli) -> anyhow::Result<Report> {
         ScenarioArgs::Uploads { .. } => "uploads",
     };
     let ticker = (!c.quiet).then(|| Ticker::start(label, run.counters.clone(), run.clock));
-    let report = match cli.scenario {
+    let mut report = match cli.scenario {
         ScenarioArgs::Connections { connections } => {
             let options = scenario::connections::Options { connections };
             scenario::connections::run(&run, &options).await?
@@ -230,6 +266,9 @@ async fn run(cli: Cli) -> anyhow::Result<Report> {
         }
     };
     drop(ticker);
+    if let Some(probe) = &probe {
+        probe.add_to(&mut report);
+    }
     report.print_table();
     if let Some(path) = &c.json {
         report.write_json(path)?;

@@ -14,6 +14,18 @@ pub fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
         .ok_or_else(|| anyhow::anyhow!("{path} has no VmRSS line"))
 }
 
+/// The resident set sizes of the server processes, summed; `None` without any.
+pub fn total_rss_bytes(pids: &[u32]) -> anyhow::Result<Option<u64>> {
+    if pids.is_empty() {
+        return Ok(None);
+    }
+    let mut total = 0;
+    for &pid in pids {
+        total += rss_bytes(pid)?;
+    }
+    Ok(Some(total))
+}
+
 /// CPU time (user + system) process `pid` has used so far, from `/proc/PID/stat`.
 pub fn cpu_secs(pid: u32) -> anyhow::Result<f64> {
     let path = format!("/proc/{pid}/stat");
@@ -45,16 +57,26 @@ pub struct CpuMark {
 }
 
 impl CpuMark {
-    pub fn now(server_pid: Option<u32>) -> CpuMark {
+    /// The CPU used so far by the server processes (summed; `None` without any, or if
+    /// one cannot be read) and by this one.
+    pub fn now(server_pids: &[u32]) -> CpuMark {
+        let server = if server_pids.is_empty() {
+            None
+        } else {
+            server_pids
+                .iter()
+                .map(|&pid| cpu_secs(pid).ok())
+                .sum::<Option<f64>>()
+        };
         CpuMark {
-            server: server_pid.and_then(|pid| cpu_secs(pid).ok()),
+            server,
             bench: cpu_secs(std::process::id()).unwrap_or(0.0),
         }
     }
 
     /// `(server, bench)` CPU seconds used since `self`.
-    pub fn since(&self, server_pid: Option<u32>) -> (Option<f64>, f64) {
-        let now = CpuMark::now(server_pid);
+    pub fn since(&self, server_pids: &[u32]) -> (Option<f64>, f64) {
+        let now = CpuMark::now(server_pids);
         (
             now.server.zip(self.server).map(|(b, a)| b - a),
             now.bench - self.bench,

@@ -49,9 +49,10 @@ impl Bench {
         Run {
             target: Target {
                 url: self.url(),
+                nodes: vec![self.url()],
                 admin_token: ADMIN_TOKEN.to_owned(),
                 // The server runs in this process.
-                server_pid: Some(std::process::id()),
+                server_pids: vec![std::process::id()],
                 prefix: "smoke".to_owned(),
                 connect_concurrency: 32,
             },

@@ -7,7 +7,7 @@ use super::Run;
 use crate::fleet::ensure_room_for;
 use crate::report::Report;
 use crate::seed::Seeder;
-use crate::server::rss_bytes;
+use crate::server::{rss_bytes, total_rss_bytes};
 use banter_client::{ClientError, Connection};
 use banter_protocol::{ClientFrame, ServerEvent};
 use std::time::{Duration, Instant};
@@ -31,7 +31,7 @@ pub async fn run(run: &Run, options: &Options) -> anyhow::Result<Report> {
         .await?;
     let seed_secs = seeding.elapsed().as_secs_f64();
 
-    let rss_before = run.target.server_pid.map(rss_bytes).transpose()?;
+    let rss_before = total_rss_bytes(&run.target.server_pids)?;
     eprintln!("opening {} connections", options.connections);
     let fleet = run.fleet()?;
     let opening = Instant::now();
@@ -50,7 +50,7 @@ pub async fn run(run: &Run, options: &Options) -> anyhow::Result<Report> {
         options.connections, run.duration
     );
     tokio::time::sleep(run.duration).await;
-    let rss_after = run.target.server_pid.map(rss_bytes).transpose()?;
+    let rss_after = total_rss_bytes(&run.target.server_pids)?;
     let _ = stop_tx.send(true);
     let mut alive = 0u64;
     for holder in holders {

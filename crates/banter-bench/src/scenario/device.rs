@@ -295,7 +295,7 @@ pub async fn play(run: &Run, wiring: Vec<Wiring>, pacing: Pacing, quota: Option<
     use crate::ledger::{DeviceUnderTest, History, Verdict};
     let (tallies_tx, mut tallies_rx) = mpsc::unbounded_channel();
     let (targets_tx, targets_rx) = watch::channel::<Targets>(None);
-    let cpu = crate::server::CpuMark::now(run.target.server_pid);
+    let cpu = crate::server::CpuMark::now(&run.target.server_pids);
     let start = Instant::now();
     let start_us = run.clock.now_us();
     let stop_at = start + run.duration;
@@ -386,7 +386,7 @@ pub async fn play(run: &Run, wiring: Vec<Wiring>, pacing: Pacing, quota: Option<
     if let Some(refusal) = outcomes.iter().find_map(|o| o.refusal.as_ref()) {
         notes.push(format!("the server refused sends, first: {refusal}"));
     }
-    let (server_cpu_secs, bench_cpu_secs) = cpu.since(run.target.server_pid);
+    let (server_cpu_secs, bench_cpu_secs) = cpu.since(&run.target.server_pids);
     let acked = history.len() as u64;
     let last_ack_us = tallies
         .iter()

@@ -77,7 +77,7 @@ impl Run {
     /// The fleet that opens this run's connections.
     pub fn fleet(&self) -> anyhow::Result<Arc<Fleet>> {
         Fleet::new(
-            &self.target.url,
+            &self.target.nodes,
             self.target.connect_concurrency,
             self.counters.clone(),
         )

@@ -108,7 +108,7 @@ pub async fn run(run: &Run, options: &Options) -> anyhow::Result<Report> {
     let mut verdict = written.verdict;
     let history = written.history;
     let targets = history.targets();
-    let cpu = crate::server::CpuMark::now(run.target.server_pid);
+    let cpu = crate::server::CpuMark::now(&run.target.server_pids);
     let storm = Instant::now();
     let tasks: Vec<_> = clients
         .iter()
@@ -175,7 +175,7 @@ pub async fn run(run: &Run, options: &Options) -> anyhow::Result<Report> {
         }
     }
     let storm_secs = last_done.duration_since(storm).as_secs_f64();
-    let (server_cpu_secs, bench_cpu_secs) = cpu.since(run.target.server_pid);
+    let (server_cpu_secs, bench_cpu_secs) = cpu.since(&run.target.server_pids);
 
     let mut report = Report::new("reconnect-storm");
     report.verdict = verdict;

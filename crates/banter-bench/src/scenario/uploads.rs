@@ -52,7 +52,8 @@ pub async fn run(run: &Run, options: &Options) -> anyhow::Result<Report> {
     let users = Seeder::new(&run.target)?
         .users("u", options.uploads)
         .await?;
-    let pid = run.target.server_pid;
+    // Memory is sampled on the first node: uploads all go there.
+    let pid = run.target.server_pids.first().copied();
     let rss_before = pid.map(rss_bytes).transpose()?;
 
     // The peak of the server's memory while the uploads run.
@@ -74,7 +75,7 @@ pub async fn run(run: &Run, options: &Options) -> anyhow::Result<Report> {
         "uploading {} files of {} MiB at once",
         options.uploads, options.size_mib
     );
-    let cpu = CpuMark::now(pid);
+    let cpu = CpuMark::now(&run.target.server_pids);
     let started = Instant::now();
     let clients: Vec<Client> = users
         .iter()
@@ -116,7 +117,7 @@ pub async fn run(run: &Run, options: &Options) -> anyhow::Result<Report> {
         }
     }
     let upload_secs = last_done.duration_since(started).as_secs_f64();
-    let (server_cpu, _) = cpu.since(pid);
+    let (server_cpu, _) = cpu.since(&run.target.server_pids);
     done.store(true, Ordering::Relaxed);
     if let Some(sampler) = sampler {
         sampler.await?;
