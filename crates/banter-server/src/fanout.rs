@@ -13,7 +13,7 @@
 use crate::gateway::hub::{Hub, Kick};
 use async_trait::async_trait;
 use axum::extract::ws::Utf8Bytes;
-use banter_protocol::{ServerEvent, UserId};
+use banter_protocol::{ConversationId, ServerEvent, UserId};
 use banter_store::SessionId;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -24,6 +24,9 @@ use std::sync::Arc;
 pub struct Delivery {
     pub recipients: Vec<UserId>,
     pub frame: Utf8Bytes,
+    /// The conversation and seq of the stream entry the frame announces, if it announces
+    /// one: a cluster node delivers those in seq order (`bus::order`).
+    pub entry: Option<(ConversationId, i64)>,
 }
 
 impl Delivery {
@@ -31,6 +34,7 @@ impl Delivery {
         Delivery {
             recipients,
             frame: encode(event),
+            entry: None,
         }
     }
 }
@@ -119,6 +123,21 @@ impl Broadcaster {
         if !recipients.is_empty() {
             self.publish(Broadcast::Deliver(Delivery::new(recipients, event)))
                 .await;
+        }
+    }
+
+    /// [`Broadcaster::send`] of the event announcing entry `seq` of `conversation`.
+    pub async fn send_entry(
+        &self,
+        recipients: Vec<UserId>,
+        event: &ServerEvent,
+        conversation: ConversationId,
+        seq: i64,
+    ) {
+        if !recipients.is_empty() {
+            let mut delivery = Delivery::new(recipients, event);
+            delivery.entry = Some((conversation, seq));
+            self.publish(Broadcast::Deliver(delivery)).await;
         }
     }
 

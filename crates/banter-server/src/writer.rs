@@ -145,10 +145,13 @@ async fn publish(mut batches: mpsc::Receiver<Vec<Outcome>>, broadcast: Broadcast
                     };
                     // The submitter keeps the entry for its ack: one copy to serialize,
                     // once, for every recipient.
+                    let (conversation, seq) = (appended.entry.conversation_id, appended.entry.seq);
                     let event = ServerEvent::MessageCreated {
                         message: wire::message(appended.entry.clone()),
                     };
-                    broadcast.send(recipients, &event).await;
+                    broadcast
+                        .send_entry(recipients, &event, conversation, seq)
+                        .await;
                 }
             }
             // The submitter may have gone away; the entry is stored either way.

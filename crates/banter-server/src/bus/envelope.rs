@@ -8,10 +8,17 @@
 //! u8 version (1) · u64 origin node · u8 kind
 //! kind 1, deliver: u32 n · n × i64 user id · the frame's UTF-8 bytes (the rest)
 //! kind 2, revoke:  i64 user id · u32 n · n × i64 session id
+//! kind 3, deliver a stream entry: i64 conversation id · i64 seq · then as kind 1
+//! ```
+//!
+//! (Kind 3 came after kind 1 in version 1: a node that does not know it ignores it and
+//! logs so, and its clients fill the gap with `sync`.)
+//!
+//! ```text
 //! ```
 
 use axum::extract::ws::Utf8Bytes;
-use banter_protocol::UserId;
+use banter_protocol::{ConversationId, UserId};
 use banter_store::SessionId;
 
 use crate::fanout::{Broadcast, Delivery};
@@ -19,6 +26,7 @@ use crate::fanout::{Broadcast, Delivery};
 const VERSION: u8 = 1;
 const DELIVER: u8 = 1;
 const REVOKE: u8 = 2;
+const DELIVER_ENTRY: u8 = 3;
 
 /// A broadcast from node `origin`.
 pub fn encode(origin: u64, broadcast: &Broadcast) -> Vec<u8> {
@@ -27,8 +35,15 @@ pub fn encode(origin: u64, broadcast: &Broadcast) -> Vec<u8> {
     out.extend_from_slice(&origin.to_be_bytes());
     match broadcast {
         Broadcast::Deliver(delivery) => {
-            out.reserve(4 + delivery.recipients.len() * 8 + delivery.frame.len());
-            out.push(DELIVER);
+            out.reserve(20 + delivery.recipients.len() * 8 + delivery.frame.len());
+            match delivery.entry {
+                Some((conversation, seq)) => {
+                    out.push(DELIVER_ENTRY);
+                    out.extend_from_slice(&conversation.0.to_be_bytes());
+                    out.extend_from_slice(&seq.to_be_bytes());
+                }
+                None => out.push(DELIVER),
+            }
             out.extend_from_slice(&(delivery.recipients.len() as u32).to_be_bytes());
             for user in &delivery.recipients {
                 out.extend_from_slice(&user.0.to_be_bytes());
@@ -107,7 +122,12 @@ pub fn decode(bytes: &[u8]) -> Result<(u64, Broadcast), Malformed> {
     }
     let origin = reader.u64()?;
     let broadcast = match reader.u8()? {
-        DELIVER => {
+        kind @ (DELIVER | DELIVER_ENTRY) => {
+            let entry = if kind == DELIVER_ENTRY {
+                Some((ConversationId(reader.i64()?), reader.i64()?))
+            } else {
+                None
+            };
             let n = reader.count(8)?;
             let recipients = (0..n)
                 .map(|_| reader.i64().map(UserId))
@@ -116,6 +136,7 @@ pub fn decode(bytes: &[u8]) -> Result<(u64, Broadcast), Malformed> {
             Broadcast::Deliver(Delivery {
                 recipients,
                 frame: Utf8Bytes::from(frame),
+                entry,
             })
         }
         REVOKE => {
@@ -137,18 +158,22 @@ mod tests {
 
     #[test]
     fn broadcasts_round_trip_with_their_origin() {
-        let deliver = Broadcast::Deliver(Delivery {
-            recipients: vec![UserId(1), UserId(i64::MAX)],
-            frame: Utf8Bytes::from(r#"{"type":"pong","id":"猫"}"#),
-        });
-        let (origin, back) = decode(&encode(7, &deliver)).expect("decodes");
-        assert_eq!(origin, 7);
-        match back {
-            Broadcast::Deliver(d) => {
-                assert_eq!(d.recipients, vec![UserId(1), UserId(i64::MAX)]);
-                assert_eq!(d.frame.as_str(), r#"{"type":"pong","id":"猫"}"#);
+        for entry in [None, Some((ConversationId(5), i64::MAX))] {
+            let deliver = Broadcast::Deliver(Delivery {
+                recipients: vec![UserId(1), UserId(i64::MAX)],
+                frame: Utf8Bytes::from(r#"{"type":"pong","id":"猫"}"#),
+                entry,
+            });
+            let (origin, back) = decode(&encode(7, &deliver)).expect("decodes");
+            assert_eq!(origin, 7);
+            match back {
+                Broadcast::Deliver(d) => {
+                    assert_eq!(d.recipients, vec![UserId(1), UserId(i64::MAX)]);
+                    assert_eq!(d.frame.as_str(), r#"{"type":"pong","id":"猫"}"#);
+                    assert_eq!(d.entry, entry);
+                }
+                other => panic!("{other:?}"),
             }
-            other => panic!("{other:?}"),
         }
         let revoke = Broadcast::Revoke {
             user: UserId(3),
@@ -186,6 +211,7 @@ mod tests {
             &Broadcast::Deliver(Delivery {
                 recipients: vec![],
                 frame: Utf8Bytes::from("x"),
+                entry: None,
             }),
         );
         huge_count[10..14].copy_from_slice(&u32::MAX.to_be_bytes());

@@ -6,6 +6,7 @@
 
 pub mod envelope;
 pub mod nats;
+pub mod order;
 pub mod presence;
 pub mod redis;
 
@@ -26,16 +27,36 @@ pub(crate) struct Outbox {
     pub node: u64,
     pub queue: tokio::sync::mpsc::Sender<Vec<u8>>,
     pub hub: Arc<Hub>,
+    /// Stream entries, this node's and the others', reach the hub in seq order.
+    pub order: Arc<order::InOrder>,
 }
 
 impl Outbox {
+    /// An outbox with a new node id, and the task that releases entries held for order
+    /// (it ends at `shutdown`).
+    pub fn new(
+        queue: tokio::sync::mpsc::Sender<Vec<u8>>,
+        hub: Arc<Hub>,
+        shutdown: CancellationToken,
+    ) -> (Outbox, tokio::task::JoinHandle<()>) {
+        let order = Arc::new(order::InOrder::default());
+        let sweeper = order.clone().spawn_sweeper(hub.clone(), shutdown);
+        let outbox = Outbox {
+            node: rand::random(),
+            queue,
+            hub,
+            order,
+        };
+        (outbox, sweeper)
+    }
+
     pub fn send(
         &self,
         broadcast: crate::fanout::Broadcast,
         bus: &str,
     ) -> Result<(), crate::fanout::BusError> {
         let bytes = envelope::encode(self.node, &broadcast);
-        crate::fanout::apply(&self.hub, broadcast);
+        self.order.apply(&self.hub, broadcast);
         self.queue.try_send(bytes).map_err(|err| {
             crate::fanout::BusError(format!(
                 "the {bus} bus is behind; broadcast dropped ({err})"
@@ -48,7 +69,7 @@ impl Outbox {
     pub fn receive(&self, payload: &[u8]) {
         match envelope::decode(payload) {
             Ok((origin, _)) if origin == self.node => {}
-            Ok((_, broadcast)) => crate::fanout::apply(&self.hub, broadcast),
+            Ok((_, broadcast)) => self.order.apply(&self.hub, broadcast),
             Err(err) => tracing::warn!(error = %err, "ignored an unreadable broadcast on the bus"),
         }
     }

@@ -64,13 +64,8 @@ impl NatsBus {
             .await
             .context("subscribing to the NATS bus")?;
         let (queue, queued) = mpsc::channel(PUBLISH_QUEUE_MAX);
-        let bus = Arc::new(NatsBus {
-            outbox: Outbox {
-                node: rand::random(),
-                queue,
-                hub,
-            },
-        });
+        let (outbox, sweeper) = Outbox::new(queue, hub, shutdown.clone());
+        let bus = Arc::new(NatsBus { outbox });
         let publisher = tokio::spawn(publish_queued(
             client.clone(),
             subject,
@@ -78,7 +73,7 @@ impl NatsBus {
             shutdown.clone(),
         ));
         let listener = tokio::spawn(listen(subscriber, bus.clone(), shutdown));
-        Ok((bus, vec![listener, publisher]))
+        Ok((bus, vec![listener, publisher, sweeper]))
     }
 }
 

@@ -62,12 +62,9 @@ impl RedisBus {
             queued,
             shutdown.clone(),
         ));
+        let (outbox, sweeper) = Outbox::new(queue, hub, shutdown.clone());
         let bus = Arc::new(RedisBus {
-            outbox: Outbox {
-                node: rand::random(),
-                queue,
-                hub,
-            },
+            outbox,
             channel,
             redis,
         });
@@ -77,7 +74,7 @@ impl RedisBus {
             .await
             .context("subscribing to the Redis bus")?;
         let subscription = tokio::spawn(listen(client, bus.clone(), first, shutdown));
-        Ok((bus, vec![subscription, publisher]))
+        Ok((bus, vec![subscription, publisher, sweeper]))
     }
 }
 
