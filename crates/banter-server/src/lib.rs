@@ -76,6 +76,7 @@ impl Server {
             policy,
             config.limits.write_batch_max,
             config.limits.write_queue_max,
+            config.bus.is_some(),
         );
         let connections = TaskTracker::new();
         let limits = &config.limits;

@@ -12,6 +12,12 @@
 //! A send the store refuses fails alone (the store isolates it); the others in its batch
 //! are committed and acked.
 //!
+//! In a cluster, a resend that finds its message already stored announces it again: the
+//! node that stored it may have died between its commit and its publish, and then no
+//! other node's devices heard of it. Devices drop an entry they hold already by seq. (On
+//! one node that cannot happen: the devices die with the node, and sync when they
+//! reconnect.)
+//!
 //! On shutdown the queue is closed and the task drains what was already accepted before
 //! it exits.
 
@@ -42,15 +48,17 @@ pub struct Writer {
 pub struct WriterClosed;
 
 impl Writer {
+    /// `reannounce`: announce again a resend's message found stored (a cluster's nodes).
     pub fn spawn(
         store: Arc<dyn Store>,
         broadcast: Broadcaster,
         policy: SendPolicy,
         batch_max: usize,
         queue_max: usize,
+        reannounce: bool,
     ) -> (Writer, JoinHandle<()>) {
         let (queue, rx) = mpsc::channel(queue_max);
-        let task = tokio::spawn(run(rx, store, broadcast, policy, batch_max));
+        let task = tokio::spawn(run(rx, store, broadcast, policy, batch_max, reannounce));
         (Writer { queue }, task)
     }
 
@@ -87,12 +95,13 @@ async fn run(
     broadcast: Broadcaster,
     policy: SendPolicy,
     batch_max: usize,
+    reannounce: bool,
 ) {
     // Publishing (serializing each entry and offering it to the bus) and answering the
     // submitters happen in a task of their own, so the next batch is already committing
     // while this one fans out. One task, fed in commit order, keeps the order.
     let (stored, to_publish) = mpsc::channel::<Vec<Outcome>>(PUBLISH_QUEUE_BATCHES);
-    let publisher = tokio::spawn(publish(to_publish, broadcast));
+    let publisher = tokio::spawn(publish(to_publish, broadcast, reannounce));
     let mut jobs: Vec<Job> = Vec::with_capacity(batch_max);
     // `recv_many` returns whatever is queued (at least one) without waiting for more:
     // batches grow by themselves while a commit is in flight and stay at one when idle.
@@ -130,12 +139,16 @@ async fn run(
 
 /// The after-commit hook: publishes each new entry of each stored batch, in seq order,
 /// then answers its submitter: a reply therefore always follows the commit.
-async fn publish(mut batches: mpsc::Receiver<Vec<Outcome>>, broadcast: Broadcaster) {
+async fn publish(
+    mut batches: mpsc::Receiver<Vec<Outcome>>,
+    broadcast: Broadcaster,
+    reannounce: bool,
+) {
     while let Some(outcomes) = batches.recv().await {
         for outcome in outcomes {
             let mut result = outcome.result;
             if let Ok(appended) = &mut result {
-                if !appended.duplicate {
+                if !appended.duplicate || reannounce {
                     // A sender needs only the entry for its ack: the recipients can go
                     // to the bus without a copy.
                     let recipients = if outcome.keep_recipients {

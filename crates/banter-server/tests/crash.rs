@@ -7,6 +7,12 @@
 //! Runs on SQLite, and on PostgreSQL and MySQL/MariaDB when `BANTER_TEST_POSTGRES_URL` /
 //! `BANTER_TEST_MYSQL_URL` name a server (in a scratch database of its own, as the store's
 //! tests do; unset, the test says so and passes, except in CI where it fails).
+//!
+//! And for a cluster: three nodes on one PostgreSQL database with a Redis bus
+//! (`BANTER_TEST_REDIS_URL`); the clients send through one node, which is killed once
+//! mid-traffic, and fail over to another; every user also has a device on the third node,
+//! which must end with exactly the stored history (live pushes, then a sync from its
+//! cursor, as docs/protocol.md §7.5 says a client does).
 
 #[path = "../../banter-store/tests/scratch/mod.rs"]
 mod scratch;
@@ -47,6 +53,8 @@ struct Launcher {
     data_dir: std::path::PathBuf,
     database_url: String,
     starts: usize,
+    /// More settings (a cluster node's bus).
+    settings: Vec<(&'static str, String)>,
 }
 
 impl Launcher {
@@ -71,6 +79,7 @@ impl Launcher {
             // what this test is about.
             .env("BANTER_LIMITS__FRAMES_PER_SECOND_MAX", "100000")
             .env("BANTER_LIMITS__MESSAGES_PER_USER_PER_SECOND_MAX", "100000")
+            .envs(self.settings.iter().map(|(name, value)| (*name, value)))
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .kill_on_drop(true)
@@ -264,6 +273,55 @@ async fn history(reader: &Client, conversation: ConversationId) -> Vec<(UserId, 
     }
 }
 
+/// Reads each (conversation, member index) as that member through `url` and checks that
+/// it holds exactly the acked messages at their acked seqs, gapless from 1, no
+/// `client_msg_id` twice; returns each conversation's history.
+async fn verify_stored(
+    url: &str,
+    users: &[banter_protocol::api::AdminCreatedUser],
+    conversations: &[(ConversationId, usize)],
+    acked: &BTreeMap<String, (ConversationId, i64)>,
+    seed: u64,
+) -> BTreeMap<ConversationId, Vec<(UserId, String, i64)>> {
+    let mut histories = BTreeMap::new();
+    for &(conversation, member) in conversations {
+        let reader = Client::new(url)
+            .unwrap()
+            .with_token(users[member].token.clone());
+        let entries = history(&reader, conversation).await;
+        let seqs: Vec<i64> = entries.iter().map(|(_, _, seq)| *seq).collect();
+        assert_eq!(
+            seqs,
+            (1..=entries.len() as i64).collect::<Vec<_>>(),
+            "seed {seed}: conversation {conversation} has gapless seqs from 1"
+        );
+        let keys: BTreeSet<(UserId, &String)> = entries
+            .iter()
+            .map(|(sender, id, _)| (*sender, id))
+            .collect();
+        assert_eq!(
+            keys.len(),
+            entries.len(),
+            "seed {seed}: a client_msg_id stored twice in conversation {conversation}"
+        );
+        let stored: BTreeMap<String, (ConversationId, i64)> = entries
+            .iter()
+            .map(|(_, id, seq)| (id.clone(), (conversation, *seq)))
+            .collect();
+        let expected: BTreeMap<String, (ConversationId, i64)> = acked
+            .iter()
+            .filter(|(_, (c, _))| *c == conversation)
+            .map(|(id, at)| (id.clone(), *at))
+            .collect();
+        assert_eq!(
+            stored, expected,
+            "seed {seed}: conversation {conversation} holds exactly the acked messages at their acked seqs"
+        );
+        histories.insert(conversation, entries);
+    }
+    histories
+}
+
 async fn acked_messages_survive_kill_9(database_url: Option<String>, dir: &Path) {
     let started = Instant::now();
     let seed: u64 = rand::random();
@@ -274,6 +332,7 @@ async fn acked_messages_survive_kill_9(database_url: Option<String>, dir: &Path)
         database_url: database_url
             .unwrap_or_else(|| format!("sqlite://{}/banter.db?mode=rwc", dir.display())),
         starts: 0,
+        settings: Vec::new(),
     };
     let mut server = launcher.start().await;
 
@@ -352,45 +411,9 @@ async fn acked_messages_survive_kill_9(database_url: Option<String>, dir: &Path)
     );
 
     // What the server holds after its last restart: every acked message once, at its seq.
-    let reader = |user: usize| {
-        Client::new(&server.url)
-            .unwrap()
-            .with_token(users[user].token.clone())
-    };
-    let mut conversations = vec![(group, reader(0))];
-    conversations.extend(directs.iter().enumerate().map(|(i, d)| (*d, reader(2 * i))));
-    for (conversation, reader) in &conversations {
-        let conversation = *conversation;
-        let entries = history(reader, conversation).await;
-        let seqs: Vec<i64> = entries.iter().map(|(_, _, seq)| *seq).collect();
-        assert_eq!(
-            seqs,
-            (1..=entries.len() as i64).collect::<Vec<_>>(),
-            "seed {seed}: conversation {conversation} has gapless seqs from 1"
-        );
-        let keys: BTreeSet<(UserId, &String)> = entries
-            .iter()
-            .map(|(sender, id, _)| (*sender, id))
-            .collect();
-        assert_eq!(
-            keys.len(),
-            entries.len(),
-            "seed {seed}: a client_msg_id stored twice in conversation {conversation}"
-        );
-        let stored: BTreeMap<String, (ConversationId, i64)> = entries
-            .into_iter()
-            .map(|(_, id, seq)| (id, (conversation, seq)))
-            .collect();
-        let expected: BTreeMap<String, (ConversationId, i64)> = acked
-            .iter()
-            .filter(|(_, (c, _))| *c == conversation)
-            .map(|(id, at)| (id.clone(), *at))
-            .collect();
-        assert_eq!(
-            stored, expected,
-            "seed {seed}: conversation {conversation} holds exactly the acked messages at their acked seqs"
-        );
-    }
+    let mut conversations = vec![(group, 0)];
+    conversations.extend(directs.iter().enumerate().map(|(i, d)| (*d, 2 * i)));
+    verify_stored(&server.url, &users, &conversations, &acked, seed).await;
     eprintln!(
         "crash test (seed {seed}): {kills} kills, {total} messages, {resends} resends \
          ({found_stored} of them already stored) over \
@@ -422,4 +445,222 @@ async fn mysql_acked_messages_survive_kill_9() {
     };
     let dir = tempfile::tempdir().unwrap();
     acked_messages_survive_kill_9(Some(database.url.clone()), dir.path()).await;
+}
+
+/// What one watching device received live: (conversation, seq, client_msg_id) in order.
+type Watched = Vec<(ConversationId, i64, Option<String>)>;
+
+/// A device that only listens, on a node that stays up, until `stop`.
+async fn watch_live(url: String, token: String, mut stop: watch::Receiver<bool>) -> Watched {
+    let client = Client::new(&url).expect("client").with_token(token);
+    let mut conn = client.connect().await.expect("the watcher connects");
+    let mut received = Vec::new();
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|stop| *stop) => return received,
+            event = conn.next_event(WAIT) => match event {
+                Ok(ServerEvent::MessageCreated { message }) => received.push((
+                    message.conversation_id,
+                    message.seq,
+                    message.client_msg_id,
+                )),
+                Ok(_) | Err(ClientError::Timeout) => {}
+                Err(err) => panic!("a watcher on a node that stays up lost its connection: {err}"),
+            },
+        }
+    }
+}
+
+/// Three nodes on one PostgreSQL database and one Redis; the clients send through node
+/// C, which is killed once at a random moment; they fail over to node A and resend what
+/// was not acked. Each user also has a device on node B from the start. Afterwards: every
+/// acked message is stored once at its seq (as on one node), and each device on B, from
+/// what it received live plus a sync from its cursor (the highest seq up to which it held
+/// every entry), holds exactly the stored history: nothing lost, nothing twice, nothing
+/// out of place, including what node C stored and then died before announcing.
+async fn a_killed_node_loses_nothing(database_url: String, redis: String, dir: &Path) {
+    let started = Instant::now();
+    let seed: u64 = rand::random();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let namespace = format!("crash{}x{seed}", std::process::id());
+    let mut launchers: Vec<Launcher> = (0..3)
+        .map(|node| {
+            let data_dir = dir.join(format!("node{node}"));
+            std::fs::create_dir_all(&data_dir).expect("node folder");
+            Launcher {
+                data_dir,
+                database_url: database_url.clone(),
+                starts: 0,
+                settings: vec![
+                    ("BANTER_BUS_URL", redis.clone()),
+                    ("BANTER_BUS_NAMESPACE", namespace.clone()),
+                    ("BANTER_MEDIA__LOCAL_FOLDER_IS_SHARED", "true".to_owned()),
+                ],
+            }
+        })
+        .collect();
+    let node_a = launchers[0].start().await;
+    let node_b = launchers[1].start().await;
+    let node_c = launchers[2].start().await;
+
+    let admin = AdminClient::new(&node_a.url, ADMIN_TOKEN).expect("admin client");
+    let names: Vec<String> = (0..CLIENTS).map(|i| format!("sender{i}")).collect();
+    let users = admin
+        .create_users(&names, PASSWORD, Some("cluster"))
+        .await
+        .expect("seed users");
+    let ids: Vec<UserId> = users.iter().map(|u| u.user.id).collect();
+    let pairs: Vec<[UserId; 2]> = ids.chunks(2).map(|pair| [pair[0], pair[1]]).collect();
+    let directs = admin
+        .create_friendships(&pairs)
+        .await
+        .expect("seed friendships");
+    let group = admin
+        .create_group(ids[0], "cluster", &ids[1..])
+        .await
+        .expect("seed group")
+        .id;
+
+    let (stop, stop_rx) = watch::channel(false);
+    let watchers: Vec<_> = users
+        .iter()
+        .map(|user| {
+            tokio::spawn(watch_live(
+                node_b.url.clone(),
+                user.token.clone(),
+                stop_rx.clone(),
+            ))
+        })
+        .collect();
+
+    let (urls, urls_rx) = watch::channel((node_c.url.clone(), true));
+    let progress = Arc::new(watch::Sender::new(0usize));
+    let mut clients = Vec::new();
+    for (i, user) in users.iter().enumerate() {
+        clients.push(tokio::spawn(run_client(
+            format!("c{i}"),
+            user.token.clone(),
+            [group, directs[i / 2]],
+            i == CLIENTS - 1,
+            urls_rx.clone(),
+            progress.clone(),
+        )));
+    }
+    let total = CLIENTS * SENDS_PER_CLIENT;
+    let moment = rng.gen_range(total / 10..total / 2);
+    tokio::time::timeout(WAIT, progress.subscribe().wait_for(|acks| *acks >= moment))
+        .await
+        .unwrap_or_else(|_| panic!("seed {seed}: the clients stalled before {moment} acks"))
+        .expect("progress");
+    node_c.kill().await;
+    urls.send_replace((node_a.url.clone(), false));
+
+    let mut acked = BTreeMap::new();
+    let (mut resends, mut found_stored) = (0, 0);
+    for client in clients {
+        let outcome = tokio::time::timeout(WAIT * 2, client)
+            .await
+            .unwrap_or_else(|_| panic!("seed {seed}: a client did not finish"))
+            .expect("client task");
+        resends += outcome.resends;
+        found_stored += outcome.found_stored;
+        acked.extend(outcome.acked);
+    }
+    assert_eq!(
+        acked.len(),
+        total,
+        "every send was acked once it was resent"
+    );
+
+    let mut conversations = vec![(group, 0)];
+    conversations.extend(directs.iter().enumerate().map(|(i, d)| (*d, 2 * i)));
+    let histories = verify_stored(&node_a.url, &users, &conversations, &acked, seed).await;
+
+    // Live pushes still on their way (or held for order) arrive before the watchers stop.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.send_replace(true);
+    let mut missed_live = 0;
+    for (user, watcher) in watchers.into_iter().enumerate() {
+        let received = watcher.await.expect("watcher");
+        for (&conversation, history) in &histories {
+            let members_of = if conversation == group {
+                true
+            } else {
+                directs[user / 2] == conversation
+            };
+            if !members_of {
+                continue;
+            }
+            let truth: BTreeMap<i64, &String> =
+                history.iter().map(|(_, id, seq)| (*seq, id)).collect();
+            // Applied as docs/protocol.md §7.6 says: a seq seen before is dropped.
+            let mut held: BTreeMap<i64, String> = BTreeMap::new();
+            for (c, seq, id) in received.iter().filter(|(c, _, _)| *c == conversation) {
+                let id = id.clone().expect("a user's text");
+                assert_eq!(
+                    truth.get(seq).copied(),
+                    Some(&id),
+                    "seed {seed}: user {user}'s device got {id} at seq {seq} of {c}, which holds something else"
+                );
+                held.entry(*seq).or_insert(id);
+            }
+            // The cursor: the highest seq up to which the device holds every entry; a
+            // sync from there brings the rest.
+            let cursor = (1..)
+                .take_while(|seq| held.contains_key(seq))
+                .last()
+                .unwrap_or(0);
+            missed_live += truth.len() - held.len();
+            let reader = Client::new(&node_b.url)
+                .unwrap()
+                .with_token(users[user].token.clone());
+            let mut after = cursor;
+            loop {
+                let page = reader
+                    .messages_after(conversation, after, 200)
+                    .await
+                    .expect("sync");
+                for message in &page.messages {
+                    held.entry(message.seq)
+                        .or_insert_with(|| message.client_msg_id.clone().expect("text"));
+                    after = message.seq;
+                }
+                if !page.has_more {
+                    break;
+                }
+            }
+            let converged: BTreeMap<i64, &String> =
+                held.iter().map(|(seq, id)| (*seq, id)).collect();
+            assert_eq!(
+                converged, truth,
+                "seed {seed}: user {user}'s device on node B converged on conversation {conversation}"
+            );
+        }
+    }
+    eprintln!(
+        "node loss test (seed {seed}): node C killed after {moment} acks, {total} messages, \
+         {resends} resends ({found_stored} already stored), {missed_live} entries filled by \
+         sync rather than live on node B's devices, {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    node_a.kill().await;
+    node_b.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_node_killed_mid_traffic_loses_nothing() {
+    let redis = match std::env::var("BANTER_TEST_REDIS_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            let missing = "node loss test NOT RUN: set BANTER_TEST_REDIS_URL";
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "{missing}");
+            eprintln!("{missing}");
+            return;
+        }
+    };
+    let Some(database) = scratch::create(DatabaseServer::Postgres).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    a_killed_node_loses_nothing(database.url.clone(), redis, dir.path()).await;
 }
