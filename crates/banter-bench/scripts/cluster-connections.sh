@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # 100,000 idle connections over six nodes of one cluster on this machine (PostgreSQL and
 # Redis), with each node's memory (docs/benchmarks.md, "One node and three"). One process
-# holds about 19,900 sockets here (its open-file limit), so six bench processes each
-# open their share, spread over all six nodes, and hold them while this script reads
-# every node's resident memory.
+# holds about 19,900 sockets here (its open-file limit): each node serves up to 19,000
+# WebSockets beside 512 other HTTP connections, and six bench processes each open their
+# share, spread over all six nodes, and hold them while this script reads every node's
+# resident memory.
 #
 #   crates/banter-bench/scripts/cluster-connections.sh [OUT] [TOTAL]
 #   (default OUT: ./bench-results/cluster-connections, TOTAL: 100000)
@@ -39,7 +40,7 @@ for i in $(seq "$NODES"); do
   port=$((BASE_PORT + i)); dir=$(mktemp -d); DIRS+=("$dir")
   env BANTER_DATA_DIR="$dir" BANTER_LISTEN=127.0.0.1:$port BANTER_DATABASE_URL="$PG_URL/$DB" \
     BANTER_BUS_URL="$REDIS_URL" BANTER_BUS_NAMESPACE="$DB" BANTER_MEDIA__LOCAL_FOLDER_IS_SHARED=true \
-    BANTER_LIMITS__CONNECTIONS_MAX=20000 BANTER_LOG=warn \
+    BANTER_LIMITS__CONNECTIONS_MAX=19000 BANTER_LIMITS__HTTP_CONNECTIONS_MAX=512 BANTER_LOG=warn \
     $BIN/banter > "$OUT/node$i.log" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
@@ -51,22 +52,20 @@ for p in "${PIDS[@]}"; do rss_mb "$p"; echo; done > "$OUT/rss-idle.txt"
 share=$((TOTAL / NODES))
 for i in $(seq "$NODES"); do
   $BIN/banter-bench connections --connections "$share" --duration "$HOLD_SECS" --prefix "n$i" \
-    --url "$URLS" --no-fsync-probe --quiet --json "$OUT/bench$i.json" > "$OUT/bench$i.log" 2>&1 &
+    --url "$URLS" --connect-concurrency "${CONCURRENCY:-48}" --no-fsync-probe --quiet --json "$OUT/bench$i.json" > "$OUT/bench$i.log" 2>&1 &
   BENCHES+=($!)
 done
 
-# Wait until every share is connected (the established sockets on the nodes' ports).
-want=$((share * NODES))
-for _ in $(seq 600); do
-  have=$(ss -Htn state established "( sport >= :$((BASE_PORT + 1)) and sport <= :$((BASE_PORT + NODES)) )" | wc -l)
-  [ "$have" -ge "$want" ] && break
+# Wait until every bench process holds its share (it says "holding" once all are open).
+for _ in $(seq 300); do
+  holding=$( (grep -l "^holding" "$OUT"/bench*.log 2>/dev/null || true) | wc -l)
+  [ "$holding" -ge "$NODES" ] && break
   sleep 1
 done
-echo "connected: $have of $want"
+echo "bench processes holding their connections: $holding of $NODES"
 sleep 5
 echo "held RSS (MB): $(for p in "${PIDS[@]}"; do printf '%s ' "$(rss_mb "$p")"; done)"
 for p in "${PIDS[@]}"; do rss_mb "$p"; echo; done > "$OUT/rss-held.txt"
-echo "$have" > "$OUT/connected.txt"
 status=0
 for pid in "${BENCHES[@]}"; do wait "$pid" || status=1; done
 BENCHES=()
