@@ -146,6 +146,11 @@ impl Server {
             .with_context(|| format!("binding {}", state.config.listen))?;
         let addr = tcp.local_addr()?;
         let cleanup_task = service::media::spawn_cleanup(state.clone());
+        // Only a cluster's presence has departures (users of a node that died).
+        let departures_task =
+            state.config.bus.is_some().then(|| {
+                service::presence::spawn_departures(state.clone(), bus::presence::REAP_EVERY)
+            });
         let app = router(state);
         let stop = shutdown.clone();
         let task = tokio::spawn(async move {
@@ -160,6 +165,9 @@ impl Server {
             cleanup_task.await.context("upload clean-up task")?;
             for task in cluster_tasks {
                 task.await.context("a cluster task")?;
+            }
+            if let Some(task) = departures_task {
+                task.await.context("the departures task")?;
             }
             writer_task.await.context("message writer task")?;
             tracing::info!("shut down cleanly");

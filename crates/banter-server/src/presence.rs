@@ -20,6 +20,12 @@ pub trait Presence: Send + Sync + 'static {
     async fn disconnected(&self, user: UserId) -> bool;
     /// Those of `users` with at least one live connection, in the given order.
     async fn online_among(&self, users: &[UserId]) -> Vec<UserId>;
+    /// Users whose last connection was on a node that died (it never said they left),
+    /// found since the last call; in a cluster each is reported by one node only. A
+    /// single node has none.
+    async fn departed(&self) -> Vec<UserId> {
+        Vec::new()
+    }
 }
 
 /// Presence on one node: live connections counted per user.

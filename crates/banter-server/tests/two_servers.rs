@@ -419,6 +419,89 @@ async fn presence_spans_nodes(database: DatabaseServer) {
     node_b.stop().await.expect("stop b");
 }
 
+/// A node that dies says nothing: its users' presence entries stop being refreshed and
+/// expire. Alice is online only through such a node (her entry is written as a dead
+/// node's would be, expiring in two seconds); Bob, on node A, finds her online, and once
+/// her entry has expired he is told she is offline, once, although both live nodes look
+/// for departures.
+async fn a_dead_nodes_users_go_offline_for_their_friends(database: DatabaseServer) {
+    let Some(redis_url) = redis_url() else {
+        return;
+    };
+    let Some(database) = scratch::create(database).await else {
+        return;
+    };
+    let namespace = fresh_namespace();
+    let bus = BusConfig {
+        url: redis_url.clone(),
+        namespace: namespace.clone(),
+    };
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let node_a = start_node(&database.url, dirs[0].path(), bus.clone()).await;
+    let node_b = start_node(&database.url, dirs[1].path(), bus).await;
+    let url_a = format!("http://{}", node_a.local_addr());
+    let register = Client::new(&url_a).unwrap();
+    let alice_id = register.register("alice", PASSWORD).await.unwrap().id;
+    let bob_id = register.register("bob", PASSWORD).await.unwrap().id;
+    let alice = device(&url_a, "alice").await;
+    let bob = device(&url_a, "bob").await;
+    let request = alice.send_friend_request(bob_id, None).await.unwrap();
+    bob.accept_friend_request(request.id).await.unwrap();
+
+    // What a node writes for a connection of Alice's (bus/presence.rs), from a node that
+    // will never refresh it nor say she left.
+    let expires = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        + 2_000;
+    let mut redis = redis::Client::open(redis_url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    redis::pipe()
+        .cmd("ZADD")
+        .arg(format!("{namespace}:presence:{}", alice_id.0))
+        .arg(expires)
+        .arg("a-node-that-died")
+        .ignore()
+        .cmd("ZADD")
+        .arg(format!("{namespace}:presence:due"))
+        .arg(expires)
+        .arg(alice_id.0)
+        .ignore()
+        .query_async::<()>(&mut redis)
+        .await
+        .expect("write the dead node's entry");
+
+    let mut bob_socket = bob.connect().await.expect("bob on node A");
+    assert!(
+        bob.friends().await.unwrap()[0].online,
+        "alice counts as online while her dead node's entry lives"
+    );
+    let reaped_within = Duration::from_secs(2) + banter_server::bus::presence::REAP_EVERY * 2;
+    assert_eq!(
+        presence_change(&mut bob_socket, alice_id, reaped_within).await,
+        Some(false),
+        "bob is told alice went offline when her dead node's entry expired"
+    );
+    assert_eq!(
+        presence_change(
+            &mut bob_socket,
+            alice_id,
+            banter_server::bus::presence::REAP_EVERY
+        )
+        .await,
+        None,
+        "told once, though both nodes look for departures"
+    );
+    assert!(!bob.friends().await.unwrap()[0].online);
+
+    node_a.stop().await.expect("stop a");
+    node_b.stop().await.expect("stop b");
+}
+
 /// A Redis server of this test's own, so that stopping it disturbs no other test; killed
 /// when dropped.
 struct PrivateRedis {
@@ -605,6 +688,11 @@ async fn postgres_presence_spans_nodes() {
 #[tokio::test]
 async fn mysql_presence_spans_nodes() {
     presence_spans_nodes(DatabaseServer::MySql).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_dead_nodes_users_go_offline_for_their_friends() {
+    a_dead_nodes_users_go_offline_for_their_friends(DatabaseServer::Postgres).await;
 }
 
 #[tokio::test]

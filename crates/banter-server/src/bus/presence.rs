@@ -9,6 +9,14 @@
 //!
 //! If Redis cannot be reached, a node answers from its own connections (as a single node
 //! would) and logs it; the next refresh writes its entries again.
+//!
+//! A node that dies never says its users left. So `<namespace>:presence:due` holds every
+//! online user scored by when their newest entry expires, and every node, every
+//! [`REAP_EVERY`], takes the users that are due and, in one script, drops their expired
+//! entries: a user left with none went away with a dead node and is reported by
+//! [`Presence::departed`] to that one node, which tells their friends. A dead node's users
+//! are therefore announced offline within [`ENTRY_TTL`] + [`REAP_EVERY`] of its last
+//! refresh.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -26,19 +34,47 @@ pub const ENTRY_TTL: Duration = Duration::from_secs(30);
 pub const REFRESH_EVERY: Duration = Duration::from_secs(10);
 /// Users refreshed per round trip.
 const REFRESH_BATCH: usize = 1000;
+/// How often a node looks for users whose node died.
+pub const REAP_EVERY: Duration = Duration::from_secs(5);
+/// Users looked at per reaping script.
+const REAP_BATCH: usize = 500;
 
-/// Drops expired entries, adds this node's, and returns how many nodes the user is on.
+/// Drops expired entries, adds this node's, marks the user due at its expiry (or later),
+/// and returns how many nodes the user is on.
 const CONNECT: &str = r"
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('ZADD', KEYS[2], 'GT', ARGV[2], ARGV[5])
 return redis.call('ZCARD', KEYS[1])";
 
-/// Drops expired entries and this node's, and returns how many nodes the user is still on.
+/// Drops expired entries and this node's, and returns how many nodes the user is still
+/// on; a user on none is no longer due.
 const DISCONNECT: &str = r"
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 redis.call('ZREM', KEYS[1], ARGV[2])
-return redis.call('ZCARD', KEYS[1])";
+local nodes = redis.call('ZCARD', KEYS[1])
+if nodes == 0 then redis.call('ZREM', KEYS[2], ARGV[3]) end
+return nodes";
+
+/// For the users due by now (at most ARGV[2]): drops their expired entries; returns
+/// those left on no node (no longer due), and marks the others due at their newest
+/// entry's expiry. ARGV[3] is the prefix of the users' keys.
+const REAP: &str = r"
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+local gone = {}
+for _, user in ipairs(due) do
+  local key = ARGV[3] .. user
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[1])
+  local newest = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  if #newest == 0 then
+    redis.call('ZREM', KEYS[1], user)
+    table.insert(gone, user)
+  else
+    redis.call('ZADD', KEYS[1], newest[2], user)
+  end
+end
+return gone";
 
 pub struct RedisPresence {
     node: String,
@@ -48,6 +84,7 @@ pub struct RedisPresence {
     local: Arc<LocalPresence>,
     connect: redis::Script,
     disconnect: redis::Script,
+    reap: redis::Script,
 }
 
 fn now_ms() -> i64 {
@@ -70,11 +107,17 @@ impl RedisPresence {
             local: Arc::default(),
             connect: redis::Script::new(CONNECT),
             disconnect: redis::Script::new(DISCONNECT),
+            reap: redis::Script::new(REAP),
         })
     }
 
     fn key(&self, user: UserId) -> String {
         format!("{}:presence:{}", self.namespace, user.0)
+    }
+
+    /// The sorted set of online users by when they are due to be looked at.
+    fn due_key(&self) -> String {
+        format!("{}:presence:due", self.namespace)
     }
 
     /// Refreshes this node's entries every [`REFRESH_EVERY`] until `shutdown`, then
@@ -101,10 +144,17 @@ impl RedisPresence {
         let users = self.local.users();
         let expires = now_ms() + ENTRY_TTL.as_millis() as i64;
         let mut redis = self.redis.clone();
+        let due = self.due_key();
         for chunk in users.chunks(REFRESH_BATCH) {
             let mut pipe = redis::pipe();
             for &user in chunk {
                 let key = self.key(user);
+                pipe.cmd("ZADD")
+                    .arg(&due)
+                    .arg("GT")
+                    .arg(expires)
+                    .arg(user.0)
+                    .ignore();
                 pipe.cmd("ZADD")
                     .arg(&key)
                     .arg(expires)
@@ -133,10 +183,12 @@ impl Presence for RedisPresence {
         let nodes: redis::RedisResult<i64> = self
             .connect
             .key(self.key(user))
+            .key(self.due_key())
             .arg(now)
             .arg(now + ENTRY_TTL.as_millis() as i64)
             .arg(&self.node)
             .arg(ENTRY_TTL.as_millis() as i64)
+            .arg(user.0)
             .invoke_async(&mut redis)
             .await;
         match nodes {
@@ -156,8 +208,10 @@ impl Presence for RedisPresence {
         let nodes: redis::RedisResult<i64> = self
             .disconnect
             .key(self.key(user))
+            .key(self.due_key())
             .arg(now_ms())
             .arg(&self.node)
+            .arg(user.0)
             .invoke_async(&mut redis)
             .await;
         match nodes {
@@ -165,6 +219,25 @@ impl Presence for RedisPresence {
             Err(err) => {
                 tracing::warn!(error = %err, "presence in Redis unreachable; answering for this node");
                 true
+            }
+        }
+    }
+
+    async fn departed(&self) -> Vec<UserId> {
+        let mut redis = self.redis.clone();
+        let gone: redis::RedisResult<Vec<i64>> = self
+            .reap
+            .key(self.due_key())
+            .arg(now_ms())
+            .arg(REAP_BATCH)
+            .arg(format!("{}:presence:", self.namespace))
+            .invoke_async(&mut redis)
+            .await;
+        match gone {
+            Ok(users) => users.into_iter().map(UserId).collect(),
+            Err(err) => {
+                tracing::warn!(error = %err, "could not look for users of dead nodes in Redis");
+                Vec::new()
             }
         }
     }

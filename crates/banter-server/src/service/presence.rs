@@ -78,6 +78,38 @@ async fn disconnected(state: &AppState, user: UserId, friends_at_connect: Vec<Us
     }
 }
 
+/// Tells the friends of users whose node died (see [`crate::presence::Presence::departed`])
+/// that they are offline, every `every` until shutdown.
+pub fn spawn_departures(
+    state: AppState,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = state.shutdown.cancelled() => break,
+                _ = ticks.tick() => {}
+            }
+            for user in state.presence.departed().await {
+                let friends = match state.store.friend_ids(user).await {
+                    Ok(friends) => friends,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "could not load friends to announce a departure");
+                        continue;
+                    }
+                };
+                let event = ServerEvent::PresenceChanged {
+                    user_id: user,
+                    online: false,
+                };
+                state.broadcast.send(friends, &event).await;
+            }
+        }
+    })
+}
+
 pub async fn is_online(state: &AppState, user: UserId) -> bool {
     !state.presence.online_among(&[user]).await.is_empty()
 }
