@@ -253,6 +253,67 @@ async fn run_client(
     outcome
 }
 
+/// The test's users with their conversations.
+struct Seeded {
+    users: Vec<banter_protocol::api::AdminCreatedUser>,
+    /// One group of all.
+    group: ConversationId,
+    /// One direct conversation per pair of users (0 and 1, 2 and 3, …).
+    directs: Vec<ConversationId>,
+}
+
+/// [`CLIENTS`] users, their direct conversations and their group, seeded through `url`
+/// in three requests.
+async fn seed_users(url: &str) -> Seeded {
+    let admin = AdminClient::new(url, ADMIN_TOKEN).expect("admin client");
+    let names: Vec<String> = (0..CLIENTS).map(|i| format!("sender{i}")).collect();
+    let users = admin
+        .create_users(&names, PASSWORD, Some("crash"))
+        .await
+        .expect("seed users");
+    let ids: Vec<UserId> = users.iter().map(|u| u.user.id).collect();
+    let pairs: Vec<[UserId; 2]> = ids.chunks(2).map(|pair| [pair[0], pair[1]]).collect();
+    let directs = admin
+        .create_friendships(&pairs)
+        .await
+        .expect("seed friendships");
+    let group = admin
+        .create_group(ids[0], "crash", &ids[1..])
+        .await
+        .expect("seed group")
+        .id;
+    Seeded {
+        users,
+        group,
+        directs,
+    }
+}
+
+/// One [`run_client`] per user, sending to the group and the user's direct
+/// conversation; the last one is lazy.
+fn spawn_clients(
+    users: &[banter_protocol::api::AdminCreatedUser],
+    group: ConversationId,
+    directs: &[ConversationId],
+    urls: &watch::Receiver<Current>,
+    progress: &Arc<watch::Sender<usize>>,
+) -> Vec<tokio::task::JoinHandle<Outcome>> {
+    users
+        .iter()
+        .enumerate()
+        .map(|(i, user)| {
+            tokio::spawn(run_client(
+                format!("c{i}"),
+                user.token.clone(),
+                [group, directs[i / 2]],
+                i == CLIENTS - 1,
+                urls.clone(),
+                progress.clone(),
+            ))
+        })
+        .collect()
+}
+
 /// Every entry of `conversation`, read as `reader`.
 async fn history(reader: &Client, conversation: ConversationId) -> Vec<(UserId, String, i64)> {
     let mut entries = Vec::new();
@@ -336,38 +397,15 @@ async fn acked_messages_survive_kill_9(database_url: Option<String>, dir: &Path)
     };
     let mut server = launcher.start().await;
 
-    // Users, two direct conversations and one group of all, seeded in three requests.
-    let admin = AdminClient::new(&server.url, ADMIN_TOKEN).expect("admin client");
-    let names: Vec<String> = (0..CLIENTS).map(|i| format!("sender{i}")).collect();
-    let users = admin
-        .create_users(&names, PASSWORD, Some("crash"))
-        .await
-        .expect("seed users");
-    let ids: Vec<UserId> = users.iter().map(|u| u.user.id).collect();
-    let pairs: Vec<[UserId; 2]> = ids.chunks(2).map(|pair| [pair[0], pair[1]]).collect();
-    let directs = admin
-        .create_friendships(&pairs)
-        .await
-        .expect("seed friendships");
-    let group = admin
-        .create_group(ids[0], "crash", &ids[1..])
-        .await
-        .expect("seed group")
-        .id;
+    let Seeded {
+        users,
+        group,
+        directs,
+    } = seed_users(&server.url).await;
 
     let (urls, urls_rx) = watch::channel((server.url.clone(), true));
     let progress = Arc::new(watch::Sender::new(0usize));
-    let mut clients = Vec::new();
-    for (i, user) in users.iter().enumerate() {
-        clients.push(tokio::spawn(run_client(
-            format!("c{i}"),
-            user.token.clone(),
-            [group, directs[i / 2]],
-            i == CLIENTS - 1,
-            urls_rx.clone(),
-            progress.clone(),
-        )));
-    }
+    let clients = spawn_clients(&users, group, &directs, &urls_rx, &progress);
 
     // Kill at random points of the traffic: each after a random number of acks, while
     // every client has sends in flight. (The lazy client's sends are mostly left for
@@ -503,23 +541,11 @@ async fn a_killed_node_loses_nothing(database_url: String, redis: String, dir: &
     let node_b = launchers[1].start().await;
     let node_c = launchers[2].start().await;
 
-    let admin = AdminClient::new(&node_a.url, ADMIN_TOKEN).expect("admin client");
-    let names: Vec<String> = (0..CLIENTS).map(|i| format!("sender{i}")).collect();
-    let users = admin
-        .create_users(&names, PASSWORD, Some("cluster"))
-        .await
-        .expect("seed users");
-    let ids: Vec<UserId> = users.iter().map(|u| u.user.id).collect();
-    let pairs: Vec<[UserId; 2]> = ids.chunks(2).map(|pair| [pair[0], pair[1]]).collect();
-    let directs = admin
-        .create_friendships(&pairs)
-        .await
-        .expect("seed friendships");
-    let group = admin
-        .create_group(ids[0], "cluster", &ids[1..])
-        .await
-        .expect("seed group")
-        .id;
+    let Seeded {
+        users,
+        group,
+        directs,
+    } = seed_users(&node_a.url).await;
 
     let (stop, stop_rx) = watch::channel(false);
     let watchers: Vec<_> = users
@@ -535,17 +561,7 @@ async fn a_killed_node_loses_nothing(database_url: String, redis: String, dir: &
 
     let (urls, urls_rx) = watch::channel((node_c.url.clone(), true));
     let progress = Arc::new(watch::Sender::new(0usize));
-    let mut clients = Vec::new();
-    for (i, user) in users.iter().enumerate() {
-        clients.push(tokio::spawn(run_client(
-            format!("c{i}"),
-            user.token.clone(),
-            [group, directs[i / 2]],
-            i == CLIENTS - 1,
-            urls_rx.clone(),
-            progress.clone(),
-        )));
-    }
+    let clients = spawn_clients(&users, group, &directs, &urls_rx, &progress);
     let total = CLIENTS * SENDS_PER_CLIENT;
     let moment = rng.gen_range(total / 10..total / 2);
     tokio::time::timeout(WAIT, progress.subscribe().wait_for(|acks| *acks >= moment))

@@ -14,7 +14,7 @@ use crate::row::{
 use crate::sql::{in_list, values, Arg, Statements};
 use crate::{Entry, StoreResult};
 
-pub(super) async fn lock_conversations<S: Statements>(
+pub(crate) async fn lock_conversations<S: Statements>(
     conn: &mut S::Conn,
     conversations: &[ConversationId],
 ) -> StoreResult<Vec<(ConversationId, ConversationKind)>> {
@@ -57,7 +57,7 @@ async fn pairs_where<S: Statements>(
     Ok(found)
 }
 
-pub(super) async fn blocks_among<S: Statements>(
+pub(crate) async fn blocks_among<S: Statements>(
     conn: &mut S::Conn,
     pairs: &[(UserId, UserId)],
 ) -> StoreResult<Vec<(UserId, UserId)>> {
@@ -71,7 +71,7 @@ pub(super) async fn blocks_among<S: Statements>(
     .await
 }
 
-pub(super) async fn strangers_among<S: Statements>(
+pub(crate) async fn strangers_among<S: Statements>(
     conn: &mut S::Conn,
     pairs: &[(UserId, UserId)],
 ) -> StoreResult<Vec<(UserId, UserId)>> {
@@ -87,7 +87,7 @@ pub(super) async fn strangers_among<S: Statements>(
 
 /// A join against the keys as a `VALUES` list: one probe of the unique
 /// `(conversation_id, sender_id, client_msg_id)` index per key.
-pub(super) async fn messages_by_client_ids<S: Statements>(
+pub(crate) async fn messages_by_client_ids<S: Statements>(
     conn: &mut S::Conn,
     keys: &[(ConversationId, UserId, &str)],
 ) -> StoreResult<Vec<Entry>> {
@@ -118,7 +118,7 @@ pub(super) async fn messages_by_client_ids<S: Statements>(
     Ok(found)
 }
 
-pub(super) async fn bump_last_seqs<S: Statements>(
+pub(crate) async fn bump_last_seqs<S: Statements>(
     conn: &mut S::Conn,
     bumps: &[(ConversationId, i64)],
     now_ms: i64,
@@ -146,7 +146,7 @@ pub(super) async fn bump_last_seqs<S: Statements>(
 }
 
 /// Multi-row INSERTs, each reporting `(conversation_id, seq, id)` for every row.
-pub(super) async fn insert_entries<S: Statements>(
+pub(crate) async fn insert_entries<S: Statements>(
     conn: &mut S::Conn,
     entries: &[NewEntry],
     now_ms: i64,
@@ -189,7 +189,7 @@ pub(super) async fn insert_entries<S: Statements>(
     ids_in_order(entries, rows)
 }
 
-pub(super) async fn advance_read_seqs<S: Statements>(
+pub(crate) async fn advance_read_seqs<S: Statements>(
     conn: &mut S::Conn,
     pointers: &[(ConversationId, UserId, i64)],
 ) -> StoreResult<()> {
@@ -210,3 +210,77 @@ pub(super) async fn advance_read_seqs<S: Statements>(
     }
     Ok(())
 }
+
+/// `StreamSql` for one of SQLite's dialects on connection type `$conn`: the shared queries,
+/// and the send batch's statements above.
+macro_rules! stream_sql_on {
+    ($dialect:ty, $conn:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::sql::StreamSql for $dialect {
+            async fn lock_conversations(
+                conn: &mut $conn,
+                conversations: &[banter_protocol::ConversationId],
+            ) -> $crate::StoreResult<
+                Vec<(
+                    banter_protocol::ConversationId,
+                    banter_protocol::model::ConversationKind,
+                )>,
+            > {
+                $crate::sqlite::batch::lock_conversations::<Self>(conn, conversations).await
+            }
+
+            async fn blocks_among(
+                conn: &mut $conn,
+                pairs: &[(banter_protocol::UserId, banter_protocol::UserId)],
+            ) -> $crate::StoreResult<Vec<(banter_protocol::UserId, banter_protocol::UserId)>> {
+                $crate::sqlite::batch::blocks_among::<Self>(conn, pairs).await
+            }
+
+            async fn strangers_among(
+                conn: &mut $conn,
+                pairs: &[(banter_protocol::UserId, banter_protocol::UserId)],
+            ) -> $crate::StoreResult<Vec<(banter_protocol::UserId, banter_protocol::UserId)>> {
+                $crate::sqlite::batch::strangers_among::<Self>(conn, pairs).await
+            }
+
+            async fn messages_by_client_ids(
+                conn: &mut $conn,
+                keys: &[(
+                    banter_protocol::ConversationId,
+                    banter_protocol::UserId,
+                    &str,
+                )],
+            ) -> $crate::StoreResult<Vec<$crate::Entry>> {
+                $crate::sqlite::batch::messages_by_client_ids::<Self>(conn, keys).await
+            }
+
+            async fn bump_last_seqs(
+                conn: &mut $conn,
+                bumps: &[(banter_protocol::ConversationId, i64)],
+                now_ms: i64,
+            ) -> $crate::StoreResult<Vec<(banter_protocol::ConversationId, i64)>> {
+                $crate::sqlite::batch::bump_last_seqs::<Self>(conn, bumps, now_ms).await
+            }
+
+            async fn insert_entries(
+                conn: &mut $conn,
+                entries: &[$crate::row::NewEntry],
+                now_ms: i64,
+            ) -> $crate::StoreResult<Vec<banter_protocol::MessageId>> {
+                $crate::sqlite::batch::insert_entries::<Self>(conn, entries, now_ms).await
+            }
+
+            async fn advance_read_seqs(
+                conn: &mut $conn,
+                pointers: &[(
+                    banter_protocol::ConversationId,
+                    banter_protocol::UserId,
+                    i64,
+                )],
+            ) -> $crate::StoreResult<()> {
+                $crate::sqlite::batch::advance_read_seqs::<Self>(conn, pointers).await
+            }
+        }
+    };
+}
+pub(super) use stream_sql_on;

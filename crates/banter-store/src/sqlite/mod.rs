@@ -15,20 +15,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use banter_protocol::model::ConversationKind;
-use banter_protocol::{ConversationId, MessageId, UserId};
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::engine::Engine;
-use crate::row::NewEntry;
 use crate::sql::{
     statements_on, AccountSql, ConversationSql, Dialect, Flavor, MediaSql, SeedSql, SocialSql,
-    StreamSql, StreamWriter,
+    StreamWriter,
 };
-use crate::{Durability, Entry, OpenOptions, StoreError, StoreResult};
+use crate::{Durability, OpenOptions, StoreError, StoreResult};
 use writer::StreamThread;
 pub(crate) use writer::WriterError;
 
@@ -206,59 +203,7 @@ impl SocialSql for SqliteDialect {}
 
 impl ConversationSql for SqliteDialect {}
 
-#[async_trait]
-impl StreamSql for SqliteDialect {
-    async fn lock_conversations(
-        conn: &mut SqliteConnection,
-        conversations: &[ConversationId],
-    ) -> StoreResult<Vec<(ConversationId, ConversationKind)>> {
-        batch::lock_conversations::<Self>(conn, conversations).await
-    }
-
-    async fn blocks_among(
-        conn: &mut SqliteConnection,
-        pairs: &[(UserId, UserId)],
-    ) -> StoreResult<Vec<(UserId, UserId)>> {
-        batch::blocks_among::<Self>(conn, pairs).await
-    }
-
-    async fn strangers_among(
-        conn: &mut SqliteConnection,
-        pairs: &[(UserId, UserId)],
-    ) -> StoreResult<Vec<(UserId, UserId)>> {
-        batch::strangers_among::<Self>(conn, pairs).await
-    }
-
-    async fn messages_by_client_ids(
-        conn: &mut SqliteConnection,
-        keys: &[(ConversationId, UserId, &str)],
-    ) -> StoreResult<Vec<Entry>> {
-        batch::messages_by_client_ids::<Self>(conn, keys).await
-    }
-
-    async fn bump_last_seqs(
-        conn: &mut SqliteConnection,
-        bumps: &[(ConversationId, i64)],
-        now_ms: i64,
-    ) -> StoreResult<Vec<(ConversationId, i64)>> {
-        batch::bump_last_seqs::<Self>(conn, bumps, now_ms).await
-    }
-
-    async fn insert_entries(
-        conn: &mut SqliteConnection,
-        entries: &[NewEntry],
-        now_ms: i64,
-    ) -> StoreResult<Vec<MessageId>> {
-        batch::insert_entries::<Self>(conn, entries, now_ms).await
-    }
-
-    async fn advance_read_seqs(
-        conn: &mut SqliteConnection,
-        pointers: &[(ConversationId, UserId, i64)],
-    ) -> StoreResult<()> {
-        batch::advance_read_seqs::<Self>(conn, pointers).await
-    }
-}
+batch::stream_sql_on!(SqliteDialect, SqliteConnection);
 
 impl MediaSql for SqliteDialect {}
 

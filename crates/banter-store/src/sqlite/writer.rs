@@ -22,20 +22,18 @@ use std::sync::{mpsc, Arc};
 use std::task::{Context, Poll, Wake, Waker};
 
 use async_trait::async_trait;
-use banter_protocol::model::ConversationKind;
-use banter_protocol::{ConversationId, MessageId, UserId};
 use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode};
 use tokio::sync::oneshot;
 
 use super::{batch, WriteTurn, BIND_PARAMS_MAX, BUSY_TIMEOUT};
 use crate::engine::append_mixed;
-use crate::row::{now_ms, Columns, NewEntry};
+use crate::row::{now_ms, Columns};
 use crate::sql::{
     AccountSql, Arg, ConversationSql, Dialect, Flavor, MediaSql, SeedSql, SocialSql, Statement,
-    Statements, StreamSql, StreamWriter,
+    Statements, StreamWriter,
 };
-use crate::{Appended, Durability, Entry, SendPolicy, StoreError, StoreResult, StreamAppend};
+use crate::{Appended, Durability, SendPolicy, StoreError, StoreResult, StreamAppend};
 
 /// Statements kept prepared: the batch's statements at each batch size seen recently, and
 /// those of recalls and group changes.
@@ -359,59 +357,7 @@ impl MediaSql for WriterSql {}
 
 impl SeedSql for WriterSql {}
 
-#[async_trait]
-impl StreamSql for WriterSql {
-    async fn lock_conversations(
-        conn: &mut Connection,
-        conversations: &[ConversationId],
-    ) -> StoreResult<Vec<(ConversationId, ConversationKind)>> {
-        batch::lock_conversations::<Self>(conn, conversations).await
-    }
-
-    async fn blocks_among(
-        conn: &mut Connection,
-        pairs: &[(UserId, UserId)],
-    ) -> StoreResult<Vec<(UserId, UserId)>> {
-        batch::blocks_among::<Self>(conn, pairs).await
-    }
-
-    async fn strangers_among(
-        conn: &mut Connection,
-        pairs: &[(UserId, UserId)],
-    ) -> StoreResult<Vec<(UserId, UserId)>> {
-        batch::strangers_among::<Self>(conn, pairs).await
-    }
-
-    async fn messages_by_client_ids(
-        conn: &mut Connection,
-        keys: &[(ConversationId, UserId, &str)],
-    ) -> StoreResult<Vec<Entry>> {
-        batch::messages_by_client_ids::<Self>(conn, keys).await
-    }
-
-    async fn bump_last_seqs(
-        conn: &mut Connection,
-        bumps: &[(ConversationId, i64)],
-        now_ms: i64,
-    ) -> StoreResult<Vec<(ConversationId, i64)>> {
-        batch::bump_last_seqs::<Self>(conn, bumps, now_ms).await
-    }
-
-    async fn insert_entries(
-        conn: &mut Connection,
-        entries: &[NewEntry],
-        now_ms: i64,
-    ) -> StoreResult<Vec<MessageId>> {
-        batch::insert_entries::<Self>(conn, entries, now_ms).await
-    }
-
-    async fn advance_read_seqs(
-        conn: &mut Connection,
-        pointers: &[(ConversationId, UserId, i64)],
-    ) -> StoreResult<()> {
-        batch::advance_read_seqs::<Self>(conn, pointers).await
-    }
-}
+batch::stream_sql_on!(WriterSql, Connection);
 
 fn mismatch(at: usize, wanted: &str, found: Option<&Value>) -> sqlx::Error {
     sqlx::Error::ColumnDecode {
