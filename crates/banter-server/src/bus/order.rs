@@ -16,7 +16,7 @@
 //! node, so it waits [`FIRST_SIGHT_HOLD`], a much shorter time. Events that are not
 //! stream entries (typing, presence, read marks) are not held.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -33,6 +33,8 @@ pub const GAP_HOLD_MAX: Duration = Duration::from_millis(500);
 pub const FIRST_SIGHT_HOLD: Duration = Duration::from_millis(25);
 /// A conversation quiet for this long is forgotten (its next entry is a first sight).
 const FORGET_AFTER: Duration = Duration::from_secs(600);
+/// How often quiet conversations are forgotten (a pass over every slot).
+const FORGET_EVERY: Duration = Duration::from_secs(10);
 /// How often held entries are checked against their hold.
 const SWEEP_EVERY: Duration = Duration::from_millis(10);
 
@@ -48,7 +50,15 @@ struct Slot {
 /// rarely wait for each other.
 const SHARDS: usize = 64;
 
-type Shard = HashMap<ConversationId, Slot>;
+/// The slots of some conversations.
+#[derive(Default)]
+struct Shard {
+    slots: HashMap<ConversationId, Slot>,
+    /// The conversations with held entries: all a sweep has to look at.
+    holding: HashSet<ConversationId>,
+    /// When quiet conversations were last forgotten.
+    forgotten_at: Option<Instant>,
+}
 
 /// One node's per-conversation order of stream entries; see the module.
 pub struct InOrder {
@@ -95,8 +105,9 @@ impl InOrder {
         now: Instant,
         deliver: &mut dyn FnMut(Delivery),
     ) {
-        let mut slots = self.shard(conversation);
-        let slot = slots.entry(conversation).or_insert_with(|| Slot {
+        let mut shard = self.shard(conversation);
+        let shard = &mut *shard;
+        let slot = shard.slots.entry(conversation).or_insert_with(|| Slot {
             // Seq 1 has nothing before it.
             next: (seq == 1).then_some(1),
             held: BTreeMap::new(),
@@ -114,9 +125,13 @@ impl InOrder {
                     next += 1;
                 }
                 slot.next = Some(next);
+                if slot.held.is_empty() {
+                    shard.holding.remove(&conversation);
+                }
             }
             _ => {
                 slot.held.insert(seq, (now, delivery));
+                shard.holding.insert(conversation);
             }
         }
     }
@@ -125,8 +140,8 @@ impl InOrder {
     /// forgets quiet conversations.
     fn sweep(&self, now: Instant, deliver: &mut dyn FnMut(Delivery)) {
         for shard in &self.shards {
-            let mut slots = shard.lock().unwrap_or_else(|p| p.into_inner());
-            sweep_shard(&mut slots, now, deliver);
+            let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+            sweep_shard(&mut shard, now, deliver);
         }
     }
 
@@ -152,8 +167,16 @@ impl InOrder {
 }
 
 /// [`InOrder::sweep`] of one shard.
-fn sweep_shard(slots: &mut Shard, now: Instant, deliver: &mut dyn FnMut(Delivery)) {
-    for slot in slots.values_mut() {
+fn sweep_shard(shard: &mut Shard, now: Instant, deliver: &mut dyn FnMut(Delivery)) {
+    let Shard {
+        slots,
+        holding,
+        forgotten_at,
+    } = shard;
+    holding.retain(|conversation| {
+        let Some(slot) = slots.get_mut(conversation) else {
+            return false;
+        };
         let hold = match slot.next {
             Some(_) => GAP_HOLD_MAX,
             None => FIRST_SIGHT_HOLD,
@@ -175,9 +198,14 @@ fn sweep_shard(slots: &mut Shard, now: Instant, deliver: &mut dyn FnMut(Delivery
                 deliver(delivery);
             }
         }
+        !slot.held.is_empty()
+    });
+    if forgotten_at.is_none_or(|at| now.duration_since(at) >= FORGET_EVERY) {
+        *forgotten_at = Some(now);
+        slots.retain(|_, slot| {
+            !slot.held.is_empty() || now.duration_since(slot.touched) < FORGET_AFTER
+        });
     }
-    slots
-        .retain(|_, slot| !slot.held.is_empty() || now.duration_since(slot.touched) < FORGET_AFTER);
 }
 
 #[cfg(test)]
@@ -283,6 +311,9 @@ mod tests {
         let t = Instant::now();
         admit(&order, 1, t);
         sweep(&order, t + FORGET_AFTER);
-        assert!(order.shards.iter().all(|s| s.lock().unwrap().is_empty()));
+        assert!(order
+            .shards
+            .iter()
+            .all(|s| s.lock().unwrap().slots.is_empty()));
     }
 }
