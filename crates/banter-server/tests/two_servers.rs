@@ -502,47 +502,73 @@ async fn a_dead_nodes_users_go_offline_for_their_friends(database: DatabaseServe
     node_b.stop().await.expect("stop b");
 }
 
-/// A Redis server of this test's own, so that stopping it disturbs no other test; killed
-/// when dropped.
-struct PrivateRedis {
+/// Which bus server a [`PrivateBus`] runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BusKind {
+    Redis,
+    Nats,
+}
+
+/// A Redis or NATS server of this test's own, so that stopping it disturbs no other test;
+/// killed when dropped.
+struct PrivateBus {
+    kind: BusKind,
     child: Option<std::process::Child>,
     port: u16,
     dir: tempfile::TempDir,
 }
 
-impl PrivateRedis {
-    /// `None` when `redis-server` is not installed (outside CI; a failure in CI).
-    async fn start() -> Option<PrivateRedis> {
+impl PrivateBus {
+    /// `None` when `redis-server` / `nats-server` is not installed (outside CI; a failure
+    /// in CI).
+    async fn start(kind: BusKind) -> Option<PrivateBus> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let mut redis = PrivateRedis {
+        let mut bus = PrivateBus {
+            kind,
             child: None,
             port,
             dir: tempfile::tempdir().unwrap(),
         };
-        if !redis.restart().await {
-            let missing = "bus restart test NOT RUN: redis-server is not installed";
+        if !bus.restart().await {
+            let missing = "bus restart test NOT RUN: redis-server or nats-server is not installed";
             assert!(std::env::var("CI").as_deref() != Ok("true"), "{missing}");
             eprintln!("{missing}");
             return None;
         }
-        Some(redis)
+        Some(bus)
     }
 
     fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match self.kind {
+            BusKind::Redis => format!("redis://127.0.0.1:{}", self.port),
+            BusKind::Nats => format!("nats://127.0.0.1:{}", self.port),
+        }
     }
 
     /// Starts it (again, on the same port) and waits until it answers; false if it cannot
     /// be started.
     async fn restart(&mut self) -> bool {
-        let spawned = std::process::Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(self.dir.path())
+        let port = self.port.to_string();
+        let mut command = match self.kind {
+            BusKind::Redis => {
+                let mut command = std::process::Command::new("redis-server");
+                command
+                    .args(["--port", &port, "--bind", "127.0.0.1"])
+                    .args(["--save", "", "--appendonly", "no"])
+                    .arg("--dir")
+                    .arg(self.dir.path());
+                command
+            }
+            BusKind::Nats => {
+                let mut command = std::process::Command::new("nats-server");
+                command.args(["--port", &port, "--addr", "127.0.0.1"]);
+                command
+            }
+        };
+        let spawned = command
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn();
@@ -557,7 +583,7 @@ impl PrivateRedis {
         {
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "redis-server did not start"
+                "the bus server did not start"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -572,7 +598,7 @@ impl PrivateRedis {
     }
 }
 
-impl Drop for PrivateRedis {
+impl Drop for PrivateBus {
     fn drop(&mut self) {
         self.stop();
     }
@@ -581,8 +607,8 @@ impl Drop for PrivateRedis {
 /// The bus restarts while a user sends through node A: every send is acked (durable)
 /// though node B cannot hear of it; once the bus is back, node B closes its connections
 /// with 4009, and the peer who reconnects and syncs has every message, once, in order.
-async fn a_bus_restart_loses_nothing(database: DatabaseServer) {
-    let Some(mut redis) = PrivateRedis::start().await else {
+async fn a_bus_restart_loses_nothing(database: DatabaseServer, kind: BusKind) {
+    let Some(mut redis) = PrivateBus::start(kind).await else {
         return;
     };
     let Some(database) = scratch::create(database).await else {
@@ -651,7 +677,7 @@ async fn a_bus_restart_loses_nothing(database: DatabaseServer) {
         vec![1, 2, 3, 4, 5, 6],
         "every send is durable while the bus is down"
     );
-    assert!(redis.restart().await, "redis-server restarts");
+    assert!(redis.restart().await, "the bus server restarts");
 
     let deadline = tokio::time::Instant::now() + WAIT;
     let closed = loop {
@@ -672,12 +698,17 @@ async fn a_bus_restart_loses_nothing(database: DatabaseServer) {
 
 #[tokio::test]
 async fn postgres_a_bus_restart_loses_nothing() {
-    a_bus_restart_loses_nothing(DatabaseServer::Postgres).await;
+    a_bus_restart_loses_nothing(DatabaseServer::Postgres, BusKind::Redis).await;
 }
 
 #[tokio::test]
 async fn mysql_a_bus_restart_loses_nothing() {
-    a_bus_restart_loses_nothing(DatabaseServer::MySql).await;
+    a_bus_restart_loses_nothing(DatabaseServer::MySql, BusKind::Redis).await;
+}
+
+#[tokio::test]
+async fn postgres_a_nats_restart_loses_nothing() {
+    a_bus_restart_loses_nothing(DatabaseServer::Postgres, BusKind::Nats).await;
 }
 
 #[tokio::test]
