@@ -47,7 +47,10 @@ bench() {
   $BIN/banter-bench "$@" --url "$URL" --server-pid "$SERVER" --quiet --json "$OUT/$name.json"
 }
 
-start_server; bench connections connections --connections 19000 --duration 10
+# 15,000: with connections_max raised to 20,000 and a 20,000-file limit, a node serves
+# 15,816 WebSockets beside its 4,096 other HTTP connections (docs/security.md, "Open
+# files").
+start_server; bench connections connections --connections 15000 --duration 10
 start_server; bench direct direct --pairs 100 --duration 10
 start_server; bench direct-w16 direct --pairs 100 --window 16 --duration 10
 start_server; bench direct-10k direct --pairs 100 --rate 10000 --duration 10
