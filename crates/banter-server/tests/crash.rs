@@ -314,6 +314,32 @@ fn spawn_clients(
         .collect()
 }
 
+/// Waits for every client and adds up their outcomes; every one of the `total` sends
+/// must have been acked.
+async fn finish(
+    clients: Vec<tokio::task::JoinHandle<Outcome>>,
+    total: usize,
+    seed: u64,
+) -> Outcome {
+    let mut all = Outcome::default();
+    for client in clients {
+        let outcome = tokio::time::timeout(WAIT * 2, client)
+            .await
+            .unwrap_or_else(|_| panic!("seed {seed}: a client did not finish"))
+            .expect("client task");
+        all.resends += outcome.resends;
+        all.found_stored += outcome.found_stored;
+        all.connections += outcome.connections;
+        all.acked.extend(outcome.acked);
+    }
+    assert_eq!(
+        all.acked.len(),
+        total,
+        "every send was acked once it was resent"
+    );
+    all
+}
+
 /// Every entry of `conversation`, read as `reader`.
 async fn history(reader: &Client, conversation: ConversationId) -> Vec<(UserId, String, i64)> {
     let mut entries = Vec::new();
@@ -426,23 +452,12 @@ async fn acked_messages_survive_kill_9(database_url: Option<String>, dir: &Path)
         urls.send_replace((server.url.clone(), i + 1 < moments.len()));
     }
 
-    let mut acked = BTreeMap::new();
-    let (mut resends, mut found_stored, mut connections) = (0, 0, 0);
-    for client in clients {
-        let outcome = tokio::time::timeout(WAIT * 2, client)
-            .await
-            .unwrap_or_else(|_| panic!("seed {seed}: a client did not finish"))
-            .expect("client task");
-        resends += outcome.resends;
-        found_stored += outcome.found_stored;
-        connections += outcome.connections;
-        acked.extend(outcome.acked);
-    }
-    assert_eq!(
-        acked.len(),
-        total,
-        "every send was acked once it was resent"
-    );
+    let Outcome {
+        acked,
+        resends,
+        found_stored,
+        connections,
+    } = finish(clients, total, seed).await;
     assert!(
         found_stored > 0,
         "seed {seed}: the lazy client resent messages that were stored before the kill"
@@ -571,22 +586,12 @@ async fn a_killed_node_loses_nothing(database_url: String, redis: String, dir: &
     node_c.kill().await;
     urls.send_replace((node_a.url.clone(), false));
 
-    let mut acked = BTreeMap::new();
-    let (mut resends, mut found_stored) = (0, 0);
-    for client in clients {
-        let outcome = tokio::time::timeout(WAIT * 2, client)
-            .await
-            .unwrap_or_else(|_| panic!("seed {seed}: a client did not finish"))
-            .expect("client task");
-        resends += outcome.resends;
-        found_stored += outcome.found_stored;
-        acked.extend(outcome.acked);
-    }
-    assert_eq!(
-        acked.len(),
-        total,
-        "every send was acked once it was resent"
-    );
+    let Outcome {
+        acked,
+        resends,
+        found_stored,
+        ..
+    } = finish(clients, total, seed).await;
 
     let mut conversations = vec![(group, 0)];
     conversations.extend(directs.iter().enumerate().map(|(i, d)| (*d, 2 * i)));
