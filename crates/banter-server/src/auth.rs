@@ -7,7 +7,7 @@
 //! leaked database does not leak live sessions. [`LoginThrottle`] limits password guessing.
 
 use crate::error::{ApiError, ApiResult};
-use crate::ratelimit::{self, AddressKey, BoundedMap, Budget, ClientAddr};
+use crate::ratelimit::{self, AddressKey, BoundedMap, Budget, ClientAddr, SharedBudgets};
 use crate::state::AppState;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -316,14 +316,32 @@ pub struct PasswordAttempt {
 }
 
 impl LoginThrottle {
-    pub fn new(limits: &crate::config::Limits) -> LoginThrottle {
+    /// The throttle of `limits`; its budgets are also spent in the cluster's `shared`
+    /// budgets if there are (the addresses an account logged in from are remembered per
+    /// node).
+    pub fn new(
+        limits: &crate::config::Limits,
+        shared: Option<Arc<dyn SharedBudgets>>,
+    ) -> LoginThrottle {
         LoginThrottle {
-            per_pair: Budget::new(
+            per_pair: Budget::named(
+                "login_failures_account_address",
                 limits.login_failures_per_account_address,
                 ratelimit::KEYS_MAX,
+                shared.clone(),
             ),
-            per_address: Budget::new(limits.login_failures_per_address, ratelimit::KEYS_MAX),
-            per_account: Budget::new(limits.login_failures_per_account, ratelimit::KEYS_MAX),
+            per_address: Budget::named(
+                "login_failures_address",
+                limits.login_failures_per_address,
+                ratelimit::KEYS_MAX,
+                shared.clone(),
+            ),
+            per_account: Budget::named(
+                "login_failures_account",
+                limits.login_failures_per_account,
+                ratelimit::KEYS_MAX,
+                shared,
+            ),
             known: std::sync::Mutex::new(BoundedMap::new(ratelimit::KEYS_MAX)),
             known_max: limits.login_known_addresses_max,
             known_for: limits.session_ttl,
@@ -345,26 +363,26 @@ impl LoginThrottle {
 
     /// Admits one password check of `username` from `address`, or refuses it with
     /// `rate_limited` (and its `Retry-After`) without spending anything.
-    pub fn admit(&self, username: &str, address: ClientAddr) -> ApiResult<PasswordAttempt> {
+    pub async fn admit(&self, username: &str, address: ClientAddr) -> ApiResult<PasswordAttempt> {
         let account = banter_store::username_key(username);
         let address = address.key();
-        let now = Instant::now();
         self.per_address
-            .take_n_at(&address, 1, now)
+            .take(&address)
+            .await
             .map_err(|r| r.error("too many failed password checks from this address"))?;
         let pair = (account.clone(), address);
-        if let Err(refused) = self.per_pair.take_n_at(&pair, 1, now) {
-            self.per_address.refund_at(&address, now);
+        if let Err(refused) = self.per_pair.take(&pair).await {
+            self.per_address.refund(&address).await;
             return Err(
                 refused.error("too many failed password checks for this account from this address")
             );
         }
-        let account_charged = match self.per_account.take_n_at(&account, 1, now) {
+        let account_charged = match self.per_account.take(&account).await {
             Ok(()) => true,
-            Err(_) if self.is_known(&account, address, now) => false,
+            Err(_) if self.is_known(&account, address, Instant::now()) => false,
             Err(refused) => {
-                self.per_address.refund_at(&address, now);
-                self.per_pair.refund_at(&pair, now);
+                self.per_address.refund(&address).await;
+                self.per_pair.refund(&pair).await;
                 tracing::info!("password check refused: the account's failure budget is spent");
                 return Err(refused.error(
                     "too many failed password checks for this account; try from a device that logged in before, or later",
@@ -380,26 +398,27 @@ impl LoginThrottle {
 
     /// The password could not be checked (the hashing queue was full): the attempt never
     /// happened, so every budget it spent is given back. Nothing is forgiven beyond that.
-    pub fn withdrawn(&self, attempt: PasswordAttempt) {
-        let now = Instant::now();
-        self.per_address.refund_at(&attempt.address, now);
+    pub async fn withdrawn(&self, attempt: PasswordAttempt) {
+        self.per_address.refund(&attempt.address).await;
         self.per_pair
-            .refund_at(&(attempt.account.clone(), attempt.address), now);
+            .refund(&(attempt.account.clone(), attempt.address))
+            .await;
         if attempt.account_charged {
-            self.per_account.refund_at(&attempt.account, now);
+            self.per_account.refund(&attempt.account).await;
         }
     }
 
     /// The password was right: the attempt does not count, the pair's failures are
     /// forgiven, and the address is remembered as the account owner's.
-    pub fn succeeded(&self, attempt: PasswordAttempt) {
-        let now = Instant::now();
-        self.per_address.refund_at(&attempt.address, now);
+    pub async fn succeeded(&self, attempt: PasswordAttempt) {
+        self.per_address.refund(&attempt.address).await;
         if attempt.account_charged {
-            self.per_account.refund_at(&attempt.account, now);
+            self.per_account.refund(&attempt.account).await;
         }
         self.per_pair
-            .reset(&(attempt.account.clone(), attempt.address));
+            .reset(&(attempt.account.clone(), attempt.address))
+            .await;
+        let now = Instant::now();
         let mut known = self.known();
         let mut addresses = known.remove(&attempt.account).unwrap_or_default();
         addresses

@@ -694,8 +694,17 @@ impl RawConfig {
                     );
                 }
                 let namespace = self.bus_namespace.clone();
-                if namespace.is_empty() || namespace.contains(char::is_whitespace) {
-                    bail!("bus_namespace must be a non-empty word, got {namespace:?}");
+                // It names Redis keys, NATS subjects and NATS buckets: only characters
+                // all three take as they are.
+                if namespace.is_empty()
+                    || namespace.len() > 64
+                    || !namespace
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                {
+                    bail!(
+                        "bus_namespace must be 1-64 letters, digits, '-' or '_', got {namespace:?}"
+                    );
                 }
                 Some(BusConfig {
                     url: url.to_owned(),
@@ -786,6 +795,26 @@ fn default_database_url(data_dir: &Path) -> String {
 }
 
 impl Config {
+    /// The longest period of any rate limit: how long a cluster keeps what was spent.
+    pub fn budget_period_max(&self) -> Duration {
+        let l = &self.limits;
+        [
+            l.login_failures_per_account_address,
+            l.login_failures_per_address,
+            l.login_failures_per_account,
+            l.registrations_per_address,
+            l.friend_requests_per_user,
+            l.groups_per_user,
+            l.group_invites_per_user,
+            l.messages_per_user,
+            self.media.uploads_per_user,
+        ]
+        .iter()
+        .map(|rate| rate.per)
+        .max()
+        .unwrap_or_default()
+    }
+
     /// The default `limits.json_depth_max`, for code that checks JSON without a server.
     pub fn default_json_depth_max() -> usize {
         RawLimits::default().json_depth_max

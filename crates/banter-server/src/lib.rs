@@ -61,11 +61,17 @@ impl Server {
         let store: Arc<dyn banter_store::Store> = database;
         let hub = Arc::new(Hub::default());
         let shutdown = CancellationToken::new();
-        let joined = bus::connect(config.bus.as_ref(), hub.clone(), shutdown.clone())
-            .await
-            .context("joining the cluster")?;
+        let joined = bus::connect(
+            config.bus.as_ref(),
+            config.budget_period_max(),
+            hub.clone(),
+            shutdown.clone(),
+        )
+        .await
+        .context("joining the cluster")?;
         let cluster_tasks = joined.tasks;
         let presence = joined.presence;
+        let shared_budgets = joined.budgets;
         let broadcast = fanout::Broadcaster::new(joined.bus);
         let policy = SendPolicy {
             direct_requires_friendship: config.direct_requires_friendship,
@@ -121,6 +127,7 @@ impl Server {
         let media = Arc::new(media::Media::open(
             config.media.clone(),
             config.durability == banter_store::Durability::Full,
+            shared_budgets.clone(),
         )?);
         let state = AppState {
             media,
@@ -129,8 +136,11 @@ impl Server {
                 limits.password_hashes_max,
                 limits.password_hash_queue_max,
             )),
-            login_throttle: Arc::new(auth::LoginThrottle::new(&config.limits)),
-            rate_limits: Arc::new(ratelimit::RateLimits::new(&config.limits)),
+            login_throttle: Arc::new(auth::LoginThrottle::new(
+                &config.limits,
+                shared_budgets.clone(),
+            )),
+            rate_limits: Arc::new(ratelimit::RateLimits::new(&config.limits, shared_budgets)),
             config: Arc::new(config),
             store,
             seeding,
@@ -147,10 +157,11 @@ impl Server {
         let addr = tcp.local_addr()?;
         let cleanup_task = service::media::spawn_cleanup(state.clone());
         // Only a cluster's presence has departures (users of a node that died).
-        let departures_task =
-            state.config.bus.is_some().then(|| {
-                service::presence::spawn_departures(state.clone(), bus::presence::REAP_EVERY)
-            });
+        let departures_task = state
+            .config
+            .bus
+            .is_some()
+            .then(|| service::presence::spawn_departures(state.clone(), bus::REAP_EVERY));
         let app = router(state);
         let stop = shutdown.clone();
         let task = tokio::spawn(async move {

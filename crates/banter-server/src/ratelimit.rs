@@ -16,9 +16,13 @@
 //! first, each of which is itself limited. Keys are spread over shards, each with its own
 //! lock, because the message budget is spent on every send.
 //!
-//! The budgets live in this process. A cluster of several nodes would keep them in a shared
-//! store (e.g. Redis with expiring keys); [`Budget`] is the seam: its methods are the only
-//! operations the rest of the server uses.
+//! In a cluster every node spends the same budgets: a [`Budget`] then also has
+//! [`SharedBudgets`], the cluster's store of the same instants (Redis or NATS, in
+//! `bus::budgets`), so a user or an address cannot multiply a budget by the number of
+//! nodes. The budget of this process is still kept and spent first: a refusal it gives
+//! costs no round trip (whatever this node has seen spent, the cluster has too), and
+//! when the shared store does not answer within [`SHARED_WAIT`] the node decides alone
+//! (logged), so a slow or lost store never stops messages.
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -29,7 +33,8 @@ use banter_protocol::{ErrorCode, UserId};
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Shards of one budget's key map: enough that concurrent senders rarely share a lock.
@@ -84,12 +89,62 @@ pub fn retry_after_secs(wait: Duration) -> u64 {
     secs.max(1)
 }
 
+/// How long a node waits for the cluster's budgets before it decides alone.
+pub const SHARED_WAIT: Duration = Duration::from_millis(250);
+
+/// Budgets every node of a cluster spends: the same rule as [`Budget`]'s (one instant per
+/// key, the generic cell rate algorithm), kept in a store the nodes share, each operation
+/// atomic there. `key` names the budget and the key (`messages:42`). An `Err` is the
+/// store not answering; the caller then decides alone.
+#[async_trait::async_trait]
+pub trait SharedBudgets: Send + Sync + 'static {
+    /// Spends `n` events (all or nothing), or says how long until they would fit.
+    async fn take(&self, key: &str, rate: Rate, n: u32) -> anyhow::Result<Result<(), RetryAfter>>;
+    /// Gives one event back.
+    async fn refund(&self, key: &str, rate: Rate) -> anyhow::Result<()>;
+    /// Refills the budget completely.
+    async fn reset(&self, key: &str) -> anyhow::Result<()>;
+}
+
+/// A key as the cluster's store spells it: the same key on every node.
+pub trait SharedKey {
+    fn shared_key(&self) -> String;
+}
+
+impl SharedKey for UserId {
+    fn shared_key(&self) -> String {
+        self.0.to_string()
+    }
+}
+
+impl SharedKey for AddressKey {
+    fn shared_key(&self) -> String {
+        self.0.to_string()
+    }
+}
+
+impl SharedKey for String {
+    fn shared_key(&self) -> String {
+        self.clone()
+    }
+}
+
+impl SharedKey for (String, AddressKey) {
+    /// The address first: it never holds `|`, so no two pairs are spelled alike.
+    fn shared_key(&self) -> String {
+        format!("{}|{}", self.1 .0, self.0)
+    }
+}
+
 /// One budget per key of type `K`.
 pub struct Budget<K> {
+    /// Its name in the cluster's store.
+    name: &'static str,
     rate: Rate,
     /// Per key, the instant at which its budget is full again.
     shards: Box<[Mutex<BoundedMap<K, Instant>>]>,
     hasher: std::collections::hash_map::RandomState,
+    shared: Option<Arc<dyn SharedBudgets>>,
 }
 
 /// A map of at most `2 × generation_max` keys, in two generations: when the recent one is
@@ -140,13 +195,26 @@ impl<K: Hash + Eq + Clone, V> BoundedMap<K, V> {
 }
 
 impl<K: Hash + Eq + Clone> Budget<K> {
+    /// A budget of this process alone.
     pub fn new(rate: Rate, keys_max: usize) -> Budget<K> {
+        Budget::named("local", rate, keys_max, None)
+    }
+
+    /// A budget called `name`, also spent in the cluster's `shared` budgets if there are.
+    pub fn named(
+        name: &'static str,
+        rate: Rate,
+        keys_max: usize,
+        shared: Option<Arc<dyn SharedBudgets>>,
+    ) -> Budget<K> {
         Budget {
+            name,
             rate,
             shards: (0..SHARDS)
                 .map(|_| Mutex::new(BoundedMap::new(keys_max / SHARDS)))
                 .collect(),
             hasher: Default::default(),
+            shared,
         }
     }
 
@@ -156,18 +224,9 @@ impl<K: Hash + Eq + Clone> Budget<K> {
         self.shards[index].lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Spends one event of `key`'s budget, or says how long until one is left.
-    pub fn take(&self, key: &K) -> Result<(), RetryAfter> {
-        self.take_n_at(key, 1, Instant::now())
-    }
-
-    /// Spends `n` events at once (all or nothing).
-    pub fn take_n(&self, key: &K, n: u32) -> Result<(), RetryAfter> {
-        self.take_n_at(key, n, Instant::now())
-    }
-
-    /// [`Budget::take_n`] at a given time (tests pass their own clock). More events than
-    /// the whole budget are never allowed; the answer is then the wait for a full budget.
+    /// The local half of [`Budget::take_n`] at a given time (tests pass their own clock).
+    /// More events than the whole budget are never allowed; the answer is then the wait
+    /// for a full budget.
     pub fn take_n_at(&self, key: &K, n: u32, now: Instant) -> Result<(), RetryAfter> {
         if n == 0 {
             return Ok(());
@@ -195,11 +254,7 @@ impl<K: Hash + Eq + Clone> Budget<K> {
         (spent > self.rate.per).then(|| RetryAfter(spent - self.rate.per))
     }
 
-    /// Gives one event back (an attempt that turned out not to count).
-    pub fn refund(&self, key: &K) {
-        self.refund_at(key, Instant::now())
-    }
-
+    /// The local half of [`Budget::refund`].
     pub fn refund_at(&self, key: &K, now: Instant) {
         let mut shard = self.shard(key);
         let Some(&full_at) = shard.get(key) else {
@@ -213,9 +268,99 @@ impl<K: Hash + Eq + Clone> Budget<K> {
         }
     }
 
-    /// Refills `key`'s budget completely.
-    pub fn reset(&self, key: &K) {
+    /// Refills `key`'s budget in this process.
+    fn forget(&self, key: &K) {
         self.shard(key).remove(key);
+    }
+}
+
+impl<K: Hash + Eq + Clone + SharedKey> Budget<K> {
+    fn shared_name(&self, key: &K) -> String {
+        format!("{}:{}", self.name, key.shared_key())
+    }
+
+    /// Spends one event of `key`'s budget, or says how long until one is left.
+    pub async fn take(&self, key: &K) -> Result<(), RetryAfter> {
+        self.take_n(key, 1).await
+    }
+
+    /// Spends `n` events at once (all or nothing): here, then in the cluster's budgets.
+    pub async fn take_n(&self, key: &K, n: u32) -> Result<(), RetryAfter> {
+        let now = Instant::now();
+        self.take_n_at(key, n, now)?;
+        let Some(shared) = &self.shared else {
+            return Ok(());
+        };
+        let answer = tokio::time::timeout(
+            SHARED_WAIT,
+            shared.take(&self.shared_name(key), self.rate, n),
+        )
+        .await;
+        match answer {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(refused))) => {
+                // Not spent in the cluster, so not spent here either.
+                for _ in 0..n {
+                    self.refund_at(key, now);
+                }
+                Err(refused)
+            }
+            Ok(Err(err)) => {
+                unshared_warning(&err.to_string());
+                Ok(())
+            }
+            Err(_) => {
+                unshared_warning("no answer in time");
+                Ok(())
+            }
+        }
+    }
+
+    /// Gives one event back (an attempt that turned out not to count).
+    pub async fn refund(&self, key: &K) {
+        self.refund_at(key, Instant::now());
+        if let Some(shared) = &self.shared {
+            let answer = tokio::time::timeout(
+                SHARED_WAIT,
+                shared.refund(&self.shared_name(key), self.rate),
+            )
+            .await;
+            if !matches!(answer, Ok(Ok(()))) {
+                unshared_warning("a refund was not recorded");
+            }
+        }
+    }
+
+    /// Refills `key`'s budget completely.
+    pub async fn reset(&self, key: &K) {
+        self.forget(key);
+        if let Some(shared) = &self.shared {
+            let answer =
+                tokio::time::timeout(SHARED_WAIT, shared.reset(&self.shared_name(key))).await;
+            if !matches!(answer, Ok(Ok(()))) {
+                unshared_warning("a reset was not recorded");
+            }
+        }
+    }
+}
+
+/// Says, at most every 10 s, that a node is deciding budgets alone: the cluster's store
+/// did not answer (every spend would log it otherwise).
+fn unshared_warning(why: &str) {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let last = LAST.load(Ordering::Relaxed);
+    if now >= last + 10
+        && LAST
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        tracing::warn!(
+            why,
+            "the cluster's rate limits did not answer; this node decides alone"
+        );
     }
 }
 
@@ -299,13 +444,32 @@ pub struct RateLimits {
 }
 
 impl RateLimits {
-    pub fn new(limits: &crate::config::Limits) -> RateLimits {
+    /// The budgets of `limits`, also spent in the cluster's `shared` budgets if there are.
+    pub fn new(
+        limits: &crate::config::Limits,
+        shared: Option<Arc<dyn SharedBudgets>>,
+    ) -> RateLimits {
         RateLimits {
-            registrations: Budget::new(limits.registrations_per_address, KEYS_MAX),
-            friend_requests: Budget::new(limits.friend_requests_per_user, KEYS_MAX),
-            groups: Budget::new(limits.groups_per_user, KEYS_MAX),
-            group_invites: Budget::new(limits.group_invites_per_user, KEYS_MAX),
-            messages: Budget::new(limits.messages_per_user, KEYS_MAX),
+            registrations: Budget::named(
+                "registrations",
+                limits.registrations_per_address,
+                KEYS_MAX,
+                shared.clone(),
+            ),
+            friend_requests: Budget::named(
+                "friend_requests",
+                limits.friend_requests_per_user,
+                KEYS_MAX,
+                shared.clone(),
+            ),
+            groups: Budget::named("groups", limits.groups_per_user, KEYS_MAX, shared.clone()),
+            group_invites: Budget::named(
+                "group_invites",
+                limits.group_invites_per_user,
+                KEYS_MAX,
+                shared.clone(),
+            ),
+            messages: Budget::named("messages", limits.messages_per_user, KEYS_MAX, shared),
         }
     }
 }
@@ -365,7 +529,7 @@ mod tests {
         budget.refund_at(&"k", t0);
         assert_eq!(budget.check_at(&"k", t0), None);
         budget.take_n_at(&"k", 1, t0).unwrap();
-        budget.reset(&"k");
+        budget.forget(&"k");
         assert_eq!(budget.take_n_at(&"k", 2, t0), Ok(()));
         // A refund never makes more than a full budget.
         budget.refund_at(&"k", t0);

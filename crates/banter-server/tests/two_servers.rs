@@ -204,10 +204,179 @@ fn fresh_namespace() -> String {
 }
 
 async fn start_node(database_url: &str, dir: &std::path::Path, bus: BusConfig) -> Server {
+    start_node_with(database_url, dir, bus, |_| {}).await
+}
+
+async fn start_node_with(
+    database_url: &str,
+    dir: &std::path::Path,
+    bus: BusConfig,
+    adjust: impl FnOnce(&mut Config),
+) -> Server {
     let mut config = Config::for_tests(dir);
     config.database_url = database_url.to_owned();
     config.bus = Some(bus);
+    adjust(&mut config);
     Server::start(config).await.expect("node starts")
+}
+
+/// Removes what a cluster of `bus`'s namespace left on a shared Redis or NATS server.
+async fn clean_bus(bus: &BusConfig) {
+    if bus.url.starts_with("nats://") {
+        let client = async_nats::connect(&bus.url).await.expect("nats");
+        for bucket in [
+            banter_server::bus::budgets::NatsBudgets::bucket_name(&bus.namespace),
+            banter_server::bus::nats_presence::NatsPresence::bucket_name(&bus.namespace),
+        ] {
+            banter_server::bus::kv::Bucket::remove(client.clone(), &bucket)
+                .await
+                .expect("remove the test's bucket");
+        }
+        return;
+    }
+    let mut redis = redis::Client::open(bus.url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:*", bus.namespace))
+        .query_async(&mut redis)
+        .await
+        .expect("the test's keys");
+    if !keys.is_empty() {
+        redis::cmd("DEL")
+            .arg(keys)
+            .query_async::<()>(&mut redis)
+            .await
+            .expect("remove the test's keys");
+    }
+}
+
+/// Rate limits and login throttles are the cluster's, not each node's: a budget spent
+/// through node A is spent for node B too, so an address or a user cannot multiply it by
+/// going round the nodes.
+async fn budgets_hold_across_nodes(database: DatabaseServer, bus_url: Option<String>) {
+    use banter_protocol::ErrorCode;
+    use banter_server::ratelimit::Rate;
+    let Some(bus_url) = bus_url else {
+        return;
+    };
+    let Some(database) = scratch::create(database).await else {
+        return;
+    };
+    let bus = BusConfig {
+        url: bus_url,
+        namespace: fresh_namespace(),
+    };
+    let tight = |config: &mut Config| {
+        let hour = Duration::from_secs(3600);
+        config.limits.registrations_per_address = Rate::new(3, hour);
+        config.limits.login_failures_per_account_address = Rate::new(2, hour);
+        config.limits.messages_per_user = Rate::new(4, hour);
+    };
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let node_a = start_node_with(&database.url, dirs[0].path(), bus.clone(), tight).await;
+    let node_b = start_node_with(&database.url, dirs[1].path(), bus.clone(), tight).await;
+    let a = Client::new(&format!("http://{}", node_a.local_addr())).unwrap();
+    let b = Client::new(&format!("http://{}", node_b.local_addr())).unwrap();
+
+    // Registrations per address: three in all, wherever they are made.
+    a.register("alice", PASSWORD).await.unwrap();
+    b.register("bob", PASSWORD).await.unwrap();
+    a.register("carol", PASSWORD).await.unwrap();
+    for (node, name) in [(&a, "dave"), (&b, "erin")] {
+        let refused = node.register(name, PASSWORD).await.unwrap_err();
+        assert_eq!(
+            refused.code(),
+            Some(ErrorCode::RateLimited),
+            "{name}: {refused:?}"
+        );
+    }
+
+    // Wrong passwords for one account from one address: two in all.
+    let mut guesser_a = Client::new(&format!("http://{}", node_a.local_addr())).unwrap();
+    let mut guesser_b = Client::new(&format!("http://{}", node_b.local_addr())).unwrap();
+    let wrong = guesser_a
+        .login("alice", "wrong guess 1", "x")
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), Some(ErrorCode::InvalidCredentials));
+    let wrong = guesser_b
+        .login("alice", "wrong guess 2", "x")
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), Some(ErrorCode::InvalidCredentials));
+    for guesser in [&mut guesser_a, &mut guesser_b] {
+        let refused = guesser
+            .login("alice", "wrong guess 3", "x")
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Some(ErrorCode::RateLimited), "{refused:?}");
+    }
+
+    // Messages per user: four in all, over sockets on both nodes.
+    let bob_a = device(&format!("http://{}", node_a.local_addr()), "bob").await;
+    let carol_id = device(&format!("http://{}", node_a.local_addr()), "carol")
+        .await
+        .me()
+        .await
+        .unwrap()
+        .id;
+    let bob_b = Client::new(&format!("http://{}", node_b.local_addr()))
+        .unwrap()
+        .with_token(bob_a.token().unwrap().to_owned());
+    let carol = device(&format!("http://{}", node_b.local_addr()), "carol").await;
+    let request = bob_a.send_friend_request(carol_id, None).await.unwrap();
+    carol.accept_friend_request(request.id).await.unwrap();
+    let direct = bob_a.open_direct(carol_id).await.unwrap().id;
+    let mut sockets = [
+        bob_a.connect().await.expect("bob on node A"),
+        bob_b.connect().await.expect("bob on node B"),
+    ];
+    let mut outcomes = Vec::new();
+    for n in 0..6 {
+        let socket = &mut sockets[n % 2];
+        let id = format!("m{n}");
+        socket
+            .send_frame(&ClientFrame::SendMessage {
+                id: id.clone(),
+                conversation_id: direct,
+                client_msg_id: id.clone(),
+                text: format!("message {n}"),
+                attachment: None,
+            })
+            .await
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let outcome = loop {
+            match socket.next_event_until(deadline).await.expect("an answer") {
+                ServerEvent::Ack { id: acked, .. } if acked == id => break "acked".to_owned(),
+                ServerEvent::Error {
+                    id: Some(refused),
+                    code,
+                    ..
+                } if refused == id => break code.as_str().to_owned(),
+                _ => continue,
+            }
+        };
+        outcomes.push(outcome);
+    }
+    assert_eq!(
+        outcomes,
+        [
+            "acked",
+            "acked",
+            "acked",
+            "acked",
+            "rate_limited",
+            "rate_limited"
+        ]
+    );
+
+    node_a.stop().await.expect("stop a");
+    node_b.stop().await.expect("stop b");
+    clean_bus(&bus).await;
 }
 
 /// Nodes of one cluster on one database and one Redis: a message sent through node A
@@ -335,6 +504,8 @@ async fn events_and_revocations_cross_nodes(database: DatabaseServer, bus_url: O
     for node in [node_a, node_b, elsewhere] {
         node.stop().await.expect("clean shutdown");
     }
+    clean_bus(&bus(&namespace)).await;
+    clean_bus(&bus(&format!("{namespace}other"))).await;
 }
 
 /// Waits for alice's next presence change on `socket`, or `None` if none comes within
@@ -361,17 +532,18 @@ async fn presence_change(
 /// another; a second device on another node does not announce them again; leaving one
 /// node while still connected through the other does not take them offline; leaving the
 /// last one does.
-async fn presence_spans_nodes(database: DatabaseServer) {
-    let Some(redis) = redis_url() else {
+async fn presence_spans_nodes(database: DatabaseServer, bus_url: Option<String>) {
+    let Some(bus_url) = bus_url else {
         return;
     };
     let Some(database) = scratch::create(database).await else {
         return;
     };
     let bus = BusConfig {
-        url: redis,
+        url: bus_url,
         namespace: fresh_namespace(),
     };
+    let cleanup = bus.clone();
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
     let node_a = start_node(&database.url, dirs[0].path(), bus.clone()).await;
     let node_b = start_node(&database.url, dirs[1].path(), bus).await;
@@ -417,6 +589,7 @@ async fn presence_spans_nodes(database: DatabaseServer) {
 
     node_a.stop().await.expect("stop a");
     node_b.stop().await.expect("stop b");
+    clean_bus(&cleanup).await;
 }
 
 /// A node that dies says nothing: its users' presence entries stop being refreshed and
@@ -424,18 +597,21 @@ async fn presence_spans_nodes(database: DatabaseServer) {
 /// node's would be, expiring in two seconds); Bob, on node A, finds her online, and once
 /// her entry has expired he is told she is offline, once, although both live nodes look
 /// for departures.
-async fn a_dead_nodes_users_go_offline_for_their_friends(database: DatabaseServer) {
-    let Some(redis_url) = redis_url() else {
+async fn a_dead_nodes_users_go_offline_for_their_friends(
+    database: DatabaseServer,
+    bus_url: Option<String>,
+) {
+    let Some(bus_url) = bus_url else {
         return;
     };
     let Some(database) = scratch::create(database).await else {
         return;
     };
-    let namespace = fresh_namespace();
     let bus = BusConfig {
-        url: redis_url.clone(),
-        namespace: namespace.clone(),
+        url: bus_url,
+        namespace: fresh_namespace(),
     };
+    let cleanup = bus.clone();
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
     let node_a = start_node(&database.url, dirs[0].path(), bus.clone()).await;
     let node_b = start_node(&database.url, dirs[1].path(), bus).await;
@@ -448,51 +624,21 @@ async fn a_dead_nodes_users_go_offline_for_their_friends(database: DatabaseServe
     let request = alice.send_friend_request(bob_id, None).await.unwrap();
     bob.accept_friend_request(request.id).await.unwrap();
 
-    // What a node writes for a connection of Alice's (bus/presence.rs), from a node that
-    // will never refresh it nor say she left.
-    let expires = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-        + 2_000;
-    let mut redis = redis::Client::open(redis_url.as_str())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis");
-    redis::pipe()
-        .cmd("ZADD")
-        .arg(format!("{namespace}:presence:{}", alice_id.0))
-        .arg(expires)
-        .arg("a-node-that-died")
-        .ignore()
-        .cmd("ZADD")
-        .arg(format!("{namespace}:presence:due"))
-        .arg(expires)
-        .arg(alice_id.0)
-        .ignore()
-        .query_async::<()>(&mut redis)
-        .await
-        .expect("write the dead node's entry");
+    write_dead_nodes_entry(&cleanup, alice_id).await;
 
     let mut bob_socket = bob.connect().await.expect("bob on node A");
     assert!(
         bob.friends().await.unwrap()[0].online,
         "alice counts as online while her dead node's entry lives"
     );
-    let reaped_within = Duration::from_secs(2) + banter_server::bus::presence::REAP_EVERY * 2;
+    let reaped_within = Duration::from_secs(2) + banter_server::bus::REAP_EVERY * 2;
     assert_eq!(
         presence_change(&mut bob_socket, alice_id, reaped_within).await,
         Some(false),
         "bob is told alice went offline when her dead node's entry expired"
     );
     assert_eq!(
-        presence_change(
-            &mut bob_socket,
-            alice_id,
-            banter_server::bus::presence::REAP_EVERY
-        )
-        .await,
+        presence_change(&mut bob_socket, alice_id, banter_server::bus::REAP_EVERY).await,
         None,
         "told once, though both nodes look for departures"
     );
@@ -500,6 +646,62 @@ async fn a_dead_nodes_users_go_offline_for_their_friends(database: DatabaseServe
 
     node_a.stop().await.expect("stop a");
     node_b.stop().await.expect("stop b");
+    clean_bus(&cleanup).await;
+}
+
+/// Writes what a node writes for a connection of `user`'s (bus/redis_presence.rs,
+/// bus/nats_presence.rs), as a node that will never renew it nor say the user left: its
+/// entry expires in two seconds.
+async fn write_dead_nodes_entry(bus: &BusConfig, user: banter_protocol::UserId) {
+    let expires = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        + 2_000;
+    let namespace = &bus.namespace;
+    if bus.url.starts_with("nats://") {
+        use banter_server::bus::kv::{change, Bucket, Write};
+        let client = async_nats::connect(&bus.url).await.expect("nats");
+        let bucket = Bucket::open(
+            client,
+            banter_server::bus::nats_presence::NatsPresence::bucket_name(namespace),
+            Duration::ZERO,
+        )
+        .await
+        .expect("the presence bucket");
+        change(&bucket, "nodes", |nodes| {
+            let mut nodes = String::from_utf8(nodes.unwrap_or_default().to_vec()).unwrap();
+            nodes.push_str(&format!("a-node-that-died {expires}\n"));
+            (Write::Put(nodes.into()), ())
+        })
+        .await
+        .expect("enter the dead node");
+        change(&bucket, &format!("user.{}", user.0), |_| {
+            (Write::Put("a-node-that-died".into()), ())
+        })
+        .await
+        .expect("write the dead node's user");
+        return;
+    }
+    let mut redis = redis::Client::open(bus.url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    redis::pipe()
+        .cmd("ZADD")
+        .arg(format!("{namespace}:presence:{}", user.0))
+        .arg(expires)
+        .arg("a-node-that-died")
+        .ignore()
+        .cmd("ZADD")
+        .arg(format!("{namespace}:presence:due"))
+        .arg(expires)
+        .arg(user.0)
+        .ignore()
+        .query_async::<()>(&mut redis)
+        .await
+        .expect("write the dead node's entry");
 }
 
 /// Which bus server a [`PrivateBus`] runs.
@@ -564,7 +766,10 @@ impl PrivateBus {
             }
             BusKind::Nats => {
                 let mut command = std::process::Command::new("nats-server");
-                command.args(["--port", &port, "--addr", "127.0.0.1"]);
+                command
+                    .args(["--port", &port, "--addr", "127.0.0.1", "--jetstream"])
+                    .arg("--store_dir")
+                    .arg(self.dir.path());
                 command
             }
         };
@@ -713,17 +918,37 @@ async fn postgres_a_nats_restart_loses_nothing() {
 
 #[tokio::test]
 async fn postgres_presence_spans_nodes() {
-    presence_spans_nodes(DatabaseServer::Postgres).await;
+    presence_spans_nodes(DatabaseServer::Postgres, redis_url()).await;
 }
 
 #[tokio::test]
 async fn mysql_presence_spans_nodes() {
-    presence_spans_nodes(DatabaseServer::MySql).await;
+    presence_spans_nodes(DatabaseServer::MySql, redis_url()).await;
+}
+
+#[tokio::test]
+async fn postgres_presence_spans_nodes_on_nats() {
+    presence_spans_nodes(DatabaseServer::Postgres, nats_url()).await;
+}
+
+#[tokio::test]
+async fn postgres_budgets_hold_across_nodes() {
+    budgets_hold_across_nodes(DatabaseServer::Postgres, redis_url()).await;
+}
+
+#[tokio::test]
+async fn postgres_budgets_hold_across_nodes_on_nats() {
+    budgets_hold_across_nodes(DatabaseServer::Postgres, nats_url()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_dead_nodes_users_go_offline_for_their_friends() {
-    a_dead_nodes_users_go_offline_for_their_friends(DatabaseServer::Postgres).await;
+    a_dead_nodes_users_go_offline_for_their_friends(DatabaseServer::Postgres, redis_url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_dead_nodes_users_go_offline_for_their_friends_on_nats() {
+    a_dead_nodes_users_go_offline_for_their_friends(DatabaseServer::Postgres, nats_url()).await;
 }
 
 #[tokio::test]

@@ -73,12 +73,13 @@ pub async fn register(
         .rate_limits
         .registrations
         .take(&client.key())
+        .await
         .map_err(|r| r.error("too many registrations from this address"))?;
     let password_hash = match state.passwords.hash(req.password).await {
         Ok(hash) => hash,
         Err(busy) => {
             // Not hashed, so not a registration attempt: give the budget back.
-            state.rate_limits.registrations.refund(&client.key());
+            state.rate_limits.registrations.refund(&client.key()).await;
             return Err(busy);
         }
     };
@@ -113,20 +114,20 @@ pub async fn login(
         return Err(auth::invalid_credentials());
     }
     // Counted as a failure unless it succeeds, whatever happens in between.
-    let attempt = state.login_throttle.admit(&req.username, client)?;
+    let attempt = state.login_throttle.admit(&req.username, client).await?;
     let credentials = match state.store.credentials(&req.username).await {
         Ok(c) => c,
         Err(StoreError::NotFound) => {
             // Spend the same time as a real check so response time does not reveal
             // which usernames exist. A busy refusal says nothing about the name either.
             if let Err(busy) = state.passwords.hash(req.password).await {
-                state.login_throttle.withdrawn(attempt);
+                state.login_throttle.withdrawn(attempt).await;
                 return Err(busy);
             }
             return Err(auth::invalid_credentials());
         }
         Err(err) => {
-            state.login_throttle.withdrawn(attempt);
+            state.login_throttle.withdrawn(attempt).await;
             return Err(err.into());
         }
     };
@@ -135,10 +136,10 @@ pub async fn login(
         .verify(req.password, credentials.password_hash)
         .await
     {
-        Ok(true) => state.login_throttle.succeeded(attempt),
+        Ok(true) => state.login_throttle.succeeded(attempt).await,
         Ok(false) => return Err(auth::invalid_credentials()),
         Err(busy) => {
-            state.login_throttle.withdrawn(attempt);
+            state.login_throttle.withdrawn(attempt).await;
             return Err(busy);
         }
     }

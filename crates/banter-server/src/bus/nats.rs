@@ -4,7 +4,7 @@
 //! subscription per node feeds its hub and skips its own. Core NATS is at most once: when
 //! the client reconnects after losing the server, this node may have missed broadcasts, so
 //! it closes its connections with `4009` and their clients resync from the database.
-//! Presence over NATS is not built: a NATS cluster counts presence per node.
+//! Presence and budgets live in JetStream key-value buckets (`nats_presence`, `budgets`).
 
 use std::sync::Arc;
 
@@ -25,6 +25,7 @@ const PUBLISH_DRAIN_MAX: std::time::Duration = std::time::Duration::from_secs(2)
 
 pub struct NatsBus {
     outbox: Outbox,
+    client: async_nats::Client,
 }
 
 impl NatsBus {
@@ -65,7 +66,10 @@ impl NatsBus {
             .context("subscribing to the NATS bus")?;
         let (queue, queued) = mpsc::channel(PUBLISH_QUEUE_MAX);
         let (outbox, sweeper) = Outbox::new(queue, hub, shutdown.clone());
-        let bus = Arc::new(NatsBus { outbox });
+        let bus = Arc::new(NatsBus {
+            outbox,
+            client: client.clone(),
+        });
         let publisher = tokio::spawn(publish_queued(
             client.clone(),
             subject,
@@ -74,6 +78,18 @@ impl NatsBus {
         ));
         let listener = tokio::spawn(listen(subscriber, bus.clone(), shutdown));
         Ok((bus, vec![listener, publisher, sweeper]))
+    }
+}
+
+impl NatsBus {
+    /// This node's id on the bus.
+    pub fn node(&self) -> u64 {
+        self.outbox.node
+    }
+
+    /// The node's NATS client (the cluster's key-value buckets use it too).
+    pub fn client(&self) -> async_nats::Client {
+        self.client.clone()
     }
 }
 

@@ -19,7 +19,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::{OwnedSemaphorePermit, RwLock, Semaphore};
 
 use crate::config::MediaConfig;
-use crate::ratelimit::{Budget, KEYS_MAX};
+use crate::ratelimit::{Budget, SharedBudgets, KEYS_MAX};
 pub use storage::Storage;
 
 /// Bytes kept from the start of a body for sniffing its type.
@@ -115,7 +115,13 @@ pub enum SpoolError {
 impl Media {
     /// With `durable`, an upload's bytes reach the disk before it is answered (as a
     /// message is durable before its ack); see `durability`.
-    pub fn open(config: MediaConfig, durable: bool) -> anyhow::Result<Media> {
+    /// Opens the storage and empties the spool; the upload budget is also spent in the
+    /// cluster's `shared` budgets if there are.
+    pub fn open(
+        config: MediaConfig,
+        durable: bool,
+        shared: Option<Arc<dyn SharedBudgets>>,
+    ) -> anyhow::Result<Media> {
         let storage = Storage::open(&config.storage, durable)?;
         std::fs::create_dir_all(&config.spool_dir)
             .with_context(|| format!("creating the spool folder {}", config.spool_dir.display()))?;
@@ -128,7 +134,7 @@ impl Media {
         Ok(Media {
             slots: Arc::new(Semaphore::new(config.uploads_at_once_max)),
             in_progress: Arc::default(),
-            budget: Budget::new(config.uploads_per_user, KEYS_MAX),
+            budget: Budget::named("uploads", config.uploads_per_user, KEYS_MAX, shared),
             pictures: Arc::new(Semaphore::new(PICTURES_AT_ONCE)),
             blobs: RwLock::new(()),
             storage,

@@ -27,9 +27,10 @@ pub async fn create(
     limits
         .groups
         .take(&owner)
+        .await
         .map_err(|r| r.error("too many groups created"))?;
-    if let Err(refused) = spend_invites(state, owner, members.len()) {
-        limits.groups.refund(&owner);
+    if let Err(refused) = spend_invites(state, owner, members.len()).await {
+        limits.groups.refund(&owner).await;
         return Err(refused);
     }
     let created = state.store.create_group(owner, name, members).await?;
@@ -46,7 +47,7 @@ pub async fn change(
 ) -> ApiResult<()> {
     let (joined, left): (Vec<UserId>, Vec<UserId>) = match &change {
         GroupChange::AddMembers(users) => {
-            spend_invites(state, actor, users.len())?;
+            spend_invites(state, actor, users.len()).await?;
             (users.clone(), vec![])
         }
         GroupChange::RemoveMember(user) => (vec![], vec![*user]),
@@ -72,12 +73,13 @@ pub async fn change(
 /// Spends one unit of the inviter's `group_invites` budget per user added (so the limit
 /// bounds how many people one user can pull into groups, however the calls are split).
 /// A request adding more users than the whole budget is always refused.
-fn spend_invites(state: &AppState, inviter: UserId, added: usize) -> ApiResult<()> {
+async fn spend_invites(state: &AppState, inviter: UserId, added: usize) -> ApiResult<()> {
     let added = u32::try_from(added).unwrap_or(u32::MAX);
     state
         .rate_limits
         .group_invites
         .take_n(&inviter, added)
+        .await
         .map_err(|r| r.error("too many users added to groups"))
 }
 

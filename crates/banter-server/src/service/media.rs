@@ -50,10 +50,11 @@ pub fn check_name(name: Option<String>) -> ApiResult<String> {
 }
 
 /// Starts an upload or avatar change by `user`: spends their budget and takes a turn.
-fn start(media: &Media, user: UserId) -> ApiResult<UploadTurn> {
+async fn start(media: &Media, user: UserId) -> ApiResult<UploadTurn> {
     media
         .budget
         .take(&user)
+        .await
         .map_err(|refused| refused.error("too many uploads from this user"))?;
     media.turn(user).map_err(|busy| match busy {
         Busy::Server => ApiError::new(
@@ -137,7 +138,7 @@ where
     let media = &state.media;
     let limits = &media.config;
     let name = check_name(name)?;
-    let _turn = start(media, user)?;
+    let _turn = start(media, user).await?;
     let quota = i64::try_from(limits.upload_quota_bytes).unwrap_or(i64::MAX);
     let used = state.store.upload_bytes_used(user).await?;
     // Refused before a byte is read when the header already says it cannot fit.
@@ -325,7 +326,7 @@ where
     E: std::fmt::Display,
 {
     let media = &state.media;
-    let _turn = start(media, user)?;
+    let _turn = start(media, user).await?;
     let spooled = media
         .spool(body, media.config.image_bytes_max)
         .await

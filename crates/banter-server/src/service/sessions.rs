@@ -38,16 +38,16 @@ pub async fn change_password(
 ) -> ApiResult<()> {
     let user = caller.user_id;
     let username = state.store.user(user).await?.username;
-    let attempt = state.login_throttle.admit(&username, client)?;
+    let attempt = state.login_throttle.admit(&username, client).await?;
     let verified = match state.store.password_hash(user).await {
         Ok(stored) => state.passwords.verify(old_password, stored).await,
         Err(err) => Err(err.into()),
     };
     match verified {
-        Ok(true) => state.login_throttle.succeeded(attempt),
+        Ok(true) => state.login_throttle.succeeded(attempt).await,
         Ok(false) => return Err(auth::invalid_credentials()),
         Err(busy) => {
-            state.login_throttle.withdrawn(attempt);
+            state.login_throttle.withdrawn(attempt).await;
             return Err(busy);
         }
     }

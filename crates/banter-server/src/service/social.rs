@@ -44,6 +44,7 @@ pub async fn request(
         .rate_limits
         .friend_requests
         .take(&from)
+        .await
         .map_err(|r| r.error("too many friend requests"))?;
     let request = wire::friend_request(
         state

@@ -74,6 +74,7 @@ pub async fn send(state: &AppState, sender: UserId, send: Send) -> ApiResult<Sen
         .rate_limits
         .messages
         .take(&sender)
+        .await
         .map_err(|refused| refused.error("too many messages from this user"))?;
     let attachment = match attachment {
         Some(request) => Some(Box::new(

@@ -12,30 +12,24 @@
 //!
 //! A node that dies never says its users left. So `<namespace>:presence:due` holds every
 //! online user scored by when their newest entry expires, and every node, every
-//! [`REAP_EVERY`], takes the users that are due and, in one script, drops their expired
+//! [`super::REAP_EVERY`], takes the users that are due and, in one script, drops their expired
 //! entries: a user left with none went away with a dead node and is reported by
 //! [`Presence::departed`] to that one node, which tells their friends. A dead node's users
-//! are therefore announced offline within [`ENTRY_TTL`] + [`REAP_EVERY`] of its last
+//! are therefore announced offline within [`ENTRY_TTL`] + [`super::REAP_EVERY`] of its last
 //! refresh.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use banter_protocol::UserId;
 use tokio_util::sync::CancellationToken;
 
+use super::{ENTRY_TTL, REFRESH_EVERY};
 use crate::presence::{LocalPresence, Presence};
 
-/// How long a node's entry for a user lives without a refresh: how long a dead node's
-/// users still count as online.
-pub const ENTRY_TTL: Duration = Duration::from_secs(30);
-/// How often a node refreshes the entries of its online users.
-pub const REFRESH_EVERY: Duration = Duration::from_secs(10);
 /// Users refreshed per round trip.
 const REFRESH_BATCH: usize = 1000;
-/// How often a node looks for users whose node died.
-pub const REAP_EVERY: Duration = Duration::from_secs(5);
 /// Users looked at per reaping script.
 const REAP_BATCH: usize = 500;
 
@@ -180,24 +174,20 @@ impl Presence for RedisPresence {
         }
         let now = now_ms();
         let mut redis = self.redis.clone();
-        let nodes: redis::RedisResult<i64> = self
-            .connect
+        let mut script = self.connect.prepare_invoke();
+        script
             .key(self.key(user))
             .key(self.due_key())
             .arg(now)
             .arg(now + ENTRY_TTL.as_millis() as i64)
             .arg(&self.node)
             .arg(ENTRY_TTL.as_millis() as i64)
-            .arg(user.0)
-            .invoke_async(&mut redis)
-            .await;
-        match nodes {
-            Ok(nodes) => nodes == 1,
-            Err(err) => {
-                tracing::warn!(error = %err, "presence in Redis unreachable; answering for this node");
-                true
-            }
-        }
+            .arg(user.0);
+        let first = async move {
+            let nodes: i64 = script.invoke_async(&mut redis).await?;
+            Ok(nodes == 1)
+        };
+        super::within_presence_wait("Redis", first, true).await
     }
 
     async fn disconnected(&self, user: UserId) -> bool {
@@ -205,22 +195,18 @@ impl Presence for RedisPresence {
             return false;
         }
         let mut redis = self.redis.clone();
-        let nodes: redis::RedisResult<i64> = self
-            .disconnect
+        let mut script = self.disconnect.prepare_invoke();
+        script
             .key(self.key(user))
             .key(self.due_key())
             .arg(now_ms())
             .arg(&self.node)
-            .arg(user.0)
-            .invoke_async(&mut redis)
-            .await;
-        match nodes {
-            Ok(nodes) => nodes == 0,
-            Err(err) => {
-                tracing::warn!(error = %err, "presence in Redis unreachable; answering for this node");
-                true
-            }
-        }
+            .arg(user.0);
+        let last = async move {
+            let nodes: i64 = script.invoke_async(&mut redis).await?;
+            Ok(nodes == 0)
+        };
+        super::within_presence_wait("Redis", last, true).await
     }
 
     async fn departed(&self) -> Vec<UserId> {
@@ -252,15 +238,24 @@ impl Presence for RedisPresence {
             pipe.cmd("ZCOUNT").arg(self.key(user)).arg(now).arg("+inf");
         }
         let mut redis = self.redis.clone();
-        match pipe.query_async::<Vec<i64>>(&mut redis).await {
-            Ok(counts) => users
+        let counts = tokio::time::timeout(
+            super::PRESENCE_WAIT,
+            pipe.query_async::<Vec<i64>>(&mut redis),
+        )
+        .await;
+        match counts {
+            Ok(Ok(counts)) => users
                 .iter()
                 .zip(counts)
                 .filter(|(_, nodes)| *nodes > 0)
                 .map(|(user, _)| *user)
                 .collect(),
-            Err(err) => {
+            Ok(Err(err)) => {
                 tracing::warn!(error = %err, "presence in Redis unreachable; answering for this node");
+                self.local.online_among(users).await
+            }
+            Err(_) => {
+                tracing::warn!("presence in Redis did not answer in time; answering for this node");
                 self.local.online_among(users).await
             }
         }

@@ -1,0 +1,228 @@
+//! The cluster's rate limits and login throttles (`ratelimit::SharedBudgets`): every
+//! node spends the same budgets, so a user or an address gets each budget once, however
+//! many nodes their requests reach. Each budget key keeps one instant, as in the node's
+//! own `ratelimit::Budget` (the generic cell rate algorithm: when the key's budget is
+//! full again), in microseconds since the Unix epoch.
+//!
+//! - On Redis: `<namespace>:budget:<budget>:<key>`, changed by one script per operation,
+//!   on Redis's clock, expiring when the budget is full again.
+//! - On NATS: key `<budget>.<key in hex>` of the bucket `<namespace>-budgets`, changed by
+//!   compare-and-set on the node's clock (the nodes' clocks must agree, as NTP keeps
+//!   them: a node ahead by a second sees budgets a second fuller); values expire with
+//!   the bucket's `max_age`, the longest budget period.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use super::kv::{self, Write};
+use crate::ratelimit::{Rate, RetryAfter, SharedBudgets};
+
+/// Spends `ARGV[3]` events of a budget of `ARGV[4]` per `ARGV[2]` µs (one per `ARGV[1]`
+/// µs). Returns -1 when allowed, else the µs to wait.
+const TAKE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local period = tonumber(ARGV[2])
+local n = tonumber(ARGV[3])
+local stored = redis.call('GET', KEYS[1])
+local full_at = now
+if stored then full_at = math.max(tonumber(stored), now) end
+if n > tonumber(ARGV[4]) then return full_at - now end
+local after = full_at + interval * n
+local spent = after - now
+if spent > period then return spent - period end
+redis.call('SET', KEYS[1], string.format('%d', after), 'PX', math.ceil(spent / 1000) + 1)
+return -1";
+
+/// Gives back one event (`ARGV[1]` µs).
+const REFUND: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local stored = redis.call('GET', KEYS[1])
+if not stored then return 0 end
+local earlier = tonumber(stored) - tonumber(ARGV[1])
+if earlier > now then
+  redis.call('SET', KEYS[1], string.format('%d', earlier), 'PX', math.ceil((earlier - now) / 1000) + 1)
+else
+  redis.call('DEL', KEYS[1])
+end
+return 0";
+
+fn micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+fn interval_micros(rate: Rate) -> i64 {
+    micros(rate.per / rate.events)
+}
+
+pub struct RedisBudgets {
+    redis: redis::aio::ConnectionManager,
+    prefix: String,
+    take: redis::Script,
+    refund: redis::Script,
+}
+
+impl RedisBudgets {
+    pub fn new(redis: redis::aio::ConnectionManager, namespace: &str) -> RedisBudgets {
+        RedisBudgets {
+            redis,
+            prefix: format!("{namespace}:budget:"),
+            take: redis::Script::new(TAKE),
+            refund: redis::Script::new(REFUND),
+        }
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+}
+
+#[async_trait]
+impl SharedBudgets for RedisBudgets {
+    async fn take(&self, key: &str, rate: Rate, n: u32) -> anyhow::Result<Result<(), RetryAfter>> {
+        let mut redis = self.redis.clone();
+        let wait: i64 = self
+            .take
+            .key(self.key(key))
+            .arg(interval_micros(rate))
+            .arg(micros(rate.per))
+            .arg(n)
+            .arg(rate.events)
+            .invoke_async(&mut redis)
+            .await?;
+        Ok(match u64::try_from(wait) {
+            Ok(wait) => Err(RetryAfter(Duration::from_micros(wait))),
+            Err(_) => Ok(()),
+        })
+    }
+
+    async fn refund(&self, key: &str, rate: Rate) -> anyhow::Result<()> {
+        let mut redis = self.redis.clone();
+        let _: i64 = self
+            .refund
+            .key(self.key(key))
+            .arg(interval_micros(rate))
+            .invoke_async(&mut redis)
+            .await?;
+        Ok(())
+    }
+
+    async fn reset(&self, key: &str) -> anyhow::Result<()> {
+        let mut redis = self.redis.clone();
+        redis::cmd("DEL")
+            .arg(self.key(key))
+            .query_async::<()>(&mut redis)
+            .await?;
+        Ok(())
+    }
+}
+
+pub struct NatsBudgets {
+    bucket: kv::Bucket,
+}
+
+impl NatsBudgets {
+    /// The bucket's name for `namespace`.
+    pub fn bucket_name(namespace: &str) -> String {
+        format!("{namespace}-budgets")
+    }
+
+    /// Opens the budgets' bucket; `period_max` is the longest period of any budget (what
+    /// a value must outlive).
+    pub async fn open(
+        client: async_nats::Client,
+        namespace: &str,
+        period_max: Duration,
+    ) -> anyhow::Result<NatsBudgets> {
+        let bucket = kv::Bucket::open(client, Self::bucket_name(namespace), period_max).await?;
+        Ok(NatsBudgets { bucket })
+    }
+
+    /// `budget:key` as a key the bucket accepts: the budget's name, then the key in hex.
+    fn key(key: &str) -> String {
+        let (budget, rest) = key.split_once(':').unwrap_or(("budget", key));
+        let mut out = String::with_capacity(budget.len() + 1 + rest.len() * 2);
+        out.push_str(budget);
+        out.push('.');
+        for byte in rest.bytes() {
+            out.push_str(&format!("{byte:02x}"));
+        }
+        out
+    }
+}
+
+fn now_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, micros)
+}
+
+fn parse_instant(value: Option<&[u8]>) -> Option<i64> {
+    std::str::from_utf8(value?).ok()?.parse().ok()
+}
+
+fn instant_value(instant: i64) -> Bytes {
+    Bytes::from(instant.to_string())
+}
+
+#[async_trait]
+impl SharedBudgets for NatsBudgets {
+    async fn take(&self, key: &str, rate: Rate, n: u32) -> anyhow::Result<Result<(), RetryAfter>> {
+        let interval = interval_micros(rate);
+        let period = micros(rate.per);
+        kv::change(&self.bucket, &Self::key(key), |stored| {
+            let now = now_micros();
+            let full_at = parse_instant(stored).map_or(now, |t| t.max(now));
+            if n > rate.events {
+                return (Write::Keep, Err(wait(full_at - now)));
+            }
+            let after = full_at + interval * i64::from(n);
+            let spent = after - now;
+            if spent > period {
+                return (Write::Keep, Err(wait(spent - period)));
+            }
+            (Write::Put(instant_value(after)), Ok(()))
+        })
+        .await
+    }
+
+    async fn refund(&self, key: &str, rate: Rate) -> anyhow::Result<()> {
+        let interval = interval_micros(rate);
+        kv::change(&self.bucket, &Self::key(key), |stored| {
+            let now = now_micros();
+            match parse_instant(stored) {
+                Some(full_at) if full_at - interval > now => {
+                    (Write::Put(instant_value(full_at - interval)), ())
+                }
+                _ => (Write::Delete, ()),
+            }
+        })
+        .await
+    }
+
+    async fn reset(&self, key: &str) -> anyhow::Result<()> {
+        kv::change(&self.bucket, &Self::key(key), |_| (Write::Delete, ())).await
+    }
+}
+
+fn wait(micros: i64) -> RetryAfter {
+    RetryAfter(Duration::from_micros(u64::try_from(micros).unwrap_or(0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nats_keys_name_the_budget_and_spell_the_key_in_hex() {
+        assert_eq!(NatsBudgets::key("messages:42"), "messages.3432");
+        assert_eq!(
+            NatsBudgets::key("login_failures_account_address:::1|bob"),
+            "login_failures_account_address.3a3a317c626f62"
+        );
+    }
+}
