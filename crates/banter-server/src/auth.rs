@@ -7,7 +7,9 @@
 //! leaked database does not leak live sessions. [`LoginThrottle`] limits password guessing.
 
 use crate::error::{ApiError, ApiResult};
-use crate::ratelimit::{self, AddressKey, BoundedMap, Budget, ClientAddr, SharedBudgets};
+use crate::ratelimit::{
+    self, AddressKey, BoundedMap, Budget, ClientAddr, SharedBudgets, SharedKey,
+};
 use crate::state::AppState;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -304,6 +306,8 @@ pub struct LoginThrottle {
     known: std::sync::Mutex<BoundedMap<String, Vec<(AddressKey, Instant)>>>,
     known_max: usize,
     known_for: Duration,
+    /// In a cluster, where every node also keeps the known addresses.
+    shared: Option<Arc<dyn SharedBudgets>>,
 }
 
 /// An admitted password check, to report to [`LoginThrottle::succeeded`] if the password
@@ -316,9 +320,8 @@ pub struct PasswordAttempt {
 }
 
 impl LoginThrottle {
-    /// The throttle of `limits`; its budgets are also spent in the cluster's `shared`
-    /// budgets if there are (the addresses an account logged in from are remembered per
-    /// node).
+    /// The throttle of `limits`; its budgets (and the addresses an account logged in
+    /// from) are also kept in the cluster's `shared` budgets if there are.
     pub fn new(
         limits: &crate::config::Limits,
         shared: Option<Arc<dyn SharedBudgets>>,
@@ -340,12 +343,17 @@ impl LoginThrottle {
                 "login_failures_account",
                 limits.login_failures_per_account,
                 ratelimit::KEYS_MAX,
-                shared,
+                shared.clone(),
             ),
             known: std::sync::Mutex::new(BoundedMap::new(ratelimit::KEYS_MAX)),
             known_max: limits.login_known_addresses_max,
             known_for: limits.session_ttl,
+            shared,
         }
+    }
+
+    fn known_key(account: &str) -> String {
+        format!("login_known_addresses:{account}")
     }
 
     fn known(&self) -> std::sync::MutexGuard<'_, BoundedMap<String, Vec<(AddressKey, Instant)>>> {
@@ -353,12 +361,27 @@ impl LoginThrottle {
         self.known.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn is_known(&self, account: &String, address: AddressKey, now: Instant) -> bool {
-        self.known().get(account).is_some_and(|addresses| {
+    /// Whether `address` logged in to `account` recently: as this node remembers, or else
+    /// as the cluster does.
+    async fn is_known(&self, account: &String, address: AddressKey) -> bool {
+        let now = Instant::now();
+        let known_here = self.known().get(account).is_some_and(|addresses| {
             addresses
                 .iter()
                 .any(|(a, at)| *a == address && now.duration_since(*at) < self.known_for)
-        })
+        });
+        let Some(shared) = self.shared.as_ref().filter(|_| !known_here) else {
+            return known_here;
+        };
+        let (key, member) = (Self::known_key(account), address.shared_key());
+        let asked = shared.remembers(&key, &member, self.known_for);
+        match tokio::time::timeout(ratelimit::SHARED_WAIT, asked).await {
+            Ok(Ok(known)) => known,
+            _ => {
+                tracing::warn!("the cluster's known addresses did not answer; this node's only");
+                false
+            }
+        }
     }
 
     /// Admits one password check of `username` from `address`, or refuses it with
@@ -379,7 +402,7 @@ impl LoginThrottle {
         }
         let account_charged = match self.per_account.take(&account).await {
             Ok(()) => true,
-            Err(_) if self.is_known(&account, address, Instant::now()) => false,
+            Err(_) if self.is_known(&account, address).await => false,
             Err(refused) => {
                 self.per_address.refund(&address).await;
                 self.per_pair.refund(&pair).await;
@@ -419,15 +442,31 @@ impl LoginThrottle {
             .reset(&(attempt.account.clone(), attempt.address))
             .await;
         let now = Instant::now();
-        let mut known = self.known();
-        let mut addresses = known.remove(&attempt.account).unwrap_or_default();
-        addresses
-            .retain(|(a, at)| *a != attempt.address && now.duration_since(*at) < self.known_for);
-        addresses.push((attempt.address, now));
-        if addresses.len() > self.known_max {
-            addresses.drain(..addresses.len() - self.known_max);
+        {
+            let mut known = self.known();
+            let mut addresses = known.remove(&attempt.account).unwrap_or_default();
+            addresses.retain(|(a, at)| {
+                *a != attempt.address && now.duration_since(*at) < self.known_for
+            });
+            addresses.push((attempt.address, now));
+            if addresses.len() > self.known_max {
+                addresses.drain(..addresses.len() - self.known_max);
+            }
+            known.insert(&attempt.account, addresses);
         }
-        known.insert(&attempt.account, addresses);
+        if let Some(shared) = &self.shared {
+            let (key, member) = (
+                Self::known_key(&attempt.account),
+                attempt.address.shared_key(),
+            );
+            let remembered = shared.remember(&key, &member, self.known_max, self.known_for);
+            if !matches!(
+                tokio::time::timeout(ratelimit::SHARED_WAIT, remembered).await,
+                Ok(Ok(()))
+            ) {
+                tracing::warn!("could not remember a login's address in the cluster");
+            }
+        }
     }
 }
 

@@ -96,6 +96,10 @@ pub const SHARED_WAIT: Duration = Duration::from_millis(250);
 /// key, the generic cell rate algorithm), kept in a store the nodes share, each operation
 /// atomic there. `key` names the budget and the key (`messages:42`). An `Err` is the
 /// store not answering; the caller then decides alone.
+///
+/// The store also remembers, per key, the newest few members with when they were seen:
+/// the login throttle's addresses an account logged in from, which let its owner past a
+/// spent budget on whichever node they reach.
 #[async_trait::async_trait]
 pub trait SharedBudgets: Send + Sync + 'static {
     /// Spends `n` events (all or nothing), or says how long until they would fit.
@@ -104,6 +108,17 @@ pub trait SharedBudgets: Send + Sync + 'static {
     async fn refund(&self, key: &str, rate: Rate) -> anyhow::Result<()>;
     /// Refills the budget completely.
     async fn reset(&self, key: &str) -> anyhow::Result<()>;
+    /// Remembers `member` under `key` now, keeping the newest `keep` members, each for
+    /// `ttl`.
+    async fn remember(
+        &self,
+        key: &str,
+        member: &str,
+        keep: usize,
+        ttl: Duration,
+    ) -> anyhow::Result<()>;
+    /// Whether `member` was remembered under `key` less than `ttl` ago.
+    async fn remembers(&self, key: &str, member: &str, ttl: Duration) -> anyhow::Result<bool>;
 }
 
 /// A key as the cluster's store spells it: the same key on every node.

@@ -3,6 +3,11 @@
 
 /// The database server the suite runs on.
 const BACKEND: Option<scratch::Server> = Some(scratch::Server::Postgres);
+/// One node, not a cluster.
+const CLUSTER: Option<cluster_support::Bus> = None;
+
+#[path = "cluster_support/mod.rs"]
+mod cluster_support;
 
 #[path = "../../banter-store/tests/scratch/mod.rs"]
 mod scratch;

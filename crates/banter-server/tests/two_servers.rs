@@ -9,6 +9,9 @@
 #[path = "../../banter-store/tests/scratch/mod.rs"]
 mod scratch;
 
+#[path = "cluster_support/mod.rs"]
+mod cluster_support;
+
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -16,6 +19,7 @@ use banter_client::Client;
 use banter_protocol::{ClientFrame, ConversationId, ServerEvent};
 use banter_server::config::BusConfig;
 use banter_server::{Config, Server};
+use cluster_support::{clean_bus, fresh_namespace, Bus};
 use scratch::Server as DatabaseServer;
 
 const PASSWORD: &str = "correct horse battery";
@@ -171,36 +175,12 @@ async fn mysql_seqs_are_gapless_across_two_servers() {
     seqs_are_gapless_across_two_servers(DatabaseServer::MySql).await;
 }
 
-/// The Redis server of the cluster tests, from `BANTER_TEST_REDIS_URL`; `None` outside CI
-/// when it is not set (the test says so), a failure in CI.
 fn redis_url() -> Option<String> {
-    bus_url("BANTER_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+    Bus::Redis.url()
 }
 
-/// The NATS server of the cluster tests, from `BANTER_TEST_NATS_URL`, likewise.
 fn nats_url() -> Option<String> {
-    bus_url("BANTER_TEST_NATS_URL", "nats://127.0.0.1:4222")
-}
-
-fn bus_url(variable: &str, example: &str) -> Option<String> {
-    match std::env::var(variable) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            let missing = format!("cluster test NOT RUN: set {variable} (e.g. {example})");
-            assert!(std::env::var("CI").as_deref() != Ok("true"), "{missing}");
-            eprintln!("{missing}");
-            None
-        }
-    }
-}
-
-/// A namespace no other test or run uses, so tests sharing one Redis never hear each other.
-fn fresh_namespace() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("test{}x{nanos}", std::process::id())
+    Bus::Nats.url()
 }
 
 async fn start_node(database_url: &str, dir: &std::path::Path, bus: BusConfig) -> Server {
@@ -218,39 +198,6 @@ async fn start_node_with(
     config.bus = Some(bus);
     adjust(&mut config);
     Server::start(config).await.expect("node starts")
-}
-
-/// Removes what a cluster of `bus`'s namespace left on a shared Redis or NATS server.
-async fn clean_bus(bus: &BusConfig) {
-    if bus.url.starts_with("nats://") {
-        let client = async_nats::connect(&bus.url).await.expect("nats");
-        for bucket in [
-            banter_server::bus::budgets::NatsBudgets::bucket_name(&bus.namespace),
-            banter_server::bus::nats_presence::NatsPresence::bucket_name(&bus.namespace),
-        ] {
-            banter_server::bus::kv::Bucket::remove(client.clone(), &bucket)
-                .await
-                .expect("remove the test's bucket");
-        }
-        return;
-    }
-    let mut redis = redis::Client::open(bus.url.as_str())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis");
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}:*", bus.namespace))
-        .query_async(&mut redis)
-        .await
-        .expect("the test's keys");
-    if !keys.is_empty() {
-        redis::cmd("DEL")
-            .arg(keys)
-            .query_async::<()>(&mut redis)
-            .await
-            .expect("remove the test's keys");
-    }
 }
 
 /// Rate limits and login throttles are the cluster's, not each node's: a budget spent

@@ -5,11 +5,13 @@
 //! full again), in microseconds since the Unix epoch.
 //!
 //! - On Redis: `<namespace>:budget:<budget>:<key>`, changed by one script per operation,
-//!   on Redis's clock, expiring when the budget is full again.
+//!   on Redis's clock, expiring when the budget is full again. Remembered members: a
+//!   sorted set per key, scored by when each was seen.
 //! - On NATS: key `<budget>.<key in hex>` of the bucket `<namespace>-budgets`, changed by
 //!   compare-and-set on the node's clock (the nodes' clocks must agree, as NTP keeps
 //!   them: a node ahead by a second sees budgets a second fuller); values expire with
-//!   the bucket's `max_age`, the longest budget period.
+//!   the bucket's `max_age`, the longest budget period. Remembered members: a line each,
+//!   `<member> <ms>`, in one value per key.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -119,6 +121,81 @@ impl SharedBudgets for RedisBudgets {
             .await?;
         Ok(())
     }
+
+    async fn remember(
+        &self,
+        key: &str,
+        member: &str,
+        keep: usize,
+        ttl: Duration,
+    ) -> anyhow::Result<()> {
+        let key = self.key(key);
+        let now = now_millis();
+        let mut redis = self.redis.clone();
+        redis::pipe()
+            .atomic()
+            .cmd("ZADD")
+            .arg(&key)
+            .arg(now)
+            .arg(member)
+            .ignore()
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(&key)
+            .arg("-inf")
+            .arg(now - millis(ttl))
+            .ignore()
+            .cmd("ZREMRANGEBYRANK")
+            .arg(&key)
+            .arg(0)
+            .arg(-(keep as i64) - 1)
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&key)
+            .arg(millis(ttl))
+            .ignore()
+            .query_async::<()>(&mut redis)
+            .await?;
+        Ok(())
+    }
+
+    async fn remembers(&self, key: &str, member: &str, ttl: Duration) -> anyhow::Result<bool> {
+        let mut redis = self.redis.clone();
+        let seen: Option<i64> = redis::cmd("ZSCORE")
+            .arg(self.key(key))
+            .arg(member)
+            .query_async(&mut redis)
+            .await?;
+        Ok(seen.is_some_and(|at| now_millis() - at < millis(ttl)))
+    }
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn now_millis() -> i64 {
+    now_micros() / 1000
+}
+
+/// Remembered members in a NATS value: `<member> <ms>` per line, oldest first.
+fn parse_members(value: Option<&[u8]>) -> Vec<(String, i64)> {
+    let text = value
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .unwrap_or("");
+    text.lines()
+        .filter_map(|line| {
+            let (member, at) = line.rsplit_once(' ')?;
+            Some((member.to_owned(), at.parse().ok()?))
+        })
+        .collect()
+}
+
+fn members_value(members: &[(String, i64)]) -> Bytes {
+    let mut text = String::new();
+    for (member, at) in members {
+        text.push_str(&format!("{member} {at}\n"));
+    }
+    Bytes::from(text)
 }
 
 pub struct NatsBudgets {
@@ -206,6 +283,36 @@ impl SharedBudgets for NatsBudgets {
 
     async fn reset(&self, key: &str) -> anyhow::Result<()> {
         kv::change(&self.bucket, &Self::key(key), |_| (Write::Delete, ())).await
+    }
+
+    async fn remember(
+        &self,
+        key: &str,
+        member: &str,
+        keep: usize,
+        ttl: Duration,
+    ) -> anyhow::Result<()> {
+        kv::change(&self.bucket, &Self::key(key), |stored| {
+            let now = now_millis();
+            let mut members: Vec<(String, i64)> = parse_members(stored)
+                .into_iter()
+                .filter(|(m, at)| m != member && now - at < millis(ttl))
+                .collect();
+            members.push((member.to_owned(), now));
+            if members.len() > keep {
+                members.drain(..members.len() - keep);
+            }
+            (Write::Put(members_value(&members)), ())
+        })
+        .await
+    }
+
+    async fn remembers(&self, key: &str, member: &str, ttl: Duration) -> anyhow::Result<bool> {
+        let stored = self.bucket.read(&Self::key(key)).await?;
+        let now = now_millis();
+        Ok(parse_members(stored.value.as_deref())
+            .iter()
+            .any(|(m, at)| m == member && now - at < millis(ttl)))
     }
 }
 

@@ -205,7 +205,8 @@ async fn websocket_upgrade_checks_token_and_origin() {
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(403), "{err}");
-    let own_origin = server.base_url.clone();
+    // The origin of the node Alice's client talks to (in a cluster run, one of several).
+    let own_origin = alice.base_url().trim_end_matches('/').to_owned();
     alice
         .connect_with_headers(&[("Origin", own_origin.as_str())])
         .await

@@ -5,7 +5,9 @@ use crate::scratch::ScratchDatabase;
 use banter_client::{Client, Connection};
 use banter_protocol::model::UserProfile;
 use banter_protocol::ServerEvent;
+use banter_server::config::BusConfig;
 use banter_server::{Config, Server};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tempfile::TempDir;
 
@@ -14,24 +16,36 @@ pub const PASSWORD: &str = "correct horse battery";
 pub const WAIT: Duration = Duration::from_secs(10);
 
 pub struct TestServer {
-    server: Option<Server>,
-    config: Config,
+    /// One node, or three of one cluster when the suite runs on a bus ([`crate::CLUSTER`]).
+    nodes: Vec<Option<Server>>,
+    /// Each node's configuration (its port fixed after the first start, for restarts).
+    configs: Vec<Config>,
+    urls: Vec<String>,
+    /// Which node the next [`TestServer::client`] talks to: clients take the nodes in turn.
+    next: AtomicUsize,
+    /// The first node's address.
     pub base_url: String,
+    bus: Option<BusConfig>,
     // Dropped last: the database lives in one of these.
     _database: Option<ScratchDatabase>,
     _dir: TempDir,
 }
 
+/// Nodes of a cluster in the suite's cluster runs.
+const CLUSTER_NODES: usize = 3;
+
 impl TestServer {
     /// Starts a server on this suite's backend ([`crate::BACKEND`]): a temporary SQLite
     /// file, or a database of its own on the PostgreSQL or MySQL server named in the
     /// environment. `None` when that server is not configured (outside CI, the suite then
-    /// says which backend it did not test, and the test passes; in CI it fails).
+    /// says which backend it did not test, and the test passes; in CI it fails). In a
+    /// cluster run ([`crate::CLUSTER`]), three nodes on that database and bus, sharing one
+    /// media folder.
     pub async fn start() -> Option<TestServer> {
         Self::start_with(|_| {}).await
     }
 
-    /// Starts with the test defaults changed by `adjust`.
+    /// Starts with the test defaults changed by `adjust` (on every node).
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Option<TestServer> {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::for_tests(dir.path());
@@ -42,38 +56,60 @@ impl TestServer {
         if let Some(database) = &database {
             config.database_url = database.url.clone();
         }
+        let bus = match crate::CLUSTER {
+            None => None,
+            Some(bus) => Some(bus.fresh()?),
+        };
+        config.bus = bus.clone();
         adjust(&mut config);
-        let server = Server::start(config.clone()).await.expect("server starts");
-        let base_url = format!("http://{}", server.local_addr());
-        // Restarts reuse the same port, so that clients find the server where they left it.
-        config.listen = server.local_addr();
+        let count = if bus.is_some() { CLUSTER_NODES } else { 1 };
+        let (mut nodes, mut configs, mut urls) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..count {
+            let server = Server::start(config.clone()).await.expect("server starts");
+            let mut node_config = config.clone();
+            // Restarts reuse the same port, so that clients find the server where they left it.
+            node_config.listen = server.local_addr();
+            urls.push(format!("http://{}", server.local_addr()));
+            nodes.push(Some(server));
+            configs.push(node_config);
+        }
         Some(TestServer {
-            server: Some(server),
-            config,
-            base_url,
+            nodes,
+            configs,
+            base_url: urls[0].clone(),
+            urls,
+            next: AtomicUsize::new(0),
+            bus,
             _database: database,
             _dir: dir,
         })
     }
 
-    /// Stops gracefully and starts again on the same data and port.
+    /// Stops gracefully and starts again on the same data and port (every node).
     pub async fn restart(&mut self) {
         self.stop().await;
-        let server = Server::start(self.config.clone())
-            .await
-            .expect("server restarts");
-        self.server = Some(server);
-    }
-
-    /// Stops gracefully (acks pending sends, closes sockets with 1001).
-    pub async fn stop(&mut self) {
-        if let Some(server) = self.server.take() {
-            server.stop().await.expect("clean shutdown");
+        for (node, config) in self.nodes.iter_mut().zip(&self.configs) {
+            *node = Some(
+                Server::start(config.clone())
+                    .await
+                    .expect("server restarts"),
+            );
         }
     }
 
+    /// Stops gracefully (acks pending sends, closes sockets with 1001), every node.
+    pub async fn stop(&mut self) {
+        for node in &mut self.nodes {
+            if let Some(server) = node.take() {
+                server.stop().await.expect("clean shutdown");
+            }
+        }
+    }
+
+    /// A client of the next node in turn (of the only one, outside a cluster run).
     pub fn client(&self) -> Client {
-        Client::new(&self.base_url).expect("client")
+        let node = self.next.fetch_add(1, Ordering::Relaxed) % self.urls.len();
+        Client::new(&self.urls[node]).expect("client")
     }
 
     /// Registers `username` and logs in one device.
@@ -146,6 +182,15 @@ pub async fn expect_closed(conn: &mut Connection) -> banter_client::ClientError 
             Ok(_) => continue,
             Err(banter_client::ClientError::Timeout) => panic!("the connection stayed open"),
             Err(err) => return err,
+        }
+    }
+}
+
+impl Drop for TestServer {
+    /// A cluster run leaves nothing on the shared Redis or NATS server.
+    fn drop(&mut self) {
+        if let Some(bus) = self.bus.take() {
+            crate::cluster_support::clean_bus_blocking(bus);
         }
     }
 }

@@ -5,6 +5,11 @@
 
 /// The database server the suite runs on; `None` is SQLite.
 const BACKEND: Option<scratch::Server> = None;
+/// One node, not a cluster.
+const CLUSTER: Option<cluster_support::Bus> = None;
+
+#[path = "../cluster_support/mod.rs"]
+mod cluster_support;
 
 #[path = "../../../banter-store/tests/scratch/mod.rs"]
 mod scratch;

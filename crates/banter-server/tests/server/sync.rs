@@ -268,10 +268,16 @@ async fn a_client_too_slow_for_its_queue_is_closed_and_resyncs_without_loss() {
             _ => {}
         }
     }
-    assert!(
-        reconnected,
-        "the slow connection was closed (4008) and the session reconnected"
-    );
+    // On one node the writer fans a batch out at once and Bob's queue of two overflows.
+    // In a cluster run Bob may sit on another node, which gets Alice's sends one bus
+    // message at a time: whether his queue overflows there depends on timing, and what
+    // must hold either way is checked below.
+    if crate::CLUSTER.is_none() {
+        assert!(
+            reconnected,
+            "the slow connection was closed (4008) and the session reconnected"
+        );
+    }
     assert_eq!(
         seqs,
         (1..=SENDS as i64).collect::<Vec<_>>(),

@@ -1,0 +1,105 @@
+// Shared by several test binaries; each uses part of it.
+#![allow(dead_code)]
+
+//! What the cluster tests share: the Redis and NATS servers named in the environment, a
+//! namespace of each test's own, and the clean-up of what a cluster left on them.
+
+use banter_server::config::BusConfig;
+
+/// The bus a cluster test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bus {
+    Redis,
+    Nats,
+}
+
+impl Bus {
+    fn variable(self) -> &'static str {
+        match self {
+            Bus::Redis => "BANTER_TEST_REDIS_URL",
+            Bus::Nats => "BANTER_TEST_NATS_URL",
+        }
+    }
+
+    /// The server's URL from the environment; `None` (said on stderr) when it is unset
+    /// outside CI, a failure in CI.
+    pub fn url(self) -> Option<String> {
+        match std::env::var(self.variable()) {
+            Ok(url) if !url.is_empty() => Some(url),
+            _ => {
+                let missing = format!("cluster test NOT RUN: set {}", self.variable());
+                assert!(std::env::var("CI").as_deref() != Ok("true"), "{missing}");
+                eprintln!("{missing}");
+                None
+            }
+        }
+    }
+
+    /// A bus of a namespace no other test or run uses, so tests sharing one server never
+    /// hear each other.
+    pub fn fresh(self) -> Option<BusConfig> {
+        Some(BusConfig {
+            url: self.url()?,
+            namespace: fresh_namespace(),
+        })
+    }
+}
+
+pub fn fresh_namespace() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("test{}x{nanos}x{n}", std::process::id())
+}
+
+/// Removes what a cluster of `bus`'s namespace left on a shared Redis or NATS server: its
+/// keys, or its key-value buckets.
+pub async fn clean_bus(bus: &BusConfig) {
+    if bus.url.starts_with("nats://") {
+        let client = async_nats::connect(&bus.url).await.expect("nats");
+        for bucket in [
+            banter_server::bus::budgets::NatsBudgets::bucket_name(&bus.namespace),
+            banter_server::bus::nats_presence::NatsPresence::bucket_name(&bus.namespace),
+        ] {
+            // Absent if no node got as far as creating it.
+            let _ = banter_server::bus::kv::Bucket::remove(client.clone(), &bucket).await;
+        }
+        return;
+    }
+    let mut redis = redis::Client::open(bus.url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:*", bus.namespace))
+        .query_async(&mut redis)
+        .await
+        .expect("the test's keys");
+    if !keys.is_empty() {
+        redis::cmd("DEL")
+            .arg(keys)
+            .query_async::<()>(&mut redis)
+            .await
+            .expect("remove the test's keys");
+    }
+}
+
+/// [`clean_bus`] from a destructor: on a thread of its own with its own runtime, since
+/// the test's runtime may be gone or busy.
+pub fn clean_bus_blocking(bus: BusConfig) {
+    let cleaned = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(clean_bus(&bus));
+    })
+    .join();
+    if cleaned.is_err() {
+        eprintln!("could not clean up a cluster test's bus");
+    }
+}
