@@ -54,6 +54,12 @@ pub fn source_address(index: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::from(0x7f00_0000 | host))
 }
 
+/// A connection and the node (index into the fleet's URLs) it went to.
+pub struct Placed {
+    pub node: usize,
+    pub connection: Connection,
+}
+
 /// Opens connections to one server, or to the nodes of a cluster in turn, each from the
 /// next source address.
 pub struct Fleet {
@@ -97,11 +103,34 @@ impl Fleet {
         self.nodes[0].clone().with_token(token)
     }
 
+    /// How many nodes the fleet spreads its connections over.
+    pub fn nodes(&self) -> usize {
+        self.nodes.len()
+    }
+
     /// Opens one connection with `token`, to the next node in turn, waiting for a
     /// handshake slot first.
     pub async fn connect(&self, token: &str) -> anyhow::Result<Connection> {
+        Ok(self.connect_placed(token).await?.connection)
+    }
+
+    /// [`Fleet::connect`], saying which node the connection is on.
+    pub async fn connect_placed(&self, token: &str) -> anyhow::Result<Placed> {
         let _slot = self.handshakes.acquire().await?;
         let node = self.next_node.fetch_add(1, Ordering::Relaxed) % self.nodes.len();
+        let connection = self.open(node, token).await?;
+        Ok(Placed { node, connection })
+    }
+
+    /// Opens one connection with `token` to node `node` (an index into the fleet's URLs,
+    /// taken modulo their number), waiting for a handshake slot first.
+    pub async fn connect_to(&self, node: usize, token: &str) -> anyhow::Result<Connection> {
+        let _slot = self.handshakes.acquire().await?;
+        self.open(node % self.nodes.len(), token).await
+    }
+
+    /// The handshake itself, from the next source address; the caller holds a slot.
+    async fn open(&self, node: usize, token: &str) -> anyhow::Result<Connection> {
         let client = self.nodes[node].clone().with_token(token);
         let connection = if self.spread {
             let index = self.next_address.fetch_add(1, Ordering::Relaxed);
@@ -118,11 +147,20 @@ impl Fleet {
         self: &Arc<Self>,
         tokens: Vec<String>,
     ) -> anyhow::Result<Vec<Connection>> {
+        let placed = self.connect_all_placed(tokens).await?;
+        Ok(placed.into_iter().map(|p| p.connection).collect())
+    }
+
+    /// [`Fleet::connect_all`], saying which node each connection is on.
+    pub async fn connect_all_placed(
+        self: &Arc<Self>,
+        tokens: Vec<String>,
+    ) -> anyhow::Result<Vec<Placed>> {
         let tasks: Vec<_> = tokens
             .into_iter()
             .map(|token| {
                 let fleet = self.clone();
-                tokio::spawn(async move { fleet.connect(&token).await })
+                tokio::spawn(async move { fleet.connect_placed(&token).await })
             })
             .collect();
         let mut connections = Vec::with_capacity(tasks.len());

@@ -1,9 +1,13 @@
 //! The verification. What the server acked is the truth: every acked send has a seq, and
 //! per conversation those seqs must be gapless from the conversation's starting point.
 //! Every device's log of what it received is then checked against that truth: each seq
-//! once (else duplicated), in increasing order (else reordered), carrying the send the
-//! ack named (else diverged), and none missing (else lost). A device that passes all
-//! four holds exactly the acked history, so every device of a user has converged.
+//! once and each send under one seq (else duplicated), in increasing order (else
+//! reordered), carrying the send the ack named (else diverged), and none missing (else
+//! lost). A device that passes all four holds exactly the acked history, so every device
+//! of a user has converged.
+//!
+//! Sends may be acked more than once (a resend after a reconnect gets the original ack
+//! again): the same seq again is one message, another seq is a duplicate.
 
 use banter_protocol::ConversationId;
 use serde::Serialize;
@@ -54,9 +58,9 @@ pub fn stamp_of(text: &str) -> Option<u64> {
 /// What one sender learnt from the server's acks.
 #[derive(Debug, Default)]
 pub struct SenderTally {
-    /// Frames sent.
+    /// Sends made (a resend of an unacked send after a reconnect is not another one).
     pub sent: u64,
-    /// `(conversation, seq, send)` for every ack.
+    /// `(conversation, seq, send)` for every ack, repeats included.
     pub acks: Vec<(ConversationId, i64, SendKey)>,
     /// Sends the server answered with an error frame.
     pub refused: u64,
@@ -152,9 +156,7 @@ impl History {
         let mut seqs: HashMap<ConversationId, BTreeMap<i64, SendKey>> = HashMap::new();
         let mut seq_of_send: HashMap<(ConversationId, SendKey), i64> = HashMap::new();
         for tally in tallies {
-            let answered = tally.acks.len() as u64 + tally.refused;
-            verdict.lost += tally.sent.saturating_sub(answered);
-            verdict.refused += tally.refused;
+            let mut acked = 0;
             for &(conversation, seq, send) in &tally.acks {
                 if let Some(&other) = seq_of_send.get(&(conversation, send)) {
                     if other != seq {
@@ -162,12 +164,16 @@ impl History {
                     }
                     continue;
                 }
+                acked += 1;
                 seq_of_send.insert((conversation, send), seq);
                 let conversation_seqs = seqs.entry(conversation).or_default();
                 if conversation_seqs.insert(seq, send).is_some() {
                     verdict.duplicated += 1;
                 }
             }
+            // Each send counts as answered once, however often it was acked.
+            verdict.lost += tally.sent.saturating_sub(acked + tally.refused);
+            verdict.refused += tally.refused;
         }
         for conversation_seqs in seqs.values() {
             let last = conversation_seqs.keys().next_back().copied().unwrap_or(0);
@@ -206,11 +212,19 @@ impl History {
                 .map(Vec::as_slice)
                 .unwrap_or_default();
             let mut seen = std::collections::HashSet::with_capacity(log.len());
+            let mut seq_of_send: HashMap<SendKey, i64> = HashMap::with_capacity(log.len());
             let mut highest = 0;
             for entry in log {
                 if !seen.insert(entry.seq) {
                     verdict.duplicated += 1;
                     continue;
+                }
+                // One send stored twice: the resend of a stored message was not
+                // recognised as the same message.
+                if let Some(send) = entry.send {
+                    if *seq_of_send.entry(send).or_insert(entry.seq) != entry.seq {
+                        verdict.duplicated += 1;
+                    }
                 }
                 if entry.seq < highest {
                     verdict.reordered += 1;
@@ -338,5 +352,23 @@ mod tests {
         let mut verdict = Verdict::default();
         History::from_tallies([&tally(&[(1, 0), (2, 0)])], &mut verdict);
         assert_eq!(verdict.duplicated, 1);
+    }
+
+    #[test]
+    fn a_resend_acked_again_at_its_seq_is_one_message_and_hides_no_missing_ack() {
+        // Send 0 acked twice at seq 1 (sent again after a reconnect); send 1 never acked.
+        let mut resent = tally(&[(1, 0), (1, 0)]);
+        resent.sent = 2;
+        let mut verdict = Verdict::default();
+        let history = History::from_tallies([&resent], &mut verdict);
+        assert_eq!((verdict.duplicated, verdict.lost, history.len()), (0, 1, 1));
+    }
+
+    #[test]
+    fn one_send_held_under_two_seqs_on_a_device_is_a_duplicate() {
+        // The server stored send 1 again at seq 3 and the device holds both copies.
+        let v = verdict_for(&[(1, 0), (2, 1)], &[(1, 0), (2, 1), (3, 1)]);
+        assert_eq!(v.duplicated, 1);
+        assert_eq!(v.devices_converged, 0);
     }
 }

@@ -107,6 +107,12 @@ enum ScenarioArgs {
         /// Offered messages per second in total (open loop) instead of the closed loop.
         #[arg(long)]
         rate: Option<f64>,
+        /// When a connection is lost (node killed, reset, close code 4009, …), reconnect
+        /// to the next --url (round robin, short backoff, until the drain deadline),
+        /// resend unacked sends with their original client_msg_id and sync from the last
+        /// seq held; the report adds reconnects, resends and recovered_by_sync.
+        #[arg(long)]
+        failover: bool,
     },
     /// Senders into one group with every member online; report deliveries/s and the
     /// latency to the last member.
@@ -121,6 +127,12 @@ enum ScenarioArgs {
         window: usize,
         #[arg(long)]
         rate: Option<f64>,
+        /// When a connection is lost (node killed, reset, close code 4009, …), reconnect
+        /// to the next --url (round robin, short backoff, until the drain deadline),
+        /// resend unacked sends with their original client_msg_id and sync from the last
+        /// seq held; the report adds reconnects, resends and recovered_by_sync.
+        #[arg(long)]
+        failover: bool,
     },
     /// N users each upload one file at the same moment; report the upload throughput and
     /// the server's peak memory meanwhile, then download every file to compare.
@@ -227,12 +239,14 @@ async fn run(cli: Cli) -> anyhow::Result<Report> {
             devices,
             window,
             rate,
+            failover,
         } => {
             let options = scenario::direct::Options {
                 pairs,
                 devices,
                 window,
                 rate,
+                failover,
             };
             scenario::direct::run(&run, &options).await?
         }
@@ -242,6 +256,7 @@ async fn run(cli: Cli) -> anyhow::Result<Report> {
             devices,
             window,
             rate,
+            failover,
         } => {
             let options = scenario::group::Options {
                 members,
@@ -249,6 +264,7 @@ async fn run(cli: Cli) -> anyhow::Result<Report> {
                 devices,
                 window,
                 rate,
+                failover,
             };
             scenario::group::run(&run, &options).await?
         }

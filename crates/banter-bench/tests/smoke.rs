@@ -80,6 +80,7 @@ async fn direct_delivers_every_message_to_every_device_of_both_friends() {
         devices: 2,
         window: 4,
         rate: None,
+        failover: false,
     };
     let report = scenario::direct::run(&bench.run(1500), &options)
         .await
@@ -102,6 +103,7 @@ async fn direct_at_an_offered_rate_is_verified_the_same_way() {
         devices: 1,
         window: 1,
         rate: Some(300.0),
+        failover: false,
     };
     let report = scenario::direct::run(&bench.run(1000), &options)
         .await
@@ -120,6 +122,7 @@ async fn group_fans_every_message_out_to_every_member() {
         devices: 1,
         window: 8,
         rate: None,
+        failover: false,
     };
     let report = scenario::group::run(&bench.run(1500), &options)
         .await

@@ -2,7 +2,7 @@
 //! first device into the pair's conversation; every device of both users receives every
 //! message (the sender's own devices too), and each must end with the whole history.
 
-use super::device::{play, Wiring};
+use super::device::{play, Rejoin, Wiring};
 use super::{Pacing, Run};
 use crate::fleet::ensure_room_for;
 use crate::report::Report;
@@ -19,6 +19,9 @@ pub struct Options {
     pub window: usize,
     /// Offered messages per second in total (open loop) instead of a closed loop.
     pub rate: Option<f64>,
+    /// A device whose connection is lost reconnects to the next node and catches up,
+    /// instead of ending (see [`device`](super::device)).
+    pub failover: bool,
 }
 
 pub async fn run(run: &Run, options: &Options) -> anyhow::Result<Report> {
@@ -40,18 +43,24 @@ pub async fn run(run: &Run, options: &Options) -> anyhow::Result<Report> {
     let conversations = seeder.friendships(&pairs).await?;
     let seed_secs = seeding.elapsed().as_secs_f64();
 
-    let opened = run.open_devices(&users, options.devices).await?;
+    let fleet = run.fleet()?;
+    let opened = run.open_devices(&fleet, &users, options.devices).await?;
     let wiring = opened
         .into_iter()
         .enumerate()
-        .map(|(i, connection)| {
+        .map(|(i, placed)| {
             let user_index = i / options.devices;
             let conversation = conversations[user_index / 2];
             Wiring {
-                connection,
+                connection: placed.connection,
                 user: users[user_index].id,
                 conversations: vec![conversation],
                 sends: (i % options.devices == 0).then_some((user_index as u32, conversation)),
+                rejoin: options.failover.then(|| Rejoin {
+                    fleet: fleet.clone(),
+                    token: users[user_index].token.clone(),
+                    node: placed.node,
+                }),
             }
         })
         .collect();

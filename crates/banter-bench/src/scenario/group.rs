@@ -2,7 +2,7 @@
 //! figure that matters is fan-out: deliveries per second, and how long the last member
 //! waits for each message.
 
-use super::device::{play, Wiring};
+use super::device::{play, Rejoin, Wiring};
 use super::{Pacing, Run};
 use crate::fleet::ensure_room_for;
 use crate::report::{latency_histogram, Report};
@@ -18,6 +18,9 @@ pub struct Options {
     pub devices: usize,
     pub window: usize,
     pub rate: Option<f64>,
+    /// A device whose connection is lost reconnects to the next node and catches up,
+    /// instead of ending (see [`device`](super::device)).
+    pub failover: bool,
 }
 
 pub async fn run(run: &Run, options: &Options) -> anyhow::Result<Report> {
@@ -39,18 +42,24 @@ pub async fn run(run: &Run, options: &Options) -> anyhow::Result<Report> {
     let group = seeder.group("banter-bench", &ids).await?;
     let seed_secs = seeding.elapsed().as_secs_f64();
 
-    let opened = run.open_devices(&users, options.devices).await?;
+    let fleet = run.fleet()?;
+    let opened = run.open_devices(&fleet, &users, options.devices).await?;
     let wiring = opened
         .into_iter()
         .enumerate()
-        .map(|(i, connection)| {
+        .map(|(i, placed)| {
             let member = i / options.devices;
             let sends = member < options.senders && i % options.devices == 0;
             Wiring {
-                connection,
+                connection: placed.connection,
                 user: users[member].id,
                 conversations: vec![group],
                 sends: sends.then_some((member as u32, group)),
+                rejoin: options.failover.then(|| Rejoin {
+                    fleet: fleet.clone(),
+                    token: users[member].token.clone(),
+                    node: placed.node,
+                }),
             }
         })
         .collect();

@@ -9,11 +9,10 @@ pub mod group;
 pub mod reconnect_storm;
 pub mod uploads;
 
-use crate::fleet::Fleet;
+use crate::fleet::{Fleet, Placed};
 use crate::progress::Counters;
 use crate::seed::Seeded;
 use crate::{Clock, Target};
-use banter_client::Connection;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -87,14 +86,15 @@ impl Run {
     /// `u`, device `d` is at `u * devices + d`.
     pub async fn open_devices(
         &self,
+        fleet: &Arc<Fleet>,
         users: &[Seeded],
         devices: usize,
-    ) -> anyhow::Result<Vec<Connection>> {
+    ) -> anyhow::Result<Vec<Placed>> {
         eprintln!("opening {} connections", users.len() * devices);
         let tokens = users
             .iter()
             .flat_map(|u| std::iter::repeat_n(u.token.clone(), devices))
             .collect();
-        self.fleet()?.connect_all(tokens).await
+        fleet.connect_all_placed(tokens).await
     }
 }

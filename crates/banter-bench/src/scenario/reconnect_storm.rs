@@ -87,6 +87,7 @@ pub async fn run(run: &Run, options: &Options) -> anyhow::Result<Report> {
             user: writers[i].id,
             conversations: vec![groups[i]],
             sends: Some((i as u32, groups[i])),
+            rejoin: None,
         })
         .collect();
     anyhow::ensure!(options.missed <= u32::MAX as usize, "--missed is too large");
