@@ -2,20 +2,21 @@
 //! so that the bus never carries a wire type or a storage record. The frame inside a
 //! delivery is the already serialized server event, carried as it is.
 //!
-//! Version 1, big-endian:
+//! Version 2, big-endian:
 //!
 //! ```text
-//! u8 version (1) · u64 origin node · u8 kind
+//! u8 version (2) · u64 origin node · u64 sequence · u8 kind
 //! kind 1, deliver: u32 n · n × i64 user id · the frame's UTF-8 bytes (the rest)
 //! kind 2, revoke:  i64 user id · u32 n · n × i64 session id
 //! kind 3, deliver a stream entry: i64 conversation id · i64 seq · then as kind 1
 //! ```
 //!
-//! (Kind 3 came after kind 1 in version 1: a node that does not know it ignores it and
-//! logs so, and its clients fill the gap with `sync`.)
-//!
-//! ```text
-//! ```
+//! The sequence counts one origin's broadcasts from 1, so a node that receives 7 after 5
+//! from the same origin knows it missed one (dropped by a full publish queue or lost on
+//! the bus) and can make its clients resync. Version 1 is the same without the sequence;
+//! it is still read (from nodes of an older release, whose losses go unnoticed this way).
+//! A node of that older release does not read version 2: during a rolling upgrade its
+//! clients get the newer nodes' events by `sync` (on the next gap or reconnect), not live.
 
 use axum::extract::ws::Utf8Bytes;
 use banter_protocol::{ConversationId, UserId};
@@ -23,16 +24,19 @@ use banter_store::SessionId;
 
 use crate::fanout::{Broadcast, Delivery};
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+/// The version before the sequence.
+const VERSION_UNSEQUENCED: u8 = 1;
 const DELIVER: u8 = 1;
 const REVOKE: u8 = 2;
 const DELIVER_ENTRY: u8 = 3;
 
-/// A broadcast from node `origin`.
-pub fn encode(origin: u64, broadcast: &Broadcast) -> Vec<u8> {
+/// The `sequence`-th broadcast from node `origin`.
+pub fn encode(origin: u64, sequence: u64, broadcast: &Broadcast) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
     out.push(VERSION);
     out.extend_from_slice(&origin.to_be_bytes());
+    out.extend_from_slice(&sequence.to_be_bytes());
     match broadcast {
         Broadcast::Deliver(delivery) => {
             out.reserve(20 + delivery.recipients.len() * 8 + delivery.frame.len());
@@ -113,14 +117,27 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// The origin node and the broadcast of an envelope.
-pub fn decode(bytes: &[u8]) -> Result<(u64, Broadcast), Malformed> {
+/// What an envelope says: where it comes from, its place among that node's broadcasts
+/// (`None` from a version-1 node), and the broadcast.
+#[derive(Debug)]
+pub struct Envelope {
+    pub origin: u64,
+    pub sequence: Option<u64>,
+    pub broadcast: Broadcast,
+}
+
+pub fn decode(bytes: &[u8]) -> Result<Envelope, Malformed> {
     let mut reader = Reader(bytes);
     let version = reader.u8()?;
-    if version != VERSION {
+    if version != VERSION && version != VERSION_UNSEQUENCED {
         return Err(Malformed::Version(version));
     }
     let origin = reader.u64()?;
+    let sequence = if version == VERSION {
+        Some(reader.u64()?)
+    } else {
+        None
+    };
     let broadcast = match reader.u8()? {
         kind @ (DELIVER | DELIVER_ENTRY) => {
             let entry = if kind == DELIVER_ENTRY {
@@ -149,7 +166,11 @@ pub fn decode(bytes: &[u8]) -> Result<(u64, Broadcast), Malformed> {
         }
         other => return Err(Malformed::Kind(other)),
     };
-    Ok((origin, broadcast))
+    Ok(Envelope {
+        origin,
+        sequence,
+        broadcast,
+    })
 }
 
 #[cfg(test)]
@@ -164,9 +185,9 @@ mod tests {
                 frame: Utf8Bytes::from(r#"{"type":"pong","id":"猫"}"#),
                 entry,
             });
-            let (origin, back) = decode(&encode(7, &deliver)).expect("decodes");
-            assert_eq!(origin, 7);
-            match back {
+            let back = decode(&encode(7, 12, &deliver)).expect("decodes");
+            assert_eq!((back.origin, back.sequence), (7, Some(12)));
+            match back.broadcast {
                 Broadcast::Deliver(d) => {
                     assert_eq!(d.recipients, vec![UserId(1), UserId(i64::MAX)]);
                     assert_eq!(d.frame.as_str(), r#"{"type":"pong","id":"猫"}"#);
@@ -179,7 +200,8 @@ mod tests {
             user: UserId(3),
             sessions: vec![SessionId(9), SessionId(10)],
         };
-        match decode(&encode(u64::MAX, &revoke)).expect("decodes") {
+        let back = decode(&encode(u64::MAX, 1, &revoke)).expect("decodes");
+        match (back.origin, back.broadcast) {
             (u64::MAX, Broadcast::Revoke { user, sessions }) => {
                 assert_eq!(
                     (user, sessions),
@@ -191,8 +213,34 @@ mod tests {
     }
 
     #[test]
+    fn version_1_envelopes_are_read_without_a_sequence() {
+        let v2 = encode(
+            3,
+            9,
+            &Broadcast::Revoke {
+                user: UserId(1),
+                sessions: vec![SessionId(2)],
+            },
+        );
+        // Version 1: the same without the sequence's 8 bytes.
+        let mut v1 = vec![1];
+        v1.extend_from_slice(&v2[1..9]);
+        v1.extend_from_slice(&v2[17..]);
+        let back = decode(&v1).expect("decodes");
+        assert_eq!((back.origin, back.sequence), (3, None));
+        assert!(matches!(
+            back.broadcast,
+            Broadcast::Revoke {
+                user: UserId(1),
+                ..
+            }
+        ));
+    }
+
+    #[test]
     fn malformed_envelopes_are_refused_not_trusted() {
         let good = encode(
+            1,
             1,
             &Broadcast::Revoke {
                 user: UserId(1),
@@ -204,9 +252,10 @@ mod tests {
             Malformed::Short
         );
         let mut other_version = good.clone();
-        other_version[0] = 2;
-        assert_eq!(decode(&other_version).unwrap_err(), Malformed::Version(2));
+        other_version[0] = 3;
+        assert_eq!(decode(&other_version).unwrap_err(), Malformed::Version(3));
         let mut huge_count = encode(
+            1,
             1,
             &Broadcast::Deliver(Delivery {
                 recipients: vec![],
@@ -214,7 +263,7 @@ mod tests {
                 entry: None,
             }),
         );
-        huge_count[10..14].copy_from_slice(&u32::MAX.to_be_bytes());
+        huge_count[18..22].copy_from_slice(&u32::MAX.to_be_bytes());
         assert_eq!(decode(&huge_count).unwrap_err(), Malformed::Short);
         assert_eq!(decode(&[]).unwrap_err(), Malformed::Short);
     }

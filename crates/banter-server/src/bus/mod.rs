@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::BusConfig;
 use crate::fanout::{Bus, LocalBus};
-use crate::gateway::hub::Hub;
+use crate::gateway::hub::{Hub, Kick};
 use crate::presence::{LocalPresence, Presence};
 use crate::ratelimit::SharedBudgets;
 
@@ -63,16 +63,30 @@ pub(crate) async fn within_presence_wait(
     }
 }
 
+/// The least time between two kicks of all of a node's connections for missed broadcasts:
+/// when the bus keeps losing them (overloaded), clients resync every few seconds rather
+/// than reconnect in a storm.
+const MISSED_KICK_SPACING: Duration = Duration::from_secs(5);
+
 /// What both buses do with a broadcast of this node: encode it once, apply it to this
 /// node's hub at once, and queue it for the bus's publishing task (never waiting: a full
-/// queue drops it, and the caller counts that).
+/// queue drops it, and the caller counts that). And with the others' broadcasts: apply
+/// them, and notice from each origin's sequence when one was missed.
 pub(crate) struct Outbox {
     /// This node's id on the bus, random per start: how it recognizes its own broadcasts.
     pub node: u64,
+    /// The sequence of this node's last broadcast, held while one is numbered and
+    /// queued, so the queue holds them in sequence order.
+    sent: std::sync::Mutex<u64>,
     pub queue: tokio::sync::mpsc::Sender<Vec<u8>>,
     pub hub: Arc<Hub>,
     /// Stream entries, this node's and the others', reach the hub in seq order.
     pub order: Arc<order::InOrder>,
+    /// The last sequence heard from each other node (received on one task, in order).
+    heard: std::sync::Mutex<std::collections::HashMap<u64, u64>>,
+    /// When this node last closed its connections for missed broadcasts, and whether
+    /// another such close is already scheduled.
+    last_kick: Arc<std::sync::Mutex<(Option<tokio::time::Instant>, bool)>>,
 }
 
 impl Outbox {
@@ -87,9 +101,12 @@ impl Outbox {
         let sweeper = order.clone().spawn_sweeper(hub.clone(), shutdown);
         let outbox = Outbox {
             node: rand::random(),
+            sent: std::sync::Mutex::new(0),
             queue,
             hub,
             order,
+            heard: Default::default(),
+            last_kick: Default::default(),
         };
         (outbox, sweeper)
     }
@@ -99,9 +116,16 @@ impl Outbox {
         broadcast: crate::fanout::Broadcast,
         bus: &str,
     ) -> Result<(), crate::fanout::BusError> {
-        let bytes = envelope::encode(self.node, &broadcast);
+        let queued = {
+            let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
+            // Numbered even if the queue is full: the gap it leaves is how the other
+            // nodes learn they missed it.
+            *sent += 1;
+            let bytes = envelope::encode(self.node, *sent, &broadcast);
+            self.queue.try_send(bytes)
+        };
         self.order.apply(&self.hub, broadcast);
-        self.queue.try_send(bytes).map_err(|err| {
+        queued.map_err(|err| {
             crate::fanout::BusError(format!(
                 "the {bus} bus is behind; broadcast dropped ({err})"
             ))
@@ -109,12 +133,63 @@ impl Outbox {
     }
 
     /// Applies a broadcast another node published; skips this node's own and any that
-    /// does not decode.
+    /// does not decode. A gap in its origin's sequence means broadcasts were missed: this
+    /// node's clients are sent to resync ([`Outbox::missed`]).
     pub fn receive(&self, payload: &[u8]) {
-        match envelope::decode(payload) {
-            Ok((origin, _)) if origin == self.node => {}
-            Ok((_, broadcast)) => self.order.apply(&self.hub, broadcast),
-            Err(err) => tracing::warn!(error = %err, "ignored an unreadable broadcast on the bus"),
+        let envelope = match envelope::decode(payload) {
+            Ok(envelope) => envelope,
+            Err(err) => {
+                tracing::warn!(error = %err, "ignored an unreadable broadcast on the bus");
+                return;
+            }
+        };
+        if envelope.origin == self.node {
+            return;
+        }
+        if let Some(sequence) = envelope.sequence {
+            if let Some(missed) = self.heard_next(envelope.origin, sequence) {
+                tracing::warn!(
+                    missed,
+                    origin = format_args!("{:016x}", envelope.origin),
+                    "broadcasts of another node were missed; this node's clients resync"
+                );
+                self.missed();
+            }
+        }
+        self.order.apply(&self.hub, envelope.broadcast);
+    }
+
+    /// Notes `sequence` from `origin`; how many of its broadcasts were skipped, if any.
+    fn heard_next(&self, origin: u64, sequence: u64) -> Option<u64> {
+        let mut heard = self.heard.lock().unwrap_or_else(|p| p.into_inner());
+        let previous = heard.insert(origin, sequence)?;
+        (sequence > previous + 1).then(|| sequence - previous - 1)
+    }
+
+    /// Closes this node's connections with `4009` (their clients reconnect and sync what
+    /// was missed from the database), at most once per [`MISSED_KICK_SPACING`]: a kick
+    /// asked for sooner is done when the spacing has passed.
+    fn missed(&self) {
+        let now = tokio::time::Instant::now();
+        let mut last = self.last_kick.lock().unwrap_or_else(|p| p.into_inner());
+        match last.0 {
+            Some(at) if now < at + MISSED_KICK_SPACING => {
+                if !last.1 {
+                    last.1 = true;
+                    let (hub, last_kick) = (self.hub.clone(), self.last_kick.clone());
+                    tokio::spawn(async move {
+                        tokio::time::sleep_until(at + MISSED_KICK_SPACING).await;
+                        *last_kick.lock().unwrap_or_else(|p| p.into_inner()) =
+                            (Some(tokio::time::Instant::now()), false);
+                        hub.kick_all(Kick::MissedEvents);
+                    });
+                }
+            }
+            _ => {
+                *last = (Some(now), false);
+                drop(last);
+                self.hub.kick_all(Kick::MissedEvents);
+            }
         }
     }
 }
@@ -175,4 +250,46 @@ pub async fn connect(
         budgets: Some(Arc::new(budgets)),
         tasks,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fanout::Broadcast;
+    use banter_protocol::UserId;
+
+    fn revoke() -> Broadcast {
+        Broadcast::Revoke {
+            user: UserId(1),
+            sessions: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_broadcast_dropped_by_a_full_queue_leaves_a_gap_the_others_notice() {
+        let shutdown = CancellationToken::new();
+        let (queue, mut queued) = tokio::sync::mpsc::channel(1);
+        let (sender, _) = Outbox::new(queue, Arc::default(), shutdown.clone());
+        let (other_queue, _other_queued) = tokio::sync::mpsc::channel(1);
+        let (receiver, _) = Outbox::new(other_queue, Arc::default(), shutdown.clone());
+
+        sender.send(revoke(), "test").expect("queued");
+        assert!(sender.send(revoke(), "test").is_err(), "the queue is full");
+        let first = queued.recv().await.unwrap();
+        sender.send(revoke(), "test").expect("queued");
+        let third = queued.recv().await.unwrap();
+
+        let sequence = |bytes: &[u8]| envelope::decode(bytes).unwrap().sequence.unwrap();
+        assert_eq!((sequence(&first), sequence(&third)), (1, 3));
+        assert_eq!(receiver.heard_next(sender.node, 1), None);
+        assert_eq!(
+            receiver.heard_next(sender.node, 3),
+            Some(1),
+            "the dropped second broadcast is noticed"
+        );
+        assert_eq!(receiver.heard_next(sender.node, 4), None);
+        // Another origin has a sequence of its own.
+        assert_eq!(receiver.heard_next(sender.node ^ 1, 9), None);
+        shutdown.cancel();
+    }
 }
