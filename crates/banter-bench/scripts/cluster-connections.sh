@@ -29,6 +29,8 @@ cleanup() {
   for pid in "${BENCHES[@]}" "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   for dir in "${DIRS[@]}"; do rm -rf "$dir"; done
   psql -q "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS $DB" >/dev/null || true
+  # What the nodes kept in Redis (presence, budgets) under their namespace.
+  redis-cli -u "$REDIS_URL" --scan --pattern "$DB:*" | xargs -r redis-cli -u "$REDIS_URL" del >/dev/null || true
 }
 trap cleanup EXIT
 

@@ -28,7 +28,12 @@ stop_nodes() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   for dir in "${DIRS[@]}"; do rm -rf "$dir"; done
   PIDS=(); DIRS=()
-  if [ -n "$DB" ]; then psql -q "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS $DB" >/dev/null; DB=""; fi
+  if [ -n "$DB" ]; then
+    psql -q "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS $DB" >/dev/null
+    # What the nodes kept in Redis (presence, budgets) under their namespace.
+    redis-cli -u "$REDIS_URL" --scan --pattern "$DB:*" | xargs -r redis-cli -u "$REDIS_URL" del >/dev/null || true
+    DB=""
+  fi
 }
 trap stop_nodes EXIT
 

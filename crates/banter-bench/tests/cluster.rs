@@ -154,7 +154,15 @@ async fn direct_and_group_over_three_nodes(bus_variable: &str) {
     for node in nodes {
         node.stop().await.expect("node stops");
     }
+    forget(bus, namespace).await;
     // The scratch database is dropped with `database`.
+}
+
+/// Removes the test cluster's keys or buckets from the shared Redis or NATS server.
+async fn forget(url: String, namespace: String) {
+    banter_server::bus::remove_namespace(&banter_server::config::BusConfig { url, namespace })
+        .await
+        .expect("remove the test's keys or buckets");
 }
 
 /// Direct messages over three nodes with failover; once 200 messages are acked, the third
@@ -247,4 +255,5 @@ async fn failover_devices_lose_nothing_when_a_node_dies_mid_run() {
     for node in survivors {
         node.stop().await.expect("node stops");
     }
+    forget(bus, namespace).await;
 }

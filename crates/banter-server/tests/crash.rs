@@ -666,6 +666,12 @@ async fn a_killed_node_loses_nothing(database_url: String, redis: String, dir: &
     );
     node_a.kill().await;
     node_b.kill().await;
+    banter_server::bus::remove_namespace(&banter_server::config::BusConfig {
+        url: redis,
+        namespace,
+    })
+    .await
+    .expect("remove the test's Redis keys");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

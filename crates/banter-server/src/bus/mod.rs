@@ -68,6 +68,45 @@ pub(crate) async fn within_presence_wait(
 /// than reconnect in a storm.
 const MISSED_KICK_SPACING: Duration = Duration::from_secs(5);
 
+/// Removes everything a cluster of `config`'s namespace keeps on its Redis (every key
+/// under `<namespace>:`) or NATS server (its key-value buckets): for a cluster that is
+/// retired, and for tests, which leave nothing behind. Its nodes must be stopped.
+pub async fn remove_namespace(config: &BusConfig) -> anyhow::Result<()> {
+    if config.url.starts_with("nats://") {
+        let client = async_nats::connect(&config.url).await?;
+        for bucket in [
+            budgets::NatsBudgets::bucket_name(&config.namespace),
+            nats_presence::NatsPresence::bucket_name(&config.namespace),
+        ] {
+            // Absent if no node got as far as creating it.
+            let _ = kv::Bucket::remove(client.clone(), &bucket).await;
+        }
+        return Ok(());
+    }
+    let client = ::redis::Client::open(config.url.as_str())?;
+    let mut redis = client.get_multiplexed_async_connection().await?;
+    let keys: Vec<String> = {
+        use futures_util::StreamExt;
+        let mut scan = ::redis::AsyncCommands::scan_match::<_, String>(
+            &mut redis,
+            format!("{}:*", config.namespace),
+        )
+        .await?;
+        let mut keys = Vec::new();
+        while let Some(key) = scan.next().await {
+            keys.push(key?);
+        }
+        keys
+    };
+    for chunk in keys.chunks(500) {
+        ::redis::cmd("DEL")
+            .arg(chunk)
+            .query_async::<()>(&mut redis)
+            .await?;
+    }
+    Ok(())
+}
+
 /// What both buses do with a broadcast of this node: encode it once, apply it to this
 /// node's hub at once, and queue it for the bus's publishing task (never waiting: a full
 /// queue drops it, and the caller counts that). And with the others' broadcasts: apply

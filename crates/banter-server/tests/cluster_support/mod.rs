@@ -55,37 +55,11 @@ pub fn fresh_namespace() -> String {
     format!("test{}x{nanos}x{n}", std::process::id())
 }
 
-/// Removes what a cluster of `bus`'s namespace left on a shared Redis or NATS server: its
-/// keys, or its key-value buckets.
+/// Removes what a cluster of `bus`'s namespace left on a shared Redis or NATS server.
 pub async fn clean_bus(bus: &BusConfig) {
-    if bus.url.starts_with("nats://") {
-        let client = async_nats::connect(&bus.url).await.expect("nats");
-        for bucket in [
-            banter_server::bus::budgets::NatsBudgets::bucket_name(&bus.namespace),
-            banter_server::bus::nats_presence::NatsPresence::bucket_name(&bus.namespace),
-        ] {
-            // Absent if no node got as far as creating it.
-            let _ = banter_server::bus::kv::Bucket::remove(client.clone(), &bucket).await;
-        }
-        return;
-    }
-    let mut redis = redis::Client::open(bus.url.as_str())
-        .unwrap()
-        .get_multiplexed_async_connection()
+    banter_server::bus::remove_namespace(bus)
         .await
-        .expect("redis");
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}:*", bus.namespace))
-        .query_async(&mut redis)
-        .await
-        .expect("the test's keys");
-    if !keys.is_empty() {
-        redis::cmd("DEL")
-            .arg(keys)
-            .query_async::<()>(&mut redis)
-            .await
-            .expect("remove the test's keys");
-    }
+        .expect("remove the test's keys or buckets");
 }
 
 /// [`clean_bus`] from a destructor: on a thread of its own with its own runtime, since
