@@ -39,6 +39,12 @@ pub struct Media {
     pub budget: Budget<UserId>,
     /// Pictures being decoded, a few at a time.
     pictures: Arc<Semaphore>,
+    /// Whether uploads of equal bytes share one stored object (named by their SHA-256).
+    /// Only on a single node: the clean-up deletes an object no upload uses any more, and
+    /// an upload that found the object stored must not lose it between that finding and
+    /// its record, which only this node's [`Media::blobs`] lock ensures. In a cluster
+    /// every upload has an object of its own, which no other upload's clean-up can touch.
+    pub deduplicate: bool,
     /// Held for reading while an upload stores its bytes and records itself, for writing
     /// while the clean-up deletes records and the objects no record uses: an upload that
     /// finds its bytes already stored cannot have them deleted under it.
@@ -115,13 +121,14 @@ pub enum SpoolError {
 impl Media {
     /// With `durable`, an upload's bytes reach the disk before it is answered (as a
     /// message is durable before its ack); see `durability`.
-    /// Opens the storage and empties the spool; the upload budget is also spent in the
-    /// cluster's `shared` budgets if there are.
+    /// Opens the storage and empties the spool; in a cluster (`shared` budgets given) the
+    /// upload budget is also spent there, and equal uploads are not deduplicated.
     pub fn open(
         config: MediaConfig,
         durable: bool,
         shared: Option<Arc<dyn SharedBudgets>>,
     ) -> anyhow::Result<Media> {
+        let deduplicate = shared.is_none();
         let storage = Storage::open(&config.storage, durable)?;
         std::fs::create_dir_all(&config.spool_dir)
             .with_context(|| format!("creating the spool folder {}", config.spool_dir.display()))?;
@@ -136,6 +143,7 @@ impl Media {
             in_progress: Arc::default(),
             budget: Budget::named("uploads", config.uploads_per_user, KEYS_MAX, shared),
             pictures: Arc::new(Semaphore::new(PICTURES_AT_ONCE)),
+            deduplicate,
             blobs: RwLock::new(()),
             storage,
             config,

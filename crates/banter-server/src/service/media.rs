@@ -203,10 +203,18 @@ where
     if used.saturating_add(size) > quota {
         return Err(quota_exceeded());
     }
+    let id = UploadId(hex(&rand::random::<[u8; 16]>()));
+    // Equal bytes share one object on a single node; in a cluster each upload has its own
+    // (see `Media::deduplicate`).
+    let blob_key = if media.deduplicate {
+        stored.sha256.clone()
+    } else {
+        format!("{}-{}", stored.sha256, id.0)
+    };
     let record = UploadRecord {
-        id: UploadId(hex(&rand::random::<[u8; 16]>())),
+        id,
         owner: user,
-        blob_key: stored.sha256.clone(),
+        blob_key,
         name,
         size,
         mime,
@@ -230,7 +238,7 @@ async fn store_and_record(
 ) -> ApiResult<UploadRecord> {
     let media = &state.media;
     let _blobs = media.blobs.read().await;
-    let blob = keys::blob(&stored.sha256);
+    let blob = keys::blob(&record.blob_key);
     if !media.storage.exists(&blob).await.map_err(internal)? {
         media
             .storage
@@ -239,7 +247,7 @@ async fn store_and_record(
             .map_err(internal)?;
     }
     if let Some(thumbnail) = thumbnail {
-        let key = keys::thumbnail(&stored.sha256);
+        let key = keys::thumbnail(&record.blob_key);
         if !media.storage.exists(&key).await.map_err(internal)? {
             media
                 .storage
@@ -444,9 +452,9 @@ pub async fn clean_up(state: &AppState, ttl: Duration) -> anyhow::Result<usize> 
             .store
             .delete_unused_uploads(cutoff_ms, CLEANUP_BATCH)
             .await?;
-        for sha256 in &freed {
-            media.storage.delete(&keys::blob(sha256)).await?;
-            media.storage.delete(&keys::thumbnail(sha256)).await?;
+        for blob_key in &freed {
+            media.storage.delete(&keys::blob(blob_key)).await?;
+            media.storage.delete(&keys::thumbnail(blob_key)).await?;
         }
         deleted += n;
         if n < CLEANUP_BATCH as usize {
