@@ -104,6 +104,9 @@ pub const SHARED_WAIT: Duration = Duration::from_millis(250);
 pub trait SharedBudgets: Send + Sync + 'static {
     /// Spends `n` events (all or nothing), or says how long until they would fit.
     async fn take(&self, key: &str, rate: Rate, n: u32) -> anyhow::Result<Result<(), RetryAfter>>;
+    /// Spends `n` events that happened already, even beyond the budget (which then owes
+    /// them: it refills that much later); when it is over, how long until it is not.
+    async fn spend(&self, key: &str, rate: Rate, n: u32) -> anyhow::Result<Option<RetryAfter>>;
     /// Gives one event back.
     async fn refund(&self, key: &str, rate: Rate) -> anyhow::Result<()>;
     /// Refills the budget completely.
@@ -160,6 +163,9 @@ pub struct Budget<K> {
     shards: Box<[Mutex<BoundedMap<K, Instant>>]>,
     hasher: std::collections::hash_map::RandomState,
     shared: Option<Arc<dyn SharedBudgets>>,
+    /// For a budget checked against the cluster's behind each spend
+    /// ([`Budget::checked_behind`]): per key, until when the cluster refused it.
+    refused_until: Option<Arc<Mutex<BoundedMap<K, Instant>>>>,
 }
 
 /// A map of at most `2 × generation_max` keys, in two generations: when the recent one is
@@ -230,7 +236,22 @@ impl<K: Hash + Eq + Clone> Budget<K> {
                 .collect(),
             hasher: Default::default(),
             shared,
+            refused_until: None,
         }
+    }
+
+    /// Makes a budget spent on a hot path (every send) check the cluster's behind each
+    /// spend instead of before it: a spend this node allows goes ahead at once and is
+    /// recorded in the cluster's store in the background, even beyond the budget (which
+    /// then refills that much later); when the store answers that the key is over its
+    /// budget, this node refuses the key until it is not. A send then waits for no round
+    /// trip. A key spending through several nodes at once can get a few events beyond its
+    /// budget (what those nodes allow while their answers are on the way, about one round
+    /// trip's worth each), and pays them back from its later budget, so over time it gets
+    /// its rate and no more.
+    pub fn checked_behind(mut self) -> Budget<K> {
+        self.refused_until = Some(Arc::new(Mutex::new(BoundedMap::new(KEYS_MAX))));
+        self
     }
 
     fn shard(&self, key: &K) -> MutexGuard<'_, BoundedMap<K, Instant>> {
@@ -295,17 +316,45 @@ impl<K: Hash + Eq + Clone + SharedKey> Budget<K> {
     }
 
     /// Spends one event of `key`'s budget, or says how long until one is left.
-    pub async fn take(&self, key: &K) -> Result<(), RetryAfter> {
+    pub async fn take(&self, key: &K) -> Result<(), RetryAfter>
+    where
+        K: Send + 'static,
+    {
         self.take_n(key, 1).await
     }
 
-    /// Spends `n` events at once (all or nothing): here, then in the cluster's budgets.
-    pub async fn take_n(&self, key: &K, n: u32) -> Result<(), RetryAfter> {
+    /// Spends `n` events at once (all or nothing): here, then in the cluster's budgets
+    /// (or, for a budget [`Budget::checked_behind`], here and then behind).
+    pub async fn take_n(&self, key: &K, n: u32) -> Result<(), RetryAfter>
+    where
+        K: Send + 'static,
+    {
         let now = Instant::now();
+        if let Some(refused_until) = &self.refused_until {
+            let until = lock(refused_until).get(key).copied();
+            if let Some(until) = until.filter(|until| *until > now) {
+                return Err(RetryAfter(until - now));
+            }
+        }
         self.take_n_at(key, n, now)?;
         let Some(shared) = &self.shared else {
             return Ok(());
         };
+        if let Some(refused_until) = &self.refused_until {
+            let (shared, refused_until) = (shared.clone(), refused_until.clone());
+            let (name, rate, key) = (self.shared_name(key), self.rate, key.clone());
+            tokio::spawn(async move {
+                match tokio::time::timeout(SHARED_WAIT, shared.spend(&name, rate, n)).await {
+                    Ok(Ok(None)) => {}
+                    Ok(Ok(Some(over))) => {
+                        lock(&refused_until).insert(&key, Instant::now() + over.0)
+                    }
+                    Ok(Err(err)) => unshared_warning(&err.to_string()),
+                    Err(_) => unshared_warning("no answer in time"),
+                }
+            });
+            return Ok(());
+        }
         let answer = tokio::time::timeout(
             SHARED_WAIT,
             shared.take(&self.shared_name(key), self.rate, n),
@@ -357,6 +406,11 @@ impl<K: Hash + Eq + Clone + SharedKey> Budget<K> {
             }
         }
     }
+}
+
+/// Every update is one insert or remove, so a poisoned map is still consistent.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Says, at most every 10 s, that a node is deciding budgets alone: the cluster's store
@@ -484,7 +538,9 @@ impl RateLimits {
                 KEYS_MAX,
                 shared.clone(),
             ),
-            messages: Budget::named("messages", limits.messages_per_user, KEYS_MAX, shared),
+            // Spent on every send: the cluster's answer must not delay the ack.
+            messages: Budget::named("messages", limits.messages_per_user, KEYS_MAX, shared)
+                .checked_behind(),
         }
     }
 }

@@ -39,6 +39,18 @@ if spent > period then return spent - period end
 redis.call('SET', KEYS[1], string.format('%d', after), 'PX', math.ceil(spent / 1000) + 1)
 return -1";
 
+/// Spends `ARGV[3]` events that happened already (one per `ARGV[1]` µs), even beyond the
+/// budget of `ARGV[2]` µs. Returns how many µs the budget is over (≤ 0: within).
+const SPEND: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local stored = redis.call('GET', KEYS[1])
+local full_at = now
+if stored then full_at = math.max(tonumber(stored), now) end
+local after = full_at + tonumber(ARGV[1]) * tonumber(ARGV[3])
+redis.call('SET', KEYS[1], string.format('%d', after), 'PX', math.ceil((after - now) / 1000) + 1)
+return after - now - tonumber(ARGV[2])";
+
 /// Gives back one event (`ARGV[1]` µs).
 const REFUND: &str = r"
 local t = redis.call('TIME')
@@ -65,6 +77,7 @@ pub struct RedisBudgets {
     redis: redis::aio::ConnectionManager,
     prefix: String,
     take: redis::Script,
+    spend: redis::Script,
     refund: redis::Script,
 }
 
@@ -74,6 +87,7 @@ impl RedisBudgets {
             redis,
             prefix: format!("{namespace}:budget:"),
             take: redis::Script::new(TAKE),
+            spend: redis::Script::new(SPEND),
             refund: redis::Script::new(REFUND),
         }
     }
@@ -100,6 +114,19 @@ impl SharedBudgets for RedisBudgets {
             Ok(wait) => Err(RetryAfter(Duration::from_micros(wait))),
             Err(_) => Ok(()),
         })
+    }
+
+    async fn spend(&self, key: &str, rate: Rate, n: u32) -> anyhow::Result<Option<RetryAfter>> {
+        let mut redis = self.redis.clone();
+        let over: i64 = self
+            .spend
+            .key(self.key(key))
+            .arg(interval_micros(rate))
+            .arg(micros(rate.per))
+            .arg(n)
+            .invoke_async(&mut redis)
+            .await?;
+        Ok((over > 0).then(|| wait(over)))
     }
 
     async fn refund(&self, key: &str, rate: Rate) -> anyhow::Result<()> {
@@ -263,6 +290,22 @@ impl SharedBudgets for NatsBudgets {
                 return (Write::Keep, Err(wait(spent - period)));
             }
             (Write::Put(instant_value(after)), Ok(()))
+        })
+        .await
+    }
+
+    async fn spend(&self, key: &str, rate: Rate, n: u32) -> anyhow::Result<Option<RetryAfter>> {
+        let interval = interval_micros(rate);
+        let period = micros(rate.per);
+        kv::change(&self.bucket, &Self::key(key), |stored| {
+            let now = now_micros();
+            let full_at = parse_instant(stored).map_or(now, |t| t.max(now));
+            let after = full_at + interval * i64::from(n);
+            let over = after - now - period;
+            (
+                Write::Put(instant_value(after)),
+                (over > 0).then(|| wait(over)),
+            )
         })
         .await
     }

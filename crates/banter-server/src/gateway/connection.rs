@@ -17,7 +17,9 @@ use crate::state::AppState;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
 use banter_protocol::{ErrorCode, ServerEvent, PROTOCOL_VERSION};
 use banter_store::StoreError;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use std::time::Duration;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -166,10 +168,10 @@ pub async fn run(
                     break;
                 }
                 Some(frame) = outbound.recv() => {
-                    if !write_queued(&mut sink, frame, &mut outbound).await { break; }
+                    if !write_ready(&mut sink, frame, &mut outbound, &mut conn.pending).await { break; }
                 }
                 Some(reply) = conn.pending.next() => {
-                    if !write(&mut sink, WsMessage::Text(reply)).await { break; }
+                    if !write_ready(&mut sink, reply, &mut outbound, &mut conn.pending).await { break; }
                 }
                 _ = heartbeat.tick() => {
                     if last_heard.elapsed() > idle_max {
@@ -260,25 +262,37 @@ async fn close_handshake<Si, St, E>(
     let _ = tokio::time::timeout(wait, client_closed).await;
 }
 
-/// Most queued frames written with one flush (one `write` system call when they fit the
-/// socket buffer). Bounded so that a busy queue cannot starve the rest of the loop.
+/// Most frames written with one flush (one `write` system call when they fit the socket
+/// buffer). Bounded so that a busy queue cannot starve the rest of the loop.
 const FRAMES_PER_FLUSH_MAX: usize = 64;
 
-/// Writes `first` and whatever else is already queued behind it, up to
-/// [`FRAMES_PER_FLUSH_MAX`], then flushes once: under fan-out load a connection's frames
-/// arrive in bursts, and one flush per burst instead of per frame saves system calls.
-/// False if the socket is gone or the client stopped reading.
-async fn write_queued<S>(sink: &mut S, first: Utf8Bytes, queue: &mut Outbound) -> bool
+/// Writes `first` and whatever else is ready to go out behind it, up to
+/// [`FRAMES_PER_FLUSH_MAX`]: queued pushes and the replies to sends that are done. Then
+/// flushes once. Under load a connection's frames come in bursts (a sender's own
+/// `message_created` and its `ack` come out of one commit), and one flush per burst
+/// instead of per frame saves system calls. False if the socket is gone or the client
+/// stopped reading.
+async fn write_ready<S>(
+    sink: &mut S,
+    first: Utf8Bytes,
+    queue: &mut Outbound,
+    replies: &mut FuturesUnordered<BoxFuture<'static, Utf8Bytes>>,
+) -> bool
 where
     S: futures_util::Sink<WsMessage> + Unpin,
 {
     let burst = async {
         sink.feed(WsMessage::Text(first)).await?;
         for _ in 1..FRAMES_PER_FLUSH_MAX {
-            match queue.try_recv() {
-                Some(frame) => sink.feed(WsMessage::Text(frame)).await?,
-                None => break,
-            }
+            let next = match queue.try_recv() {
+                Some(frame) => frame,
+                // A reply that is done already; one still waiting is left for the loop.
+                None => match replies.next().now_or_never() {
+                    Some(Some(reply)) => reply,
+                    _ => break,
+                },
+            };
+            sink.feed(WsMessage::Text(next)).await?;
         }
         sink.flush().await
     };
