@@ -281,7 +281,13 @@ pub async fn connect(
     let presence =
         redis_presence::RedisPresence::new(bus.connection(), &config.namespace, bus.node());
     tasks.push(presence.clone().spawn_refresh(shutdown));
-    let budgets = budgets::RedisBudgets::new(bus.connection(), &config.namespace);
+    // A connection of their own: every send spends the message budget, and those calls
+    // must not queue in front of the bus's publishes on one multiplexed connection.
+    let budget_connection = ::redis::Client::open(config.url.as_str())?
+        .get_connection_manager()
+        .await
+        .map_err(|err| anyhow::anyhow!("connecting to Redis for the cluster's budgets: {err}"))?;
+    let budgets = budgets::RedisBudgets::new(budget_connection, &config.namespace);
     tracing::info!(namespace = %config.namespace, "joined the cluster on Redis");
     Ok(Joined {
         bus,

@@ -17,7 +17,6 @@ use std::time::Duration;
 use anyhow::Context;
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use redis::AsyncCommands;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -31,6 +30,8 @@ const RESUBSCRIBE_BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// or down and this fills, further broadcasts are dropped and counted (the other nodes'
 /// clients then catch up by seq, and by `4009` once the bus is back).
 const PUBLISH_QUEUE_MAX: usize = 16_384;
+/// Most broadcasts published in one pipeline (one round trip to Redis).
+const PUBLISH_BATCH_MAX: usize = 256;
 /// How long a stopping node keeps publishing what is still queued.
 const PUBLISH_DRAIN_MAX: Duration = Duration::from_secs(2);
 
@@ -100,9 +101,21 @@ async fn publish_queued(
     shutdown: CancellationToken,
 ) {
     let mut failures: u64 = 0;
-    let mut publish = async |redis: &mut redis::aio::ConnectionManager, bytes: Vec<u8>| {
-        if let Err(err) = redis.publish::<_, _, ()>(&channel, bytes).await {
-            failures += 1;
+    // `first` and whatever is queued behind it (up to PUBLISH_BATCH_MAX), in one pipeline:
+    // one round trip for a burst instead of one per broadcast, in queue order.
+    let mut publish = async |redis: &mut redis::aio::ConnectionManager,
+                             queued: &mut mpsc::Receiver<Vec<u8>>,
+                             first: Vec<u8>| {
+        let mut pipe = redis::pipe();
+        pipe.cmd("PUBLISH").arg(&channel).arg(first).ignore();
+        let mut count = 1;
+        while count < PUBLISH_BATCH_MAX {
+            let Ok(bytes) = queued.try_recv() else { break };
+            pipe.cmd("PUBLISH").arg(&channel).arg(bytes).ignore();
+            count += 1;
+        }
+        if let Err(err) = pipe.query_async::<()>(redis).await {
+            failures += count as u64;
             tracing::warn!(error = %err, failures, "could not publish on the Redis bus");
         }
     };
@@ -110,14 +123,14 @@ async fn publish_queued(
         tokio::select! {
             _ = shutdown.cancelled() => break,
             bytes = queued.recv() => match bytes {
-                Some(bytes) => publish(&mut redis, bytes).await,
+                Some(bytes) => publish(&mut redis, &mut queued, bytes).await,
                 None => return,
             },
         }
     }
     let drain = async {
         while let Ok(bytes) = queued.try_recv() {
-            publish(&mut redis, bytes).await;
+            publish(&mut redis, &mut queued, bytes).await;
         }
     };
     let _ = tokio::time::timeout(PUBLISH_DRAIN_MAX, drain).await;
