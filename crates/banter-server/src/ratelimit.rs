@@ -256,8 +256,7 @@ impl<K: Hash + Eq + Clone> Budget<K> {
 
     fn shard(&self, key: &K) -> MutexGuard<'_, BoundedMap<K, Instant>> {
         let index = (self.hasher.hash_one(key) as usize) % SHARDS;
-        // Every update is one insert or remove, so a poisoned shard is still consistent.
-        self.shards[index].lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.shards[index])
     }
 
     /// The local half of [`Budget::take_n`] at a given time (tests pass their own clock).

@@ -40,25 +40,24 @@ pub const REAP_EVERY: Duration = Duration::from_secs(5);
 /// a login.
 pub const PRESENCE_WAIT: Duration = Duration::from_millis(500);
 
-/// A presence change on the cluster's store, or `alone` (this node's own answer) if the
-/// store fails or takes longer than [`PRESENCE_WAIT`].
-pub(crate) async fn within_presence_wait(
+/// The cluster store's answer to a presence call, or `None` (logged) if the store fails or
+/// takes longer than [`PRESENCE_WAIT`]: the caller then answers for this node alone.
+pub(crate) async fn within_presence_wait<T>(
     store: &str,
-    change: impl Future<Output = anyhow::Result<bool>>,
-    alone: bool,
-) -> bool {
-    match tokio::time::timeout(PRESENCE_WAIT, change).await {
-        Ok(Ok(answer)) => answer,
+    call: impl Future<Output = anyhow::Result<T>>,
+) -> Option<T> {
+    match tokio::time::timeout(PRESENCE_WAIT, call).await {
+        Ok(Ok(answer)) => Some(answer),
         Ok(Err(err)) => {
             tracing::warn!(store, error = %err, "presence unreachable; answering for this node");
-            alone
+            None
         }
         Err(_) => {
             tracing::warn!(
                 store,
                 "presence did not answer in time; answering for this node"
             );
-            alone
+            None
         }
     }
 }

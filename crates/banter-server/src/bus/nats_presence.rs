@@ -335,14 +335,18 @@ impl Presence for NatsPresence {
             // Already online through this node: nothing changes cluster-wide.
             return false;
         }
-        super::within_presence_wait("NATS", self.enter(user), true).await
+        super::within_presence_wait("NATS", self.enter(user))
+            .await
+            .unwrap_or(true)
     }
 
     async fn disconnected(&self, user: UserId) -> bool {
         if !self.local.disconnected(user).await {
             return false;
         }
-        super::within_presence_wait("NATS", self.leave(user), true).await
+        super::within_presence_wait("NATS", self.leave(user))
+            .await
+            .unwrap_or(true)
     }
 
     async fn departed(&self) -> Vec<UserId> {
@@ -359,16 +363,9 @@ impl Presence for NatsPresence {
         if users.is_empty() {
             return Vec::new();
         }
-        match tokio::time::timeout(super::PRESENCE_WAIT, self.online(users)).await {
-            Ok(Ok(online)) => online,
-            Ok(Err(err)) => {
-                tracing::warn!(error = %err, "presence in NATS unreachable; answering for this node");
-                self.local.online_among(users).await
-            }
-            Err(_) => {
-                tracing::warn!("presence in NATS did not answer in time; answering for this node");
-                self.local.online_among(users).await
-            }
+        match super::within_presence_wait("NATS", self.online(users)).await {
+            Some(online) => online,
+            None => self.local.online_among(users).await,
         }
     }
 }

@@ -187,7 +187,9 @@ impl Presence for RedisPresence {
             let nodes: i64 = script.invoke_async(&mut redis).await?;
             Ok(nodes == 1)
         };
-        super::within_presence_wait("Redis", first, true).await
+        super::within_presence_wait("Redis", first)
+            .await
+            .unwrap_or(true)
     }
 
     async fn disconnected(&self, user: UserId) -> bool {
@@ -206,7 +208,9 @@ impl Presence for RedisPresence {
             let nodes: i64 = script.invoke_async(&mut redis).await?;
             Ok(nodes == 0)
         };
-        super::within_presence_wait("Redis", last, true).await
+        super::within_presence_wait("Redis", last)
+            .await
+            .unwrap_or(true)
     }
 
     async fn departed(&self) -> Vec<UserId> {
@@ -238,26 +242,18 @@ impl Presence for RedisPresence {
             pipe.cmd("ZCOUNT").arg(self.key(user)).arg(now).arg("+inf");
         }
         let mut redis = self.redis.clone();
-        let counts = tokio::time::timeout(
-            super::PRESENCE_WAIT,
-            pipe.query_async::<Vec<i64>>(&mut redis),
-        )
-        .await;
-        match counts {
-            Ok(Ok(counts)) => users
+        let online = async move {
+            let counts: Vec<i64> = pipe.query_async(&mut redis).await?;
+            Ok(users
                 .iter()
                 .zip(counts)
                 .filter(|(_, nodes)| *nodes > 0)
                 .map(|(user, _)| *user)
-                .collect(),
-            Ok(Err(err)) => {
-                tracing::warn!(error = %err, "presence in Redis unreachable; answering for this node");
-                self.local.online_among(users).await
-            }
-            Err(_) => {
-                tracing::warn!("presence in Redis did not answer in time; answering for this node");
-                self.local.online_among(users).await
-            }
+                .collect())
+        };
+        match super::within_presence_wait("Redis", online).await {
+            Some(online) => online,
+            None => self.local.online_among(users).await,
         }
     }
 }
