@@ -238,11 +238,19 @@ pub(crate) use friend_request_sql;
 
 /// SQL selecting whole `messages` rows (no alias), followed by `$tail`; decode with
 /// [`entry_at`].
+macro_rules! message_columns {
+    () => {
+        "id, conversation_id, seq, sender_id, client_msg_id, kind, body, recalled, created_at_ms"
+    };
+}
+pub(crate) use message_columns;
+
 macro_rules! message_sql {
     ($tail:literal) => {
         concat!(
-            "SELECT id, conversation_id, seq, sender_id, client_msg_id, kind, body, recalled, ",
-            "created_at_ms FROM messages ",
+            "SELECT ",
+            $crate::row::message_columns!(),
+            " FROM messages ",
             $tail
         )
     };
