@@ -200,33 +200,74 @@ async fn start_node_with(
     Server::start(config).await.expect("node starts")
 }
 
+/// Two nodes of a fresh cluster: a scratch database on `database`'s server, a namespace of
+/// their own on the bus at `bus_url`, `adjust` applied to both configurations. `None` when
+/// either server is not configured (the test then says so and passes, except in CI).
+struct TwoNodes {
+    a: Server,
+    b: Server,
+    bus: BusConfig,
+    _database: scratch::ScratchDatabase,
+    _dirs: [tempfile::TempDir; 2],
+}
+
+impl TwoNodes {
+    async fn start(
+        database: DatabaseServer,
+        bus_url: Option<String>,
+        adjust: impl Fn(&mut Config),
+    ) -> Option<TwoNodes> {
+        let bus = BusConfig {
+            url: bus_url?,
+            namespace: fresh_namespace(),
+        };
+        let database = scratch::create(database).await?;
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let a = start_node_with(&database.url, dirs[0].path(), bus.clone(), &adjust).await;
+        let b = start_node_with(&database.url, dirs[1].path(), bus.clone(), &adjust).await;
+        Some(TwoNodes {
+            a,
+            b,
+            bus,
+            _database: database,
+            _dirs: dirs,
+        })
+    }
+
+    fn url_a(&self) -> String {
+        format!("http://{}", self.a.local_addr())
+    }
+
+    fn url_b(&self) -> String {
+        format!("http://{}", self.b.local_addr())
+    }
+
+    /// Stops both nodes and removes what they kept on the bus's server.
+    async fn stop(self) {
+        self.a.stop().await.expect("stop a");
+        self.b.stop().await.expect("stop b");
+        clean_bus(&self.bus).await;
+    }
+}
+
 /// Rate limits and login throttles are the cluster's, not each node's: a budget spent
 /// through node A is spent for node B too, so an address or a user cannot multiply it by
 /// going round the nodes.
 async fn budgets_hold_across_nodes(database: DatabaseServer, bus_url: Option<String>) {
     use banter_protocol::ErrorCode;
     use banter_server::ratelimit::Rate;
-    let Some(bus_url) = bus_url else {
-        return;
-    };
-    let Some(database) = scratch::create(database).await else {
-        return;
-    };
-    let bus = BusConfig {
-        url: bus_url,
-        namespace: fresh_namespace(),
-    };
     let tight = |config: &mut Config| {
         let hour = Duration::from_secs(3600);
         config.limits.registrations_per_address = Rate::new(3, hour);
         config.limits.login_failures_per_account_address = Rate::new(2, hour);
         config.limits.messages_per_user = Rate::new(4, hour);
     };
-    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let node_a = start_node_with(&database.url, dirs[0].path(), bus.clone(), tight).await;
-    let node_b = start_node_with(&database.url, dirs[1].path(), bus.clone(), tight).await;
-    let a = Client::new(&format!("http://{}", node_a.local_addr())).unwrap();
-    let b = Client::new(&format!("http://{}", node_b.local_addr())).unwrap();
+    let Some(nodes) = TwoNodes::start(database, bus_url, tight).await else {
+        return;
+    };
+    let (url_a, url_b) = (nodes.url_a(), nodes.url_b());
+    let a = Client::new(&url_a).unwrap();
+    let b = Client::new(&url_b).unwrap();
 
     // Registrations per address: three in all, wherever they are made.
     a.register("alice", PASSWORD).await.unwrap();
@@ -242,8 +283,8 @@ async fn budgets_hold_across_nodes(database: DatabaseServer, bus_url: Option<Str
     }
 
     // Wrong passwords for one account from one address: two in all.
-    let mut guesser_a = Client::new(&format!("http://{}", node_a.local_addr())).unwrap();
-    let mut guesser_b = Client::new(&format!("http://{}", node_b.local_addr())).unwrap();
+    let mut guesser_a = Client::new(&url_a).unwrap();
+    let mut guesser_b = Client::new(&url_b).unwrap();
     let wrong = guesser_a
         .login("alice", "wrong guess 1", "x")
         .await
@@ -268,17 +309,12 @@ async fn budgets_hold_across_nodes(database: DatabaseServer, bus_url: Option<Str
     // and refuses from then on. Sends alternate between the nodes, a moment apart so that
     // each node has its answer: the fifth and sixth are the two nodes' one send each past
     // the budget; without the cluster's budget each node would accept four, eight in all.
-    let bob_a = device(&format!("http://{}", node_a.local_addr()), "bob").await;
-    let carol_id = device(&format!("http://{}", node_a.local_addr()), "carol")
-        .await
-        .me()
-        .await
-        .unwrap()
-        .id;
-    let bob_b = Client::new(&format!("http://{}", node_b.local_addr()))
+    let bob_a = device(&url_a, "bob").await;
+    let carol_id = device(&url_a, "carol").await.me().await.unwrap().id;
+    let bob_b = Client::new(&url_b)
         .unwrap()
         .with_token(bob_a.token().unwrap().to_owned());
-    let carol = device(&format!("http://{}", node_b.local_addr()), "carol").await;
+    let carol = device(&url_b, "carol").await;
     let request = bob_a.send_friend_request(carol_id, None).await.unwrap();
     carol.accept_friend_request(request.id).await.unwrap();
     let direct = bob_a.open_direct(carol_id).await.unwrap().id;
@@ -318,9 +354,7 @@ async fn budgets_hold_across_nodes(database: DatabaseServer, bus_url: Option<Str
     let expected = [["acked"; 6].as_slice(), &["rate_limited"; 2]].concat();
     assert_eq!(outcomes, expected);
 
-    node_a.stop().await.expect("stop a");
-    node_b.stop().await.expect("stop b");
-    clean_bus(&bus).await;
+    nodes.stop().await;
 }
 
 /// Nodes of one cluster on one database and one Redis: a message sent through node A
@@ -477,24 +511,10 @@ async fn presence_change(
 /// node while still connected through the other does not take them offline; leaving the
 /// last one does.
 async fn presence_spans_nodes(database: DatabaseServer, bus_url: Option<String>) {
-    let Some(bus_url) = bus_url else {
+    let Some(nodes) = TwoNodes::start(database, bus_url, |_| {}).await else {
         return;
     };
-    let Some(database) = scratch::create(database).await else {
-        return;
-    };
-    let bus = BusConfig {
-        url: bus_url,
-        namespace: fresh_namespace(),
-    };
-    let cleanup = bus.clone();
-    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let node_a = start_node(&database.url, dirs[0].path(), bus.clone()).await;
-    let node_b = start_node(&database.url, dirs[1].path(), bus).await;
-    let (url_a, url_b) = (
-        format!("http://{}", node_a.local_addr()),
-        format!("http://{}", node_b.local_addr()),
-    );
+    let (url_a, url_b) = (nodes.url_a(), nodes.url_b());
     let register = Client::new(&url_a).unwrap();
     let alice_id = register.register("alice", PASSWORD).await.unwrap().id;
     let bob_id = register.register("bob", PASSWORD).await.unwrap().id;
@@ -531,9 +551,7 @@ async fn presence_spans_nodes(database: DatabaseServer, bus_url: Option<String>)
     assert_eq!(presence_change(&mut bob, alice_id, WAIT).await, Some(false));
     assert!(!bob_again.friends().await.unwrap()[0].online);
 
-    node_a.stop().await.expect("stop a");
-    node_b.stop().await.expect("stop b");
-    clean_bus(&cleanup).await;
+    nodes.stop().await;
 }
 
 /// A node that dies says nothing: its users' presence entries stop being refreshed and
@@ -545,21 +563,10 @@ async fn a_dead_nodes_users_go_offline_for_their_friends(
     database: DatabaseServer,
     bus_url: Option<String>,
 ) {
-    let Some(bus_url) = bus_url else {
+    let Some(nodes) = TwoNodes::start(database, bus_url, |_| {}).await else {
         return;
     };
-    let Some(database) = scratch::create(database).await else {
-        return;
-    };
-    let bus = BusConfig {
-        url: bus_url,
-        namespace: fresh_namespace(),
-    };
-    let cleanup = bus.clone();
-    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let node_a = start_node(&database.url, dirs[0].path(), bus.clone()).await;
-    let node_b = start_node(&database.url, dirs[1].path(), bus).await;
-    let url_a = format!("http://{}", node_a.local_addr());
+    let url_a = nodes.url_a();
     let register = Client::new(&url_a).unwrap();
     let alice_id = register.register("alice", PASSWORD).await.unwrap().id;
     let bob_id = register.register("bob", PASSWORD).await.unwrap().id;
@@ -568,7 +575,7 @@ async fn a_dead_nodes_users_go_offline_for_their_friends(
     let request = alice.send_friend_request(bob_id, None).await.unwrap();
     bob.accept_friend_request(request.id).await.unwrap();
 
-    write_dead_nodes_entry(&cleanup, alice_id).await;
+    write_dead_nodes_entry(&nodes.bus, alice_id).await;
 
     let mut bob_socket = bob.connect().await.expect("bob on node A");
     assert!(
@@ -588,9 +595,7 @@ async fn a_dead_nodes_users_go_offline_for_their_friends(
     );
     assert!(!bob.friends().await.unwrap()[0].online);
 
-    node_a.stop().await.expect("stop a");
-    node_b.stop().await.expect("stop b");
-    clean_bus(&cleanup).await;
+    nodes.stop().await;
 }
 
 /// Writes what a node writes for a connection of `user`'s (bus/redis_presence.rs,
