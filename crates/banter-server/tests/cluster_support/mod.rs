@@ -62,15 +62,23 @@ pub async fn clean_bus(bus: &BusConfig) {
         .expect("remove the test's keys or buckets");
 }
 
-/// [`clean_bus`] from a destructor: on a thread of its own with its own runtime, since
-/// the test's runtime may be gone or busy.
+/// How long after a cluster test's end its nodes may still write to the bus's server: a
+/// message budget recorded behind its send (up to 250 ms) or a presence change (up to 500
+/// ms) already under way when the test dropped its nodes.
+const LATE_WRITES: std::time::Duration = std::time::Duration::from_millis(600);
+
+/// [`clean_bus`] from a destructor, where the nodes were dropped without being stopped: on
+/// a thread of its own with its own runtime (the test's may be gone or busy), once at
+/// once and once more after [`LATE_WRITES`].
 pub fn clean_bus_blocking(bus: BusConfig) {
     let cleaned = std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .expect("a runtime")
-            .block_on(clean_bus(&bus));
+            .expect("a runtime");
+        runtime.block_on(clean_bus(&bus));
+        std::thread::sleep(LATE_WRITES);
+        runtime.block_on(clean_bus(&bus));
     })
     .join();
     if cleaned.is_err() {
