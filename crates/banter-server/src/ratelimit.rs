@@ -249,8 +249,11 @@ impl<K: Hash + Eq + Clone> Budget<K> {
     /// budget (what those nodes allow while their answers are on the way, about one round
     /// trip's worth each), and pays them back from its later budget, so over time it gets
     /// its rate and no more.
+    /// Without a cluster it changes nothing (a single node has no one to wait for).
     pub fn checked_behind(mut self) -> Budget<K> {
-        self.refused_until = Some(Arc::new(Mutex::new(BoundedMap::new(KEYS_MAX))));
+        if self.shared.is_some() {
+            self.refused_until = Some(Arc::new(Mutex::new(BoundedMap::new(KEYS_MAX))));
+        }
         self
     }
 
