@@ -13,11 +13,17 @@ pub struct Counters {
     pub acked: AtomicU64,
     pub delivered: AtomicU64,
     pub caught_up: AtomicU64,
+    /// The slowest ack since the ticker last printed, in µs: when in a run the stalls were.
+    pub slowest_ack_us: AtomicU64,
 }
 
 impl Counters {
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn ack_took(&self, us: u64) {
+        self.slowest_ack_us.fetch_max(us, Ordering::Relaxed);
     }
 
     fn snapshot(&self) -> [u64; 5] {
@@ -46,8 +52,9 @@ impl Ticker {
                 tick.tick().await;
                 let now = counters.snapshot();
                 let [connected, sent, acked, delivered, caught_up] = now;
+                let slowest_ms = counters.slowest_ack_us.swap(0, Ordering::Relaxed) as f64 / 1000.0;
                 eprintln!(
-                    "[{:6.1}s] {label}: connected {connected} · sent {sent} · acked {acked} (+{}/s) · delivered {delivered} (+{}/s) · caught up {caught_up}",
+                    "[{:6.1}s] {label}: connected {connected} · sent {sent} · acked {acked} (+{}/s, slowest {slowest_ms:.1} ms) · delivered {delivered} (+{}/s) · caught up {caught_up}",
                     clock.elapsed().as_secs_f64(),
                     acked - previous[2],
                     delivered - previous[3],

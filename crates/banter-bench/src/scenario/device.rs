@@ -234,7 +234,9 @@ pub async fn drive(device: Device, run: Run, mut targets: watch::Receiver<Target
                         continue;
                     };
                     if let Some(sent_us) = unacked.remove(&key.n) {
-                        let _ = outcome.ack_latency.record(clock.since_us(sent_us).max(1));
+                        let took_us = clock.since_us(sent_us).max(1);
+                        let _ = outcome.ack_latency.record(took_us);
+                        counters.ack_took(took_us);
                     }
                     if let Some(t) = tally.as_mut() {
                         t.acks.push((conversation_id, seq, key));
