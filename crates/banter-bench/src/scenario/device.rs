@@ -57,6 +57,10 @@ pub struct Sender {
     pub index: u32,
     pub conversation: ConversationId,
     pub pacing: Pacing,
+    /// When the first send goes out. In open loop the senders' first sends are spread over
+    /// one interval, so that the server sees one send every 1/R s, not every sender's at
+    /// the same moment once an interval.
+    pub first_send_at: Instant,
     /// Sends at most this many, if set; the sending phase ends early when they are out.
     pub quota: Option<u32>,
     pub stop_at: Instant,
@@ -67,9 +71,11 @@ pub struct Sender {
 
 pub struct Device {
     pub connection: Connection,
-    pub user: UserId,
-    /// The conversations this device must hold in full at the end.
-    pub conversations: Vec<ConversationId>,
+    /// What the device records. Made before the run's clock starts: its two histograms
+    /// take over a hundred kilobytes each, and hundreds of devices making them at the
+    /// moment the first sends go out stalled the bench itself for tens of milliseconds,
+    /// counted as the server's latency.
+    pub outcome: Outcome,
     pub sender: Option<Sender>,
     /// How to get back in when the connection is lost; without it, the device ends.
     pub failover: Option<Failover>,
@@ -115,27 +121,32 @@ pub struct Outcome {
     pub recovered: u64,
 }
 
+impl Outcome {
+    /// `conversations`: the ones the device must hold in full at the end.
+    pub fn new(user: UserId, conversations: Vec<ConversationId>) -> Outcome {
+        Outcome {
+            user,
+            conversations,
+            log: DeviceLog::default(),
+            ack_latency: latency_histogram(),
+            e2e_latency: latency_histogram(),
+            last_delivery_us: 0,
+            failure: None,
+            refusal: None,
+            reconnects: 0,
+            resends: 0,
+            recovered: 0,
+        }
+    }
+}
+
 pub async fn drive(device: Device, run: Run, mut targets: watch::Receiver<Targets>) -> Outcome {
     let Device {
         mut connection,
-        user,
-        conversations,
+        mut outcome,
         mut sender,
         failover,
     } = device;
-    let mut outcome = Outcome {
-        user,
-        conversations,
-        log: DeviceLog::default(),
-        ack_latency: latency_histogram(),
-        e2e_latency: latency_histogram(),
-        last_delivery_us: 0,
-        failure: None,
-        refusal: None,
-        reconnects: 0,
-        resends: 0,
-        recovered: 0,
-    };
     let mut failover = failover.map(Rejoining::new);
     let clock = run.clock;
     let counters = &run.counters;
@@ -143,7 +154,9 @@ pub async fn drive(device: Device, run: Run, mut targets: watch::Receiver<Target
     // Send time (run µs) of each unacked send, by its counter.
     let mut unacked: HashMap<u32, u64> = HashMap::new();
     let mut next_n: u32 = 0;
-    let mut next_send_at = Instant::now();
+    let mut next_send_at = sender
+        .as_ref()
+        .map_or_else(Instant::now, |s| s.first_send_at);
     let sender_stop = sender.as_ref().map_or(next_send_at, |s| s.stop_at);
 
     loop {
@@ -682,6 +695,10 @@ pub async fn play(run: &Run, wiring: Vec<Wiring>, pacing: Pacing, quota: Option<
     use crate::ledger::{DeviceUnderTest, History, Verdict};
     let (tallies_tx, mut tallies_rx) = mpsc::unbounded_channel();
     let (targets_tx, targets_rx) = watch::channel::<Targets>(None);
+    let outcomes: Vec<Outcome> = wiring
+        .iter()
+        .map(|w| Outcome::new(w.user, w.conversations.clone()))
+        .collect();
     let cpu = crate::server::CpuMark::now(&run.target.server_pids);
     let start = Instant::now();
     let start_us = run.clock.now_us();
@@ -689,17 +706,23 @@ pub async fn play(run: &Run, wiring: Vec<Wiring>, pacing: Pacing, quota: Option<
     let give_up_at = stop_at + run.drain;
     let senders = wiring.iter().filter(|w| w.sends.is_some()).count();
     let failover = wiring.iter().any(|w| w.rejoin.is_some());
+    let mut senders_placed = 0;
+    let mut first_send_at = || {
+        senders_placed += 1;
+        start + pacing.first_send_after(senders_placed - 1, senders)
+    };
     let tasks: Vec<_> = wiring
         .into_iter()
-        .map(|w| {
+        .zip(outcomes)
+        .map(|(w, outcome)| {
             let device = Device {
                 connection: w.connection,
-                user: w.user,
-                conversations: w.conversations,
+                outcome,
                 sender: w.sends.map(|(index, conversation)| Sender {
                     index,
                     conversation,
                     pacing,
+                    first_send_at: first_send_at(),
                     quota,
                     stop_at,
                     give_up_at,

@@ -57,6 +57,16 @@ impl Pacing {
         }
     }
 
+    /// How long after the start sender `k` of `senders` sends first: in open loop the
+    /// senders take turns through one interval, so that together they send one message
+    /// every 1/R s instead of all at the same moment once an interval.
+    pub fn first_send_after(&self, k: usize, senders: usize) -> Duration {
+        match self {
+            Pacing::Window(_) => Duration::ZERO,
+            Pacing::Rate { interval, .. } => interval.mul_f64(k as f64 / senders.max(1) as f64),
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Pacing::Window(w) => format!("closed loop, {w} unacked per sender"),
@@ -96,5 +106,29 @@ impl Run {
             .flat_map(|u| std::iter::repeat_n(u.token.clone(), devices))
             .collect();
         fleet.connect_all_placed(tokens).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_loop_senders_take_turns_through_one_interval() {
+        // 200 senders at 10,000 msgs/s: each every 20 ms, one of them every 100 µs.
+        let pacing = Pacing::new(Some(10_000.0), 200, 4).unwrap();
+        let firsts: Vec<Duration> = (0..200).map(|k| pacing.first_send_after(k, 200)).collect();
+        assert_eq!(firsts[0], Duration::ZERO);
+        assert_eq!(firsts[1], Duration::from_micros(100));
+        assert_eq!(firsts[199], Duration::from_micros(19_900));
+        assert!(firsts
+            .windows(2)
+            .all(|w| w[1] - w[0] == Duration::from_micros(100)));
+    }
+
+    #[test]
+    fn closed_loop_senders_all_start_at_once() {
+        let pacing = Pacing::new(None, 200, 4).unwrap();
+        assert_eq!(pacing.first_send_after(150, 200), Duration::ZERO);
     }
 }
