@@ -9,13 +9,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use banter_store::sqlite::SqliteStore;
-use banter_store::{Database, Durability, OpenOptions, StoreError};
+use banter_store::{Database, Durability, OpenOptions, SendPolicy, StoreError, StreamAppend};
 use sqlx::{Connection, SqliteConnection};
 use tempfile::TempDir;
 
 /// A database file in a directory that is deleted when the test ends.
 struct SqliteBackend {
-    _dir: TempDir,
+    dir: TempDir,
     url: String,
     options: OpenOptions,
 }
@@ -42,11 +42,7 @@ impl conformance::Backend for SqliteBackend {
 fn backend_with(options: OpenOptions) -> SqliteBackend {
     let dir = tempfile::tempdir().expect("temporary directory");
     let url = format!("sqlite://{}", dir.path().join("banter.db").display());
-    SqliteBackend {
-        _dir: dir,
-        url,
-        options,
-    }
+    SqliteBackend { dir, url, options }
 }
 
 async fn sqlite_backend() -> SqliteBackend {
@@ -92,4 +88,39 @@ async fn unusable_options_are_config_errors() {
         "{:?}",
         result.err()
     );
+}
+
+/// A stored message reaches the database file itself within moments of its commit: the
+/// checkpoint thread copies the WAL's frames back while the writer goes on. Without it the
+/// frames stay in the WAL until the writer's own checkpoint, after 10,000 of them, which
+/// holds that commit for the whole copy.
+#[tokio::test]
+async fn committed_sends_reach_the_database_file_without_the_writers_checkpoint() {
+    let backend = sqlite_backend().await;
+    let store = conformance::Backend::open(&backend).await;
+    let ann = conformance::user(&store, "ann").await;
+    let bob = conformance::user(&store, "bob").await;
+    conformance::befriend(&store, &ann, &bob).await;
+    let direct = store.open_direct(ann.id, bob.id, true).await.unwrap();
+    let words = "a message that should be checkpointed 7f3a";
+    let send = StreamAppend::Send(conformance::text(ann.id, direct, "c1", words));
+    let policy = SendPolicy {
+        direct_requires_friendship: true,
+    };
+    let mut answers = store.append(&[send], policy).await;
+    answers.remove(0).expect("send");
+
+    let file = backend.dir.path().join("banter.db");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let bytes = std::fs::read(&file).expect("read the database file");
+        if bytes.windows(words.len()).any(|w| w == words.as_bytes()) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the message is still only in the WAL after 5 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

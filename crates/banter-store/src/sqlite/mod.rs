@@ -8,6 +8,7 @@
 //! are no row locks to take: the `lock_*` primitives only read.
 
 mod batch;
+mod checkpoint;
 mod writer;
 
 use std::str::FromStr;

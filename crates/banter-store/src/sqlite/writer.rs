@@ -26,6 +26,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode};
 use tokio::sync::oneshot;
 
+use super::checkpoint::Checkpoints;
 use super::{batch, WriteTurn, BIND_PARAMS_MAX, BUSY_TIMEOUT};
 use crate::engine::append_mixed;
 use crate::row::{now_ms, Columns};
@@ -66,9 +67,9 @@ impl StreamThread {
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || match open(&path, durability) {
-                Ok(conn) => {
+                Ok((conn, checkpoints)) => {
                     let _ = opened.send(Ok(()));
-                    serve(conn, queue, turn);
+                    serve(conn, checkpoints, queue, turn);
                 }
                 Err(error) => {
                     let _ = opened.send(Err(error));
@@ -103,7 +104,8 @@ impl StreamWriter for StreamThread {
     }
 }
 
-fn open(path: &std::path::Path, durability: Durability) -> StoreResult<Connection> {
+/// The writer's connection, and the checkpoint thread that works beside it.
+fn open(path: &std::path::Path, durability: Durability) -> StoreResult<(Connection, Checkpoints)> {
     let conn = open_with_settings(path, durability).map_err(|e| StoreError::Database(lite(e)))?;
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |row| row.get(0))
@@ -113,7 +115,8 @@ fn open(path: &std::path::Path, durability: Durability) -> StoreResult<Connectio
             "the SQLite database is in {mode} mode, not WAL"
         )));
     }
-    Ok(conn)
+    let checkpoints = Checkpoints::start(path).map_err(|e| StoreError::Database(lite(e)))?;
+    Ok((conn, checkpoints))
 }
 
 fn open_with_settings(
@@ -139,13 +142,19 @@ fn open_with_settings(
     Ok(conn)
 }
 
-fn serve(mut conn: Connection, queue: mpsc::Receiver<Job>, turn: WriteTurn) {
+fn serve(
+    mut conn: Connection,
+    checkpoints: Checkpoints,
+    queue: mpsc::Receiver<Job>,
+    turn: WriteTurn,
+) {
     let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
     while let Ok(job) = queue.recv() {
         let answers = {
             let _turn = turn.blocking_lock();
             transaction(&mut conn, &waker, &job.appends, job.policy)
         };
+        checkpoints.committed();
         // The submitter may have gone; the batch is stored (or not) either way.
         let _ = job.reply.send(answers);
     }

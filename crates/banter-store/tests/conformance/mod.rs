@@ -161,14 +161,14 @@ fn new_user(username: &str) -> NewUser {
     }
 }
 
-async fn user(store: &Arc<dyn Database>, prefix: &str) -> UserRecord {
+pub async fn user(store: &Arc<dyn Database>, prefix: &str) -> UserRecord {
     store
         .create_user(new_user(&unique(prefix)))
         .await
         .expect("create user")
 }
 
-async fn befriend(store: &Arc<dyn Database>, a: &UserRecord, b: &UserRecord) {
+pub async fn befriend(store: &Arc<dyn Database>, a: &UserRecord, b: &UserRecord) {
     let request = store
         .create_friend_request(a.id, b.id, None)
         .await
@@ -179,7 +179,12 @@ async fn befriend(store: &Arc<dyn Database>, a: &UserRecord, b: &UserRecord) {
         .expect("accept");
 }
 
-fn text(sender: UserId, conversation: ConversationId, client_id: &str, text: &str) -> NewMessage {
+pub fn text(
+    sender: UserId,
+    conversation: ConversationId,
+    client_id: &str,
+    text: &str,
+) -> NewMessage {
     NewMessage {
         sender,
         conversation_id: conversation,
